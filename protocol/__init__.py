@@ -1,0 +1,1 @@
+"""What appliance, cloud and PWA agree on: event envelope, HLC, money and permissions."""
