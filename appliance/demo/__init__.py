@@ -1,0 +1,1 @@
+"""Demo-store and benchmark data: a generated catalog, staff and store name."""
