@@ -1,0 +1,272 @@
+"""Request and response shapes of the HTTP API (msgspec Structs; OpenAPI comes from these)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from appliance.catalog.records import CategoryDoc, VariantDoc
+
+Pin = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4,6}$", description="4 to 6 digits")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+RegisterName = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+StaffId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+RoleName = Literal["cashier", "supervisor", "manager"]
+ActionName = Literal[
+    "price_override",
+    "discount_over_threshold",
+    "line_void",
+    "post_void",
+    "return_without_receipt",
+    "no_sale",
+    "pay_in",
+    "pay_out",
+    "shift_close",
+    "stock_adjust",
+    "stock_count_approve",
+    "staff_unlock",
+    "register_manage",
+    "staff_manage",
+]
+Amount = Annotated[int, msgspec.Meta(ge=0, le=10**12, description="Minor units, e.g. cents")]
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Request bodies refuse unknown fields, so a typo is an error and not a silent no-op."""
+
+
+class Health(msgspec.Struct, kw_only=True):
+    """The appliance is up."""
+
+    status: Literal["ok"]
+    store: str
+    version: str
+    catalog_version: int
+
+
+# ---- registers ---------------------------------------------------------------------------
+
+
+class PairBody(Strict):
+    """Pair this tablet as a register; a manager approves with their PIN."""
+
+    name: RegisterName
+    manager_pin: Pin
+
+
+class RegisterOut(msgspec.Struct, kw_only=True):
+    """A register."""
+
+    id: str
+    name: str
+    created_at: str
+    paired_by: str | None
+    revoked: bool
+    revoked_at: str | None
+
+
+class Paired(msgspec.Struct, kw_only=True):
+    """A new register and its device token, shown once."""
+
+    register: RegisterOut
+    token: str
+    store: str
+
+
+class RegisterList(msgspec.Struct, kw_only=True):
+    """Every register, revoked ones included."""
+
+    registers: list[RegisterOut]
+
+
+# ---- staff -------------------------------------------------------------------------------
+
+
+class StaffOut(msgspec.Struct, kw_only=True):
+    """A staff member (never the PIN)."""
+
+    id: str
+    name: str
+    role: RoleName
+    active: bool
+    locked: bool
+    locked_until_ms: int | None
+
+
+class StaffList(msgspec.Struct, kw_only=True):
+    """Staff for the login screen's tiles."""
+
+    staff: list[StaffOut]
+
+
+class NewStaffBody(Strict):
+    """Add a staff member."""
+
+    name: Name
+    role: RoleName
+    pin: Pin
+
+
+class StaffChangeBody(Strict):
+    """Change a staff member; omitted fields stay as they are."""
+
+    name: Name | None = None
+    role: RoleName | None = None
+    pin: Pin | None = None
+    active: bool | None = None
+
+
+class UnlockBody(Strict):
+    """Lift a PIN lockout. A cashier needs a supervisor's approval token."""
+
+    approval: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+
+# ---- sessions ----------------------------------------------------------------------------
+
+
+class LoginBody(Strict):
+    """Log a staff member in on this register."""
+
+    staff: StaffId
+    pin: Pin
+
+
+class SessionOut(msgspec.Struct, kw_only=True):
+    """A new staff session; the token is shown once."""
+
+    token: str
+    staff: StaffOut
+    register: RegisterOut
+    idle_timeout_s: int
+    expires_at: str
+
+
+class WhoAmI(msgspec.Struct, kw_only=True):
+    """The current session."""
+
+    staff: StaffOut
+    register: RegisterOut
+    store: str
+
+
+# ---- overrides ---------------------------------------------------------------------------
+
+
+class OverrideBody(Strict):
+    """Ask for an on-the-spot approval. The approver types their PIN on this register."""
+
+    action: ActionName
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    approver_pin: Pin
+    approver: StaffId | None = None
+    amount: Amount | None = None
+
+
+class ApprovalOut(msgspec.Struct, kw_only=True):
+    """A single-use approval token, bound to the action, amount, requester and register."""
+
+    id: str
+    approval: str
+    action: ActionName
+    amount: int | None
+    currency: str | None
+    approver: StaffOut
+    expires_at: str
+
+
+class OverrideQuery(Strict):
+    """Filters for the override log."""
+
+    staff: StaffId | None = None
+    action: ActionName | None = None
+    since: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    until: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100
+
+
+class OverrideEntry(msgspec.Struct, kw_only=True):
+    """One logged override."""
+
+    id: str
+    at: str
+    action: str
+    amount: int | None
+    currency: str | None
+    requester: str
+    approver: str
+    register: str | None
+    reason: str
+    offline: bool
+    used_at_ms: int | None
+    used_for: str | None
+
+
+class OverrideLog(msgspec.Struct, kw_only=True):
+    """The override log, newest first."""
+
+    overrides: list[OverrideEntry]
+
+
+class PermissionOut(msgspec.Struct, kw_only=True):
+    """One row of the permission table."""
+
+    action: ActionName
+    label: str
+    min_role: RoleName
+    approvable: bool
+    amount_bound: bool
+
+
+class PermissionTable(msgspec.Struct, kw_only=True):
+    """Who may do what, and what a higher role can approve on the spot."""
+
+    permissions: list[PermissionOut]
+
+
+# ---- catalog -----------------------------------------------------------------------------
+
+
+class ChangesQuery(Strict):
+    """Where to continue the change feed."""
+
+    since: Annotated[int, msgspec.Meta(ge=0, le=2**53)] = 0
+    limit: Annotated[int, msgspec.Meta(ge=1, le=5000)] = 1000
+
+
+class VariantChange(msgspec.Struct, kw_only=True, tag_field="kind", tag="variant"):
+    """The latest document of one variant."""
+
+    version: int
+    id: str
+    data: VariantDoc
+
+
+class CategoryChange(msgspec.Struct, kw_only=True, tag_field="kind", tag="category"):
+    """The latest document of one category."""
+
+    version: int
+    id: str
+    data: CategoryDoc
+
+
+class ChangesOut(msgspec.Struct, kw_only=True):
+    """A page of the change feed. Continue from `next` until it equals `head`."""
+
+    changes: list[VariantChange | CategoryChange]
+    next: int
+    head: int
+
+
+class SearchQuery(Strict):
+    """Search-as-you-type."""
+
+    q: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
+
+
+class SearchOut(msgspec.Struct, kw_only=True):
+    """Matching active variants, best first."""
+
+    variants: list[VariantDoc]

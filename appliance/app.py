@@ -1,0 +1,66 @@
+"""The appliance's Flask app factory. Nothing starts at import; devices and sync start in serve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, Response, send_from_directory
+
+from appliance import __version__, api
+from appliance.runtime import Runtime, open_runtime
+from appliance.settings import Settings
+
+# Where `npm run build` leaves the PWA in a source checkout.
+SOURCE_PWA_DIR = Path(__file__).resolve().parent.parent / "pwa" / "dist"
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Flask:
+    """Build the appliance app for one store's data directory."""
+    app = Flask(__name__, static_folder=None)
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.max_body_bytes,
+    )
+    app.extensions["tillbox"] = runtime or open_runtime(settings)
+    api.init_app(app)
+    _init_pwa(app, settings.pwa_dir or SOURCE_PWA_DIR)
+    return app
+
+
+def _init_pwa(app: Flask, root: Path) -> None:
+    """Serve the cashier PWA's build at `/`; without a build, say so plainly."""
+
+    def index() -> Response:
+        if (root / "index.html").is_file():
+            response = send_from_directory(root, "index.html")
+            response.headers["Cache-Control"] = "no-cache"
+            return response
+        rt: Runtime = app.extensions["tillbox"]
+        page = (
+            "<!doctype html><meta charset=utf-8><title>Tillbox appliance</title>"
+            f"<h1>Tillbox appliance — store {rt.store}</h1>"
+            f"<p>Version {__version__}. The register app is not built in {root}; "
+            "run <code>make run</code> from the source tree to build it.</p>"
+            '<p>API: <a href="/api/v1/health">/api/v1/health</a>, '
+            '<a href="/api/v1/openapi.json">/api/v1/openapi.json</a></p>'
+        )
+        return Response(page, mimetype="text/html")
+
+    def asset(filename: str) -> Response:
+        response = send_from_directory(root, filename)
+        if filename.startswith("assets/"):
+            # Vite puts a content hash in every asset name, so they never change.
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        else:
+            response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    app.add_url_rule("/", "pwa_index", index)
+    # Explicit rules for the build's files, never a catch-all, so /api/… keeps its own 404/405.
+    app.add_url_rule("/assets/<path:name>", "pwa_assets", lambda name: asset(f"assets/{name}"))
+    if root.is_dir():
+        for path in sorted(root.iterdir()):
+            if path.is_file() and path.name != "index.html":
+                app.add_url_rule(
+                    f"/{path.name}", f"pwa_{path.name}", lambda name=path.name: asset(name)
+                )

@@ -1,0 +1,1 @@
+"""The catalog: products, variants, barcodes, the change feed, search and CSV."""

@@ -1,0 +1,321 @@
+"""The `tillbox` command line. `tillbox appliance …` manages one store's appliance."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from appliance import __version__
+from appliance.catalog.upsert import UpsertReport
+from appliance.runtime import NotInitialised, Runtime, open_runtime
+from appliance.settings import Settings, SettingsError, load_settings
+
+_log = logging.getLogger(__name__)
+
+data_option = click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The store's data directory (default: $TILLBOX_DATA or /var/lib/tillbox).",
+)
+
+
+def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(data_dir, overrides=overrides)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _runtime(data_dir: Path | None) -> Runtime:
+    try:
+        return open_runtime(_settings(data_dir))
+    except NotInitialised as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+@click.group()
+@click.version_option(__version__, prog_name="tillbox")
+def main() -> None:
+    """Tillbox: point of sale and inventory for a retail chain."""
+
+
+@main.group()
+def appliance() -> None:
+    """The store appliance: one store's system of record."""
+
+
+class _Bar:
+    """A progress bar on stderr for large imports; silent when stderr is not a terminal."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.phase = ""
+        self.started = time.monotonic()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if phase != self.phase:
+            if self.phase:
+                click.echo("", err=True)
+            self.phase = phase
+        if total:
+            width = 30
+            filled = int(width * done / total)
+            bar = "#" * filled + "-" * (width - filled)
+            click.echo(f"\r{phase:>8} [{bar}] {done}/{total}", nl=False, err=True)
+        else:
+            click.echo(f"\r{phase:>8} {done} rows", nl=False, err=True)
+
+    def finish(self) -> None:
+        if self.enabled and self.phase:
+            click.echo(f"  ({time.monotonic() - self.started:.1f} s)", err=True)
+
+
+def _print_report(report: UpsertReport, *, skip_bad_rows: bool) -> None:
+    for problem in report.problems:
+        column = f" {problem.column}" if problem.column else ""
+        click.echo(f"row {problem.row}{column}: {problem.reason}", err=True)
+    if report.applied:
+        click.echo(
+            f"imported: {report.created} created, {report.updated} updated, "
+            f"{report.unchanged} unchanged, {report.skipped} bad rows skipped; "
+            f"catalog version {report.version}"
+        )
+    else:
+        hint = "" if skip_bad_rows else " (use --skip-bad-rows to import the good rows)"
+        click.echo(
+            f"nothing imported: {len(report.problems)} problem(s) in {report.skipped} row(s){hint}",
+            err=True,
+        )
+
+
+@appliance.command()
+@data_option
+@click.option("--store", required=True, help="Store id, a short slug such as s01.")
+@click.option("--name", default=None, help="The store's name on receipts.")
+@click.option("--currency", default="EUR", show_default=True, help="ISO 4217 currency.")
+@click.option("--demo", is_flag=True, help="Fill with the demo catalog, staff and a register.")
+def init(data_dir: Path | None, store: str, name: str | None, currency: str, demo: bool) -> None:
+    """Create a store in the data directory (running it again only migrates)."""
+    from appliance.setup import SetupError, init_store
+
+    _setup_logging("WARNING")
+    root = _settings(data_dir).data_dir
+    bar = _Bar()
+    try:
+        result = init_store(
+            root, store=store, name=name, currency=currency.upper(), demo=demo, progress=bar
+        )
+    except (SetupError, SettingsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    bar.finish()
+    if not result.created:
+        click.echo(
+            f"store {store} already set up in {root}; migrations applied: {len(result.migrations)}"
+        )
+        return
+    click.echo(f"created store {store} in {root}")
+    if result.catalog is not None:
+        _print_report(result.catalog, skip_bad_rows=False)
+    if result.register_token:
+        click.echo(f"demo register 'Demo till' device token: {result.register_token}")
+    if demo:
+        _echo_demo_pins()
+
+
+def _echo_demo_pins() -> None:
+    from appliance.demo.catalog import DEMO_STAFF
+
+    click.echo("demo staff PINs:")
+    for member in DEMO_STAFF:
+        click.echo(f"  {member.role:<10} {member.name:<20} PIN {member.pin}")
+
+
+@appliance.command()
+@data_option
+@click.option("--port", type=int, default=None, help="Port (default from settings, 8080).")
+@click.option("--host", default=None, help="Address to bind (default 127.0.0.1; nginx fronts it).")
+def serve(data_dir: Path | None, port: int | None, host: str | None) -> None:
+    """Serve the appliance API and the register app."""
+    from appliance.app import create_app
+    from appliance.server import serve as run_server
+    from appliance.setup import is_demo
+
+    settings = _settings(data_dir)
+    _setup_logging(settings.log_level)
+    rt = _runtime(data_dir)
+    app = create_app(settings, runtime=rt)
+    shown_host = host or settings.host
+    click.echo(
+        f"Tillbox {__version__} — store {settings.store} on http://{shown_host}:{port or settings.port}"
+    )
+    if is_demo(rt):
+        _echo_demo_pins()
+    run_server(app, settings, host=host, port=port)
+
+
+@appliance.command()
+@data_option
+def migrate(data_dir: Path | None) -> None:
+    """Bring the database schema up to date (backs up the file first; safe to repeat)."""
+    from appliance.setup import migrate_data_dir
+
+    settings = _settings(data_dir)
+    if not settings.database_path.exists():
+        raise click.ClickException(f"{settings.database_path} does not exist; run init first")
+    applied = migrate_data_dir(settings)
+    if applied:
+        click.echo(f"applied {len(applied)} migration(s): {', '.join(applied)}")
+    else:
+        click.echo("the schema is up to date")
+
+
+@appliance.command("import-catalog")
+@data_option
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--skip-bad-rows", is_flag=True, help="Import the good rows and report the bad ones.")
+def import_catalog(data_dir: Path | None, file: Path, skip_bad_rows: bool) -> None:
+    """Import a catalog CSV. All or nothing unless --skip-bad-rows."""
+    from appliance.catalog.csvio import import_file
+
+    rt = _runtime(data_dir)
+    bar = _Bar()
+    report = import_file(rt, file, skip_bad_rows=skip_bad_rows, progress=bar)
+    bar.finish()
+    _print_report(report, skip_bad_rows=skip_bad_rows)
+    if not report.applied:
+        sys.exit(1)
+
+
+@appliance.command("export-catalog")
+@data_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def export_catalog(data_dir: Path | None, file: Path) -> None:
+    """Export the catalog as CSV (`-` for standard output)."""
+    from appliance.catalog.csvio import export_csv
+
+    rt = _runtime(data_dir)
+    if str(file) == "-":
+        count = export_csv(rt, sys.stdout)
+    else:
+        with file.open("w", encoding="utf-8", newline="") as out:
+            count = export_csv(rt, out)
+        click.echo(f"exported {count} variants to {file}")
+
+
+@appliance.group()
+def staff() -> None:
+    """Staff members."""
+
+
+@staff.command("add")
+@data_option
+@click.option("--name", required=True)
+@click.option("--role", required=True, type=click.Choice(["cashier", "supervisor", "manager"]))
+@click.option("--pin", required=True, help="4 to 6 digits, unique in the store.")
+def staff_add(data_dir: Path | None, name: str, role: str, pin: str) -> None:
+    """Add a staff member."""
+    from appliance.errors import ApiError
+    from appliance.staff.directory import add_staff
+    from protocol.permissions import Role
+
+    rt = _runtime(data_dir)
+    try:
+        member = add_staff(rt, name=name, role=Role.parse(role), pin=pin)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"added {member.id} {member.name} ({member.role.slug})")
+
+
+@staff.command("list")
+@data_option
+def staff_list(data_dir: Path | None) -> None:
+    """List staff members."""
+    from appliance.staff.directory import list_staff
+
+    rt = _runtime(data_dir)
+    for member in list_staff(rt, include_inactive=True):
+        state = "active" if member.active else "inactive"
+        click.echo(f"{member.id:<16} {member.role.slug:<10} {state:<8} {member.name}")
+
+
+@appliance.group()
+def register() -> None:
+    """Registers (paired tablets)."""
+
+
+@register.command("add")
+@data_option
+@click.argument("name")
+def register_add(data_dir: Path | None, name: str) -> None:
+    """Create a register and print its device token (shown once)."""
+    from appliance.errors import ApiError
+    from appliance.staff.registers import add_register
+
+    rt = _runtime(data_dir)
+    try:
+        created, token = add_register(rt, name)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"register {created.id} ({created.name})", err=True)
+    click.echo(token)
+
+
+@register.command("list")
+@data_option
+def register_list(data_dir: Path | None) -> None:
+    """List registers."""
+    from appliance.staff.registers import list_registers
+
+    rt = _runtime(data_dir)
+    for item in list_registers(rt):
+        state = f"revoked {item.revoked_at}" if item.revoked_at else "active"
+        click.echo(f"{item.id:<10} {state:<28} {item.name}")
+
+
+@register.command("revoke")
+@data_option
+@click.argument("register_id")
+def register_revoke(data_dir: Path | None, register_id: str) -> None:
+    """Revoke a register's device token and end its sessions."""
+    from appliance.errors import ApiError
+    from appliance.staff.registers import revoke_register
+
+    rt = _runtime(data_dir)
+    try:
+        revoke_register(rt, register_id)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"revoked {register_id}")
+
+
+@appliance.command()
+@data_option
+def doctor(data_dir: Path | None) -> None:
+    """Check the database, the disk and the settings, and say what is wrong."""
+    from appliance.doctor import diagnose
+
+    findings = diagnose(data_dir)
+    marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+    for finding in findings:
+        click.echo(f"{marks[finding.level]} {finding.topic:<10} {finding.message}")
+    failures = sum(f.level == "fail" for f in findings)
+    if failures:
+        click.echo(f"{failures} problem(s) need attention", err=True)
+        sys.exit(1)
+    click.echo("all checks passed")

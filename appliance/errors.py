@@ -1,0 +1,93 @@
+"""The error hierarchy: domain code raises these; one handler renders them as JSON."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a machine-readable code, shown to the caller."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # per-instance refinement of the class code
+
+    def to_json(self) -> dict[str, Any]:
+        """The one error shape: {"error", "message", "details"}."""
+        return {"error": self.code, "message": self.message, "details": self.details}
+
+
+class BadRequest(ApiError):
+    """The request could not be read (malformed JSON, wrong content type)."""
+
+    status = 400
+    code = "bad_request"
+
+
+class Invalid(ApiError):
+    """The request was read but breaks a rule (schema, business rule, CSV row)."""
+
+    status = 422
+    code = "invalid"
+
+
+class Unauthorized(ApiError):
+    """No credentials, or credentials that are wrong, expired or revoked."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    """The caller is known but may not do this."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    """The thing asked for does not exist."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    """The request clashes with what is already stored."""
+
+    status = 409
+    code = "conflict"
+
+
+class Locked(ApiError):
+    """Too many failed PIN attempts: the staff member or device is locked out for a while."""
+
+    status = 423
+    code = "locked"
+
+
+class TooLarge(ApiError):
+    """The body is bigger than the appliance accepts."""
+
+    status = 413
+    code = "too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    """The body is not JSON."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class TooManyRequests(ApiError):
+    """The caller is being rate limited."""
+
+    status = 429
+    code = "rate_limited"

@@ -1,0 +1,86 @@
+"""Serving the app with waitress: in the foreground for `serve`, in a thread for tests."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from waitress.server import create_server
+
+from appliance.settings import Settings
+
+_log = logging.getLogger(__name__)
+
+
+def _options(settings: Settings) -> dict[str, Any]:
+    return {
+        "threads": settings.threads,
+        "ident": "tillbox",
+        # nginx terminates TLS on the Pi and proxies from localhost; trust only its headers,
+        # so lockouts by address see the tablet, not nginx.
+        "trusted_proxy": "127.0.0.1",
+        "trusted_proxy_count": 1,
+        "trusted_proxy_headers": {"x-forwarded-for", "x-forwarded-proto"},
+        "clear_untrusted_proxy_headers": True,
+        # Flask enforces the real body limit with a JSON error; waitress (which buffers the
+        # whole body before calling the app) only stops abuse far beyond it.
+        "max_request_body_size": settings.max_body_bytes * 16,
+        "channel_timeout": 120,
+    }
+
+
+@dataclass
+class RunningServer:
+    """A waitress server on a background thread (tests and benchmarks)."""
+
+    server: Any
+    thread: threading.Thread
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with port 0)."""
+        return int(self.server.effective_port)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """Stop accepting, close, and wait for the thread."""
+        self.server.close()
+        self.thread.join(timeout=10)
+
+
+def start_in_thread(
+    app: Flask, settings: Settings, *, host: str = "127.0.0.1", port: int = 0
+) -> RunningServer:
+    """Start serving on a background thread and return once the socket is listening."""
+    server = create_server(app, host=host, port=port, **_options(settings))
+    thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+    thread.start()
+    return RunningServer(server=server, thread=thread)
+
+
+def serve(
+    app: Flask, settings: Settings, *, host: str | None = None, port: int | None = None
+) -> None:
+    """Serve in the foreground until interrupted."""
+    server = create_server(
+        app, host=host or settings.host, port=port or settings.port, **_options(settings)
+    )
+    _log.info(
+        "serving store %s on http://%s:%s",
+        settings.store,
+        host or settings.host,
+        getattr(server, "effective_port", port or settings.port),
+    )
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        _log.info("stopping")
+    finally:
+        server.close()

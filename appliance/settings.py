@@ -1,0 +1,200 @@
+"""Appliance settings: defaults, then `{data}/tillbox.toml`, then `TILLBOX_*` environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from protocol.envelope import STORE_RE
+from protocol.money import CURRENCY_EXPONENTS
+
+SETTINGS_FILE = "tillbox.toml"
+DATABASE_FILE = "tillbox.sqlite3"
+DEFAULT_DATA_DIR = Path("/var/lib/tillbox")
+ENV_PREFIX = "TILLBOX_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value the appliance cannot run with; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything the appliance reads at start. Immutable; build a new one to change it."""
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    store: str = ""
+    store_name: str = ""
+    currency: str = "EUR"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # SSE streams hold a thread each, so waitress needs more than its default 4.
+    threads: int = 16
+    max_body_bytes: int = 2 * 1024 * 1024
+    staff_idle_minutes: int = 15
+    staff_session_max_hours: int = 12
+    pin_max_failures: int = 5
+    pin_lockout_minutes: int = 5
+    override_ttl_seconds: int = 60
+    # argon2id cost. OWASP's minimum (19 MiB, t=2) keeps a PIN check near 50 ms on a Pi 4.
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19 * 1024
+    argon2_parallelism: int = 1
+    tax_classes: tuple[str, ...] = ("standard", "reduced", "zero")
+    log_level: str = "INFO"
+    pwa_dir: Path | None = None
+    min_free_disk_mb: int = 512
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def database_path(self) -> Path:
+        """Where the store's SQLite database lives."""
+        return self.data_dir / DATABASE_FILE
+
+    @property
+    def settings_path(self) -> Path:
+        """Where the TOML settings file lives."""
+        return self.data_dir / SETTINGS_FILE
+
+    @property
+    def appliance_origin(self) -> str:
+        """The origin id of the appliance itself, e.g. `s01-ap`."""
+        return f"{self.store}-ap"
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed, validated again."""
+        updated = dataclasses.replace(self, **changes)
+        updated.validate()
+        return updated
+
+    def validate(self) -> None:
+        """Raise SettingsError for values the appliance cannot run with."""
+        if self.store and not re.fullmatch(STORE_RE, self.store):
+            raise SettingsError(
+                f"store id {self.store!r} is not valid: use a short lowercase slug like 's01'"
+            )
+        if self.currency not in CURRENCY_EXPONENTS:
+            raise SettingsError(f"currency {self.currency!r} is not an ISO 4217 code")
+        if not 1 <= self.port <= 65535:
+            raise SettingsError(f"port {self.port} is outside 1–65535")
+        if self.threads < 4:
+            raise SettingsError("threads must be at least 4 (scan streams each hold one)")
+        for name in ("staff_idle_minutes", "pin_max_failures", "pin_lockout_minutes"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        if self.override_ttl_seconds < 5:
+            raise SettingsError("override_ttl_seconds must be at least 5")
+        if self.max_body_bytes < 1024:
+            raise SettingsError("max_body_bytes must be at least 1024")
+        if not self.tax_classes or any(
+            not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", t) for t in self.tax_classes
+        ):
+            raise SettingsError("tax_classes must be a non-empty list of lowercase names")
+
+
+_FIELD_TYPES: dict[str, Any] = typing.get_type_hints(Settings)
+_SETTABLE = {f.name for f in fields(Settings)} - {"extra"}
+
+
+def _coerce(name: str, value: Any, *, from_env: bool) -> Any:
+    """Turn a TOML or environment value into the field's type, or raise SettingsError."""
+    hint = _FIELD_TYPES[name]
+    if typing.get_origin(hint) is types.UnionType:  # `Path | None`
+        if value in ("", None):
+            return None
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    wanted = getattr(hint, "__name__", str(hint))
+    problem = SettingsError(f"setting {name}: {value!r} is not a valid {wanted}")
+    if hint is Path:
+        return Path(str(value)).expanduser()
+    if hint is int:
+        if isinstance(value, bool) or (not from_env and not isinstance(value, int)):
+            raise problem
+        try:
+            return int(value)
+        except ValueError:
+            raise problem from None
+    if hint is str:
+        if not isinstance(value, str):
+            raise problem
+        return value
+    if typing.get_origin(hint) is tuple:
+        if from_env:
+            return tuple(v.strip() for v in str(value).split(",") if v.strip())
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise problem
+        return tuple(value)
+    raise SettingsError(f"setting {name} has a type the appliance does not know")
+
+
+def load_settings(
+    data_dir: Path | str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from defaults, the data dir's TOML file, `TILLBOX_*` variables and overrides."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    if data_dir is None:
+        data_dir = env.get(f"{ENV_PREFIX}DATA") or DEFAULT_DATA_DIR
+    values["data_dir"] = Path(data_dir).expanduser()
+    path = values["data_dir"] / SETTINGS_FILE
+    extra: dict[str, Any] = {}
+    if path.exists():
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path} is not valid TOML: {exc}") from exc
+        for key, value in document.get("appliance", {}).items():
+            if key in _SETTABLE and key != "data_dir":
+                values[key] = _coerce(key, value, from_env=False)
+            else:
+                raise SettingsError(f"{path}: unknown setting appliance.{key}")
+        extra = {k: v for k, v in document.items() if k != "appliance"}
+    for key in _SETTABLE - {"data_dir"}:
+        raw = env.get(ENV_PREFIX + key.upper())
+        if raw is not None:
+            values[key] = _coerce(key, raw, from_env=True)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            values[key] = value
+    settings = Settings(**values, extra=extra)
+    settings.validate()
+    return settings
+
+
+def write_settings_file(settings: Settings, **keys: Any) -> Path:
+    """Write the given keys into the `[appliance]` table of the data dir's TOML file."""
+    path = settings.settings_path
+    lines = [
+        "# Tillbox appliance settings. TILLBOX_* environment variables override these.",
+        "[appliance]",
+    ]
+    for key, value in keys.items():
+        if key not in _SETTABLE:
+            raise SettingsError(f"unknown setting {key}")
+        lines.append(f"{key} = {_toml_value(value)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _toml_value(value: Any) -> str:
+    """Render a simple value as TOML."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

@@ -1,0 +1,1 @@
+"""Staff, roles, registers, sessions and overrides."""

@@ -1,0 +1,200 @@
+"""Staff members: adding, changing, listing, and matching a PIN to a person."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from appliance.errors import Conflict, Invalid, NotFound
+from appliance.runtime import Runtime
+from appliance.staff.lockout import clear_failures
+from appliance.staff.pins import valid_pin
+from protocol.permissions import Role
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StaffMember:
+    """A person who can log in on a register."""
+
+    id: str
+    name: str
+    role: Role
+    active: bool
+    locked_until_ms: int | None
+
+    def to_json(self, now_ms: int) -> dict[str, object]:
+        """As the API shows a staff member (never the PIN hash)."""
+        locked = self.locked_until_ms is not None and self.locked_until_ms > now_ms
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role.slug,
+            "active": self.active,
+            "locked": locked,
+            "locked_until_ms": self.locked_until_ms if locked else None,
+        }
+
+
+_COLUMNS = "id, name, role, active, locked_until_ms, pin_hash"
+
+
+def _member(row: sqlite3.Row) -> StaffMember:
+    return StaffMember(
+        id=row["id"],
+        name=row["name"],
+        role=Role.parse(row["role"]),
+        active=bool(row["active"]),
+        locked_until_ms=row["locked_until_ms"],
+    )
+
+
+def _now_text() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def clean_name(name: str) -> str:
+    """A staff name as stored, or Invalid."""
+    name = name.strip()
+    if not name or len(name) > 80 or _CONTROL.search(name):
+        raise Invalid("name must be 1–80 characters on one line", code="invalid_name")
+    return name
+
+
+def _check_pin(pin: str) -> None:
+    if not valid_pin(pin):
+        raise Invalid("a PIN is 4 to 6 digits", code="invalid_pin")
+
+
+def get_staff(rt: Runtime, staff_id: str) -> StaffMember:
+    """One staff member, or NotFound."""
+    row = rt.db.one(f"SELECT {_COLUMNS} FROM staff WHERE id = ?", (staff_id,))
+    if row is None:
+        raise NotFound(f"no staff member {staff_id}")
+    return _member(row)
+
+
+def list_staff(rt: Runtime, *, include_inactive: bool = False) -> list[StaffMember]:
+    """Staff members by name."""
+    where = "" if include_inactive else "WHERE active = 1"
+    return [
+        _member(row)
+        for row in rt.db.query(
+            f"SELECT {_COLUMNS} FROM staff {where} ORDER BY name COLLATE NOCASE, id"
+        )
+    ]
+
+
+def match_pin(
+    rt: Runtime, pin: str, candidates: Iterable[str], *, exclude: str | None = None
+) -> StaffMember | None:
+    """The active staff member among `candidates` (ids) whose PIN this is, or None.
+
+    Each check is a full argon2id verification, so callers keep the candidate list short.
+    """
+    for staff_id in candidates:
+        if staff_id == exclude:
+            continue
+        row = rt.db.one(f"SELECT {_COLUMNS} FROM staff WHERE id = ? AND active = 1", (staff_id,))
+        if row is not None and rt.pins.verify(row["pin_hash"], pin):
+            return _member(row)
+    return None
+
+
+def pin_in_use(rt: Runtime, pin: str, *, exclude: str | None = None) -> bool:
+    """True when another active staff member already has this PIN.
+
+    PINs are unique in a store, so a supervisor's PIN alone identifies them at the till.
+    """
+    ids = [row["id"] for row in rt.db.query("SELECT id FROM staff WHERE active = 1")]
+    return match_pin(rt, pin, ids, exclude=exclude) is not None
+
+
+def _next_id(rt: Runtime) -> str:
+    prefix = f"{rt.store}-staff-"
+    numbers = [
+        int(row[0][len(prefix) :])
+        for row in rt.db.query("SELECT id FROM staff WHERE id LIKE ?", (prefix + "%",))
+        if row[0][len(prefix) :].isdigit()
+    ]
+    return f"{prefix}{max(numbers, default=0) + 1}"
+
+
+def add_staff(rt: Runtime, *, name: str, role: Role, pin: str) -> StaffMember:
+    """Add a staff member with a unique PIN."""
+    name = clean_name(name)
+    _check_pin(pin)
+    if pin_in_use(rt, pin):
+        raise Conflict("another staff member already uses this PIN", code="pin_in_use")
+    pin_hash = rt.pins.hash(pin)
+    with rt.db.write():
+        staff_id = _next_id(rt)
+        now = _now_text()
+        rt.db.execute(
+            "INSERT INTO staff (id, name, role, pin_hash, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (staff_id, name, role.slug, pin_hash, now, now),
+        )
+    return get_staff(rt, staff_id)
+
+
+def update_staff(
+    rt: Runtime,
+    staff_id: str,
+    *,
+    name: str | None = None,
+    role: Role | None = None,
+    pin: str | None = None,
+    active: bool | None = None,
+) -> StaffMember:
+    """Change a staff member's name, role, PIN or active flag."""
+    current = get_staff(rt, staff_id)
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = clean_name(name)
+    if role is not None:
+        changes["role"] = role.slug
+    if active is not None:
+        changes["active"] = int(active)
+    if pin is not None:
+        _check_pin(pin)
+        if pin_in_use(rt, pin, exclude=staff_id):
+            raise Conflict("another staff member already uses this PIN", code="pin_in_use")
+        changes["pin_hash"] = rt.pins.hash(pin)
+    if not changes:
+        return current
+    with rt.db.write():
+        if current.role is Role.MANAGER and (
+            changes.get("active") == 0 or changes.get("role", "manager") != "manager"
+        ):
+            others = rt.db.scalar(
+                "SELECT count(*) FROM staff WHERE role = 'manager' AND active = 1 AND id != ?",
+                (staff_id,),
+            )
+            if not others:
+                raise Conflict(
+                    "the store must keep at least one active manager", code="last_manager"
+                )
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        rt.db.execute(
+            f"UPDATE staff SET {assignments}, updated_at = ? WHERE id = ?",
+            (*changes.values(), _now_text(), staff_id),
+        )
+        if active is False:
+            rt.db.execute(
+                "UPDATE staff_session SET ended_ms = ? WHERE staff_id = ? AND ended_ms IS NULL",
+                (rt.now_ms(), staff_id),
+            )
+    return get_staff(rt, staff_id)
+
+
+def unlock_staff(rt: Runtime, staff_id: str) -> StaffMember:
+    """Lift a PIN lockout early."""
+    get_staff(rt, staff_id)
+    with rt.db.write():
+        clear_failures(rt, "staff", staff_id)
+    return get_staff(rt, staff_id)

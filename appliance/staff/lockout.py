@@ -1,0 +1,90 @@
+"""PIN lockout: after N failures a staff member or a device waits M minutes."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from appliance.errors import Locked
+
+if TYPE_CHECKING:
+    from appliance.runtime import Runtime
+
+Table = Literal["staff", "register"]
+
+
+def check_unlocked(rt: Runtime, table: Table, key: str) -> None:
+    """Raise Locked while a staff member or register is locked out."""
+    until = rt.db.scalar(f"SELECT locked_until_ms FROM {table} WHERE id = ?", (key,))
+    now = rt.now_ms()
+    if until is not None and until > now:
+        who = "This staff member" if table == "staff" else "This register"
+        seconds = (until - now + 999) // 1000
+        raise Locked(
+            f"{who} is locked after too many wrong PINs; try again in {seconds} s",
+            details={"locked": table, "id": key, "retry_after_s": seconds},
+        )
+
+
+def record_failure(rt: Runtime, table: Table, key: str) -> None:
+    """Count a wrong PIN; at the limit, lock for the lockout period. Call inside a write."""
+    rt.db.execute(
+        f"UPDATE {table} SET failed_pins = failed_pins + 1 WHERE id = ?",
+        (key,),
+    )
+    rt.db.execute(
+        f"UPDATE {table} SET failed_pins = 0, locked_until_ms = ? WHERE id = ? AND failed_pins >= ?",
+        (
+            rt.now_ms() + rt.settings.pin_lockout_minutes * 60_000,
+            key,
+            rt.settings.pin_max_failures,
+        ),
+    )
+
+
+def clear_failures(rt: Runtime, table: Table, key: str) -> None:
+    """Forget earlier wrong PINs after a right one. Call inside a write."""
+    rt.db.execute(
+        f"UPDATE {table} SET failed_pins = 0, locked_until_ms = NULL"
+        " WHERE id = ? AND (failed_pins != 0 OR locked_until_ms IS NOT NULL)",
+        (key,),
+    )
+
+
+@dataclass
+class AddressGuard:
+    """In-memory lockout by network address, for PIN checks from devices not yet paired."""
+
+    max_failures: int
+    lockout_ms: int
+    _failures: dict[str, tuple[int, int]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self, address: str, now_ms: int) -> None:
+        """Raise Locked while this address is locked out."""
+        with self._lock:
+            _, until = self._failures.get(address, (0, 0))
+        if until > now_ms:
+            seconds = (until - now_ms + 999) // 1000
+            raise Locked(
+                f"Too many wrong PINs from this device; try again in {seconds} s",
+                details={"locked": "address", "id": address, "retry_after_s": seconds},
+            )
+
+    def fail(self, address: str, now_ms: int) -> None:
+        """Count a failure from this address."""
+        with self._lock:
+            count, until = self._failures.get(address, (0, 0))
+            count += 1
+            if count >= self.max_failures:
+                self._failures[address] = (0, now_ms + self.lockout_ms)
+            else:
+                self._failures[address] = (count, until)
+            if len(self._failures) > 10_000:  # never grow without bound on a scan of addresses
+                self._failures.pop(next(iter(self._failures)))
+
+    def clear(self, address: str) -> None:
+        """Forget failures from this address."""
+        with self._lock:
+            self._failures.pop(address, None)

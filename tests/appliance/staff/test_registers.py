@@ -1,0 +1,79 @@
+"""Pairing tablets as registers, device tokens, revocation."""
+
+from __future__ import annotations
+
+from tests.conftest import PINS, FakeWall, Store
+
+
+def _pair(
+    store: Store, pin: str, name: str = "Tablet 3", addr: str = "10.0.0.7"
+) -> tuple[int, dict[str, object]]:
+    response = store.client.post(
+        "/api/v1/registers",
+        json={"name": name, "manager_pin": pin},
+        environ_base={"REMOTE_ADDR": addr},
+    )
+    body: dict[str, object] = response.get_json()
+    return response.status_code, body
+
+
+def test_a_manager_pin_pairs_a_tablet(store: Store) -> None:
+    status, body = _pair(store, PINS["manager"])
+    assert status == 201, body
+    register = body["register"]
+    assert register["id"] == "s01-r02"  # type: ignore[index]
+    assert register["paired_by"] == store.staff["manager"]  # type: ignore[index]
+    assert body["store"] == "s01"
+    token = str(body["token"])
+    assert token.startswith("tbd_")
+    current = store.client.get("/api/v1/registers/current", headers=store.bearer(token))
+    assert current.get_json()["name"] == "Tablet 3"
+
+
+def test_only_a_manager_pin_pairs(store: Store) -> None:
+    for who in ("cashier", "supervisor"):
+        status, body = _pair(store, PINS[who])
+        assert status == 401 and body["error"] == "wrong_pin"
+    assert store.rt.db.scalar("SELECT count(*) FROM register") == 1
+
+
+def test_pairing_guesses_lock_the_address(store: Store, wall: FakeWall) -> None:
+    for _ in range(5):
+        assert _pair(store, "0000")[0] == 401
+    status, body = _pair(store, PINS["manager"])
+    assert status == 423
+    assert body["error"] == "locked"
+    # Another address is not locked, and the lock lifts after five minutes.
+    assert _pair(store, PINS["manager"], addr="10.0.0.8")[0] == 201
+    wall.advance(301)
+    assert _pair(store, PINS["manager"])[0] == 201
+
+
+def test_revoked_register_loses_device_and_sessions(store: Store) -> None:
+    cashier = store.login("cashier")
+    manager_device_id, manager_device = store.new_register("Office")
+    manager = store.login("manager", device=manager_device)
+    response = store.client.delete(
+        f"/api/v1/registers/{store.register_id}", headers=store.bearer(manager)
+    )
+    assert response.status_code == 200
+    assert response.get_json()["revoked"] is True
+    for token in (store.device, cashier):
+        refused = store.client.get("/api/v1/staff", headers=store.bearer(token))
+        assert refused.status_code == 401
+    listed = store.client.get("/api/v1/registers", headers=store.bearer(manager)).get_json()
+    assert {r["id"]: r["revoked"] for r in listed["registers"]} == {
+        store.register_id: True,
+        manager_device_id: False,
+    }
+
+
+def test_revoking_an_unknown_register_is_404(store: Store) -> None:
+    manager = store.login("manager")
+    response = store.client.delete("/api/v1/registers/s01-r99", headers=store.bearer(manager))
+    assert response.status_code == 404
+
+
+def test_register_names_are_checked(store: Store) -> None:
+    status, body = _pair(store, PINS["manager"], name="two\nlines")
+    assert status == 422 and body["error"] == "invalid_name"
