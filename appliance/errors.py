@@ -18,6 +18,10 @@ class ApiError(Exception):
         if code is not None:
             self.code = code  # type: ignore[misc]  # per-instance refinement of the class code
 
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this error calls for."""
+        return {}
+
     def to_json(self) -> dict[str, Any]:
         """The one error shape: {"error", "message", "details"}."""
         return {"error": self.code, "message": self.message, "details": self.details}
@@ -66,10 +70,18 @@ class Conflict(ApiError):
 
 
 class Locked(ApiError):
-    """Too many failed PIN attempts: the staff member or device is locked out for a while."""
+    """Too many failed PIN attempts: the staff member or device is locked out for a while.
 
-    status = 423
+    429 with Retry-After, as for any brute-force throttle, so clients back off generically.
+    """
+
+    status = 429
     code = "locked"
+
+    def headers(self) -> dict[str, str]:
+        """Retry-After in seconds, when the lockout's end is known."""
+        retry = (self.details or {}).get("retry_after_s")
+        return {"Retry-After": str(retry)} if retry is not None else {}
 
 
 class TooLarge(ApiError):
@@ -84,10 +96,3 @@ class UnsupportedMediaType(ApiError):
 
     status = 415
     code = "unsupported_media_type"
-
-
-class TooManyRequests(ApiError):
-    """The caller is being rate limited."""
-
-    status = 429
-    code = "rate_limited"

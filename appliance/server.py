@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
+from waitress import wasyncore
 from waitress.server import create_server
 
 from appliance.settings import Settings
@@ -50,8 +51,18 @@ class RunningServer:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        """Stop accepting, close, and wait for the thread."""
-        self.server.close()
+        """Finish running requests, close every socket, and wait for the thread.
+
+        The closing runs on the server's own loop thread (through its trigger): closing from
+        here would race with worker threads that wake the loop as they finish a request.
+        """
+        server = self.server
+
+        def shut_down() -> None:
+            server.task_dispatcher.shutdown()
+            wasyncore.close_all(server._map)
+
+        server.trigger.pull_trigger(shut_down)
         self.thread.join(timeout=10)
 
 

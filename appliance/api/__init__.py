@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 # Route modules register their routes on `api` when imported.
 from appliance.api import catalog, staff, system
-from appliance.api.registry import render
+from appliance.api.registry import PatternConverter, render
 from appliance.api.v1 import PREFIX, api
 from appliance.errors import ApiError
 
@@ -34,6 +34,8 @@ _HTTP_CODES = {
 
 def init_app(app: Flask) -> None:
     """Mount the API and its error handlers on the app."""
+    app.url_map.converters["re"] = PatternConverter
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.register_blueprint(api.blueprint)
     app.extensions["tillbox_api"] = api
 
@@ -42,6 +44,7 @@ def init_app(app: Flask) -> None:
         if exc.status >= 500:
             _log.error("api error %s: %s", exc.code, exc.message)
         response = _error(exc.status, exc.code, exc.message, exc.details)
+        response.headers.update(exc.headers())
         if exc.status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response

@@ -24,7 +24,7 @@ _STATUS_TEXT = {
     413: "The body is too large",
     415: "The body is not application/json",
     422: "The request breaks a rule; `details` says where",
-    423: "Locked after too many wrong PINs",
+    429: "Locked after too many wrong PINs; Retry-After says for how long",
 }
 
 

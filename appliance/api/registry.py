@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 from flask import Blueprint, Response, current_app, request
+from werkzeug.routing import BaseConverter, Map
 
 from appliance.errors import (
     BadRequest,
@@ -28,6 +29,18 @@ _log = logging.getLogger(__name__)
 
 Auth = Literal["public", "device", "staff"]
 _RULE_PARAM = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
+
+
+class PatternConverter(BaseConverter):
+    """A URL part that must match a regular expression, e.g. `<re("s[0-9]+"):store>`.
+
+    Path parameters with a pattern use it, so `/registers/current` never reaches the
+    `/registers/<register_id>` rule and the Allow header lists only what the path serves.
+    """
+
+    def __init__(self, url_map: Map, pattern: str) -> None:
+        super().__init__(url_map)
+        self.regex = pattern
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,6 +129,11 @@ class Api:
             raise ValueError("a role-gated route needs auth='staff'")
         names = _RULE_PARAM.findall(rule)
         path_params = {name: (path or {}).get(name, {"type": "string"}) for name in names}
+        flask_rule = rule
+        for name, schema in path_params.items():
+            if "pattern" in schema:
+                regex = schema["pattern"].removeprefix("^").removesuffix("$")
+                flask_rule = flask_rule.replace(f"<{name}>", f'<re("{regex}"):{name}>')
 
         def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
             wanted = inspect.signature(handler).parameters
@@ -152,8 +170,10 @@ class Api:
                 return render(handler(**kwargs), status)
 
             view.__name__ = handler.__name__
+            # No automatic OPTIONS: the PWA is same-origin; the API answers only what it documents.
+            view.provide_automatic_options = False  # type: ignore[attr-defined]
             self.blueprint.add_url_rule(
-                rule, endpoint=handler.__name__, view_func=view, methods=[method]
+                flask_rule, endpoint=handler.__name__, view_func=view, methods=[method]
             )
             return handler
 

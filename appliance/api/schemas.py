@@ -7,10 +7,12 @@ from typing import Annotated, Literal
 import msgspec
 
 from appliance.catalog.records import CategoryDoc, VariantDoc
+from appliance.oneline import ONE_LINE_PATTERN
 
 Pin = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4,6}$", description="4 to 6 digits")]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
-RegisterName = Annotated[str, msgspec.Meta(min_length=1, max_length=60)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=80, pattern=ONE_LINE_PATTERN)]
+RegisterName = Annotated[str, msgspec.Meta(min_length=1, max_length=60, pattern=ONE_LINE_PATTERN)]
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=ONE_LINE_PATTERN)]
 StaffId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 RoleName = Literal["cashier", "supervisor", "manager"]
 ActionName = Literal[
@@ -158,7 +160,7 @@ class OverrideBody(Strict):
     """Ask for an on-the-spot approval. The approver types their PIN on this register."""
 
     action: ActionName
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    reason: Reason
     approver_pin: Pin
     approver: StaffId | None = None
     amount: Amount | None = None

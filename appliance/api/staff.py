@@ -53,7 +53,7 @@ def _staff_out(member: StaffMember, now_ms: int) -> StaffOut:
     body=PairBody,
     response=Paired,
     status=201,
-    errors=(401, 423),
+    errors=(401, 429),
 )
 def pair_register(call: Call, body: PairBody) -> Paired:
     """A manager types their PIN on the tablet to approve it. The device token in the answer
@@ -205,11 +205,11 @@ def unlock_staff(call: Call, body: UnlockBody, staff_id: str) -> StaffOut:
     body=LoginBody,
     response=SessionOut,
     status=201,
-    errors=(423,),
+    errors=(429,),
 )
 def login(call: Call, body: LoginBody) -> SessionOut:
     """Five wrong PINs lock the staff member, and separately the register, for five minutes
-    (423). The session ends when idle for the configured time."""
+    (429 with Retry-After). The session ends when idle for the configured time."""
     caller = call.device_caller()
     if caller.staff is not None:
         caller = sessions.Caller(register=caller.register)
@@ -263,7 +263,7 @@ def logout(call: Call) -> None:
     body=OverrideBody,
     response=ApprovalOut,
     status=201,
-    errors=(409, 423),
+    errors=(409, 429),
 )
 def grant_override(call: Call, body: OverrideBody) -> Reply:
     """The approver types their PIN on this register (naming themselves with `approver` is

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -44,9 +45,15 @@ MAX_NAME = 200
 MAX_OPTIONS = 5
 
 
+def _text(value: str) -> str:
+    """Trimmed and in NFC: a file saved on macOS spells `é` as `e` plus a combining accent,
+    which would otherwise make a second product or category that looks the same."""
+    return unicodedata.normalize("NFC", value).strip()
+
+
 def _clean_name(value: str, column: str, *, required: bool) -> tuple[str | None, str | None]:
     """A trimmed name, or the reason it is not acceptable."""
-    value = value.strip()
+    value = _text(value)
     if not value:
         return None, (f"{column} is required" if required else None)
     if _CONTROL.search(value):
@@ -58,7 +65,7 @@ def _clean_name(value: str, column: str, *, required: bool) -> tuple[str | None,
 
 def _options(value: str) -> tuple[tuple[tuple[str, str], ...], str | None]:
     """`Size=M;Color=Red` as ordered pairs, or the reason it cannot be read."""
-    value = value.strip()
+    value = _text(value)
     if not value:
         return (), None
     pairs: list[tuple[str, str]] = []

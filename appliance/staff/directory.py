@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from appliance.errors import Conflict, Invalid, NotFound
+from appliance.oneline import one_line
 from appliance.runtime import Runtime
 from appliance.staff.lockout import clear_failures
 from appliance.staff.pins import valid_pin
 from protocol.permissions import Role
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,10 +57,7 @@ def _now_text() -> str:
 
 def clean_name(name: str) -> str:
     """A staff name as stored, or Invalid."""
-    name = name.strip()
-    if not name or len(name) > 80 or _CONTROL.search(name):
-        raise Invalid("name must be 1–80 characters on one line", code="invalid_name")
-    return name
+    return one_line(name, what="a name", max_length=80, code="invalid_name")
 
 
 def _check_pin(pin: str) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from appliance import journal
 from appliance.errors import Conflict, Forbidden, Invalid, Unauthorized
+from appliance.oneline import one_line
 from appliance.runtime import Runtime
 from appliance.staff.directory import StaffMember, get_staff, match_pin
 from appliance.staff.lockout import check_unlocked, clear_failures, record_failure
@@ -19,7 +19,6 @@ from protocol.ids import new_id
 from protocol.permissions import PERMISSIONS, Action, Role, may_approve, may_perform
 
 APPROVAL_PREFIX = "tbo_"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,9 +56,7 @@ def grant(
     """Check an approver's PIN and issue an approval bound to action, amount and requester."""
     requester = caller.require_staff()
     permission = PERMISSIONS[action]
-    reason = reason.strip()
-    if not reason or len(reason) > 200 or _CONTROL.search(reason):
-        raise Invalid("give a reason of 1–200 characters on one line", code="invalid_reason")
+    reason = one_line(reason, what="the reason", max_length=200, code="invalid_reason")
     if not permission.approvable:
         raise Forbidden(f"{permission.label} cannot be approved on the spot", code="not_approvable")
     if may_perform(requester.role, action):

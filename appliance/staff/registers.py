@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
 
-from appliance.errors import Invalid, NotFound, Unauthorized
+from appliance.errors import NotFound, Unauthorized
+from appliance.oneline import one_line
 from appliance.runtime import Runtime
 from appliance.staff.directory import match_pin
 from appliance.staff.pins import valid_pin
 
 DEVICE_PREFIX = "tbd_"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def token_hash(token: str) -> str:
@@ -66,10 +65,7 @@ def _now_text() -> str:
 
 def clean_register_name(name: str) -> str:
     """A register name as stored, or Invalid."""
-    name = name.strip()
-    if not name or len(name) > 60 or _CONTROL.search(name):
-        raise Invalid("a register name is 1–60 characters on one line", code="invalid_name")
-    return name
+    return one_line(name, what="a register name", max_length=60, code="invalid_name")
 
 
 def add_register(rt: Runtime, name: str, *, paired_by: str | None = None) -> tuple[Register, str]:

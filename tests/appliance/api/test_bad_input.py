@@ -61,7 +61,7 @@ BODIES = [
     (b'{"name": "A", "role": "cashier", "pin": 55555}', 422, "invalid_body"),
     (b'{"name": "", "role": "cashier", "pin": "55555"}', 422, "invalid_body"),
     (b'{"name": "A", "role": "cashier", "pin": "5555555"}', 422, "invalid_body"),
-    (b'{"name": "\\u0000", "role": "cashier", "pin": "55555"}', 422, "invalid_name"),
+    (b'{"name": "\\u0000", "role": "cashier", "pin": "55555"}', 422, "invalid_body"),
     (b'{"name": "\x00", "role": "cashier", "pin": "55555"}', 400, "malformed_json"),
     (b'{"name": "A", "role": "cashier", "pin": "55555"} trailing', 400, "malformed_json"),
     (b"\xff\xfe{}", 400, "malformed_json"),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from appliance.errors import Invalid
+from appliance.staff.registers import clean_register_name
 from tests.conftest import PINS, FakeWall, Store
 
 
@@ -41,7 +45,7 @@ def test_pairing_guesses_lock_the_address(store: Store, wall: FakeWall) -> None:
     for _ in range(5):
         assert _pair(store, "0000")[0] == 401
     status, body = _pair(store, PINS["manager"])
-    assert status == 423
+    assert status == 429
     assert body["error"] == "locked"
     # Another address is not locked, and the lock lifts after five minutes.
     assert _pair(store, PINS["manager"], addr="10.0.0.8")[0] == 201
@@ -75,5 +79,11 @@ def test_revoking_an_unknown_register_is_404(store: Store) -> None:
 
 
 def test_register_names_are_checked(store: Store) -> None:
-    status, body = _pair(store, PINS["manager"], name="two\nlines")
-    assert status == 422 and body["error"] == "invalid_name"
+    for name in ("two\nlines", "   ", "\u2028", "x" * 61):
+        status, body = _pair(store, PINS["manager"], name=name)
+        assert status == 422, name
+        assert body["details"] == {"path": "$.name"}
+    with pytest.raises(Invalid) as refused:
+        clean_register_name("tab\there")
+    assert refused.value.code == "invalid_name"
+    assert clean_register_name("  Front till ") == "Front till"

@@ -146,7 +146,7 @@ def test_login_over_http(store: Store) -> None:
     assert me.get_json()["staff"]["id"] == store.staff["supervisor"]
 
 
-def test_locked_login_over_http_is_423(store: Store) -> None:
+def test_locked_login_over_http_is_429(store: Store) -> None:
     for _ in range(5):
         response = store.client.post(
             "/api/v1/sessions",
@@ -159,8 +159,9 @@ def test_locked_login_over_http_is_423(store: Store) -> None:
         json={"staff": store.staff["cashier"], "pin": PINS["cashier"]},
         headers=store.bearer(store.device),
     )
-    assert response.status_code == 423
+    assert response.status_code == 429
     assert response.get_json()["details"]["retry_after_s"] == 300
+    assert response.headers["Retry-After"] == "300"
     listed = store.client.get("/api/v1/staff", headers=store.bearer(store.device)).get_json()
     cashier = next(s for s in listed["staff"] if s["id"] == store.staff["cashier"])
     assert cashier["locked"] is True
