@@ -64,3 +64,10 @@ def _init_pwa(app: Flask, root: Path) -> None:
                 app.add_url_rule(
                     f"/{path.name}", f"pwa_{path.name}", lambda name=path.name: asset(name)
                 )
+            elif path.is_dir() and path.name not in ("assets", "api"):
+                # Folders copied from the PWA's public/ (icons, fonts) keep their names.
+                app.add_url_rule(
+                    f"/{path.name}/<path:name>",
+                    f"pwa_dir_{path.name}",
+                    lambda name, folder=path.name: asset(f"{folder}/{name}"),
+                )

@@ -33,11 +33,19 @@ def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
-def _runtime(data_dir: Path | None) -> Runtime:
+def _runtime(data_dir: Path | None, settings: Settings | None = None) -> Runtime:
+    from appliance.db import DatabaseError
+
+    settings = settings or _settings(data_dir)
     try:
-        return open_runtime(_settings(data_dir))
+        return open_runtime(settings)
     except NotInitialised as exc:
         raise click.ClickException(str(exc)) from None
+    except DatabaseError as exc:
+        raise click.ClickException(
+            f"the database {settings.database_path} cannot be read ({exc}); "
+            "run `tillbox appliance doctor`"
+        ) from None
 
 
 def _setup_logging(level: str) -> None:
@@ -112,6 +120,7 @@ def _print_report(report: UpsertReport, *, skip_bad_rows: bool) -> None:
 @click.option("--demo", is_flag=True, help="Fill with the demo catalog, staff and a register.")
 def init(data_dir: Path | None, store: str, name: str | None, currency: str, demo: bool) -> None:
     """Create a store in the data directory (running it again only migrates)."""
+    from appliance.db import DatabaseError
     from appliance.setup import SetupError, init_store
 
     _setup_logging("WARNING")
@@ -123,6 +132,10 @@ def init(data_dir: Path | None, store: str, name: str | None, currency: str, dem
         )
     except (SetupError, SettingsError) as exc:
         raise click.ClickException(str(exc)) from None
+    except DatabaseError as exc:
+        raise click.ClickException(
+            f"the database in {root} cannot be read ({exc}); run `tillbox appliance doctor`"
+        ) from None
     bar.finish()
     if not result.created:
         click.echo(
@@ -156,29 +169,50 @@ def serve(data_dir: Path | None, port: int | None, host: str | None) -> None:
     from appliance.server import serve as run_server
     from appliance.setup import is_demo
 
-    settings = _settings(data_dir)
+    # Through settings, so a bad --port gets the same plain message as a bad TILLBOX_PORT.
+    settings = _settings(data_dir, port=port, host=host)
     _setup_logging(settings.log_level)
-    rt = _runtime(data_dir)
+    rt = _runtime(data_dir, settings)
     app = create_app(settings, runtime=rt)
-    shown_host = host or settings.host
     click.echo(
-        f"Tillbox {__version__} — store {settings.store} on http://{shown_host}:{port or settings.port}"
+        f"Tillbox {__version__} — store {settings.store} on http://{settings.host}:{settings.port}"
     )
     if is_demo(rt):
         _echo_demo_pins()
-    run_server(app, settings, host=host, port=port)
+    # stdout is a pipe under systemd: show the banner now, not when the buffer fills.
+    sys.stdout.flush()
+    try:
+        run_server(app, settings)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot serve on {settings.host}:{settings.port}: {exc.strerror or exc}"
+        ) from None
+    finally:
+        rt.close()
 
 
 @appliance.command()
 @data_option
 def migrate(data_dir: Path | None) -> None:
     """Bring the database schema up to date (backs up the file first; safe to repeat)."""
+    from appliance.db import DatabaseError
+    from appliance.db.migrate import MigrationFailed
     from appliance.setup import migrate_data_dir
 
     settings = _settings(data_dir)
     if not settings.database_path.exists():
-        raise click.ClickException(f"{settings.database_path} does not exist; run init first")
-    applied = migrate_data_dir(settings)
+        raise click.ClickException(
+            f"{settings.database_path} does not exist: run `tillbox appliance init --store ID`"
+        )
+    try:
+        applied = migrate_data_dir(settings)
+    except MigrationFailed as exc:
+        raise click.ClickException(str(exc)) from None
+    except DatabaseError as exc:
+        raise click.ClickException(
+            f"the database {settings.database_path} cannot be read ({exc}); "
+            "run `tillbox appliance doctor`"
+        ) from None
     if applied:
         click.echo(f"applied {len(applied)} migration(s): {', '.join(applied)}")
     else:
@@ -195,7 +229,10 @@ def import_catalog(data_dir: Path | None, file: Path, skip_bad_rows: bool) -> No
 
     rt = _runtime(data_dir)
     bar = _Bar()
-    report = import_file(rt, file, skip_bad_rows=skip_bad_rows, progress=bar)
+    try:
+        report = import_file(rt, file, skip_bad_rows=skip_bad_rows, progress=bar)
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {file}: {exc.strerror or exc}") from None
     bar.finish()
     _print_report(report, skip_bad_rows=skip_bad_rows)
     if not report.applied:

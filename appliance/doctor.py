@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from appliance.app import SOURCE_PWA_DIR
-from appliance.db import Database
+from appliance.db import Database, DatabaseError
 from appliance.db.migrate import pending
 from appliance.runtime import last_hlc, wall_ms
 from appliance.settings import Settings, SettingsError, load_settings
@@ -77,10 +77,16 @@ def _disk(settings: Settings) -> Iterator[Finding]:
 def _database(settings: Settings) -> Iterator[Finding]:
     db = Database(settings.database_path)
     try:
-        check = db.scalar("PRAGMA quick_check")
-    except sqlite3.DatabaseError as exc:
+        yield from _database_checks(settings, db)
+    except (DatabaseError, sqlite3.DatabaseError) as exc:
+        # Damage that quick_check missed can still surface in a later query.
         yield Finding("fail", "database", f"the database cannot be read: {exc}; restore a backup")
-        return
+    finally:
+        db.close()
+
+
+def _database_checks(settings: Settings, db: Database) -> Iterator[Finding]:
+    check = db.scalar("PRAGMA quick_check")
     if check != "ok":
         yield Finding("fail", "database", f"the database is damaged ({check}); restore a backup")
         return
@@ -98,10 +104,11 @@ def _database(settings: Settings) -> Iterator[Finding]:
     yield Finding("ok", "schema", "the schema is up to date")
     info = store_info(db)
     if info.get("store") != settings.store:
+        owner = f"store {info['store']}" if info.get("store") else "no store (init did not finish)"
         yield Finding(
             "fail",
             "store",
-            f"the settings say store {settings.store} but the database belongs to {info.get('store')}",
+            f"the settings say store {settings.store} but the database belongs to {owner}",
         )
     else:
         yield Finding("ok", "store", f"store {settings.store} ({settings.store_name or 'unnamed'})")
@@ -134,7 +141,6 @@ def _database(settings: Settings) -> Iterator[Finding]:
             "clock",
             "the system clock is behind the journal's newest event; check chrony and fake-hwclock",
         )
-    db.close()
 
 
 def _pwa(settings: Settings) -> Iterator[Finding]:

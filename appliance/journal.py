@@ -38,27 +38,40 @@ def record(
     actor: str | None,
     override: Override | None = None,
 ) -> Stored:
-    """Write an event made by the appliance itself. Call inside `rt.db.write()`."""
+    """Write an event made by the appliance itself, inside the caller's `rt.db.write()`.
+
+    Called outside one, it makes its own: the seq, the HLC and the chain link are read and
+    taken under the write lock, so two threads never claim the same seq, and HLCs grow with seq.
+    """
     origin = rt.origin
-    last_seq, last_hash = _cursor(rt, origin)
-    envelope = seal(
-        id=new_id(),
-        type=type,
-        store=rt.store,
-        origin=origin,
-        seq=last_seq + 1,
-        hlc=str(rt.clock.now()),
-        at=format_at(rt.now_ms()),
-        actor=actor,
-        override=override,
-        body=body,
-        prev=last_hash,
-    )
-    return append(rt, envelope)
+    with rt.db.write():
+        last_seq, last_hash = _cursor(rt, origin)
+        envelope = seal(
+            id=new_id(),
+            type=type,
+            store=rt.store,
+            origin=origin,
+            seq=last_seq + 1,
+            hlc=str(rt.clock.now()),
+            at=format_at(rt.now_ms()),
+            actor=actor,
+            override=override,
+            body=body,
+            prev=last_hash,
+        )
+        return append(rt, envelope)
 
 
 def append(rt: Runtime, envelope: Envelope) -> Stored:
-    """Store one envelope that continues its origin's chain. Call inside `rt.db.write()`."""
+    """Store one envelope that continues its origin's chain, inside the caller's `rt.db.write()`.
+
+    Outside one it makes its own, so the event and its origin's cursor never part.
+    """
+    with rt.db.write():
+        return _append(rt, envelope)
+
+
+def _append(rt: Runtime, envelope: Envelope) -> Stored:
     if envelope.store != rt.store:
         raise Invalid(
             f"event {envelope.id} belongs to store {envelope.store}, this is {rt.store}",

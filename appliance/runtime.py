@@ -48,6 +48,11 @@ class Runtime:
         """Physical time in milliseconds; injectable for tests of expiry and lockout."""
         return self.wall()
 
+    def close(self) -> None:
+        """Release this thread's database connection and the PIN worker thread."""
+        self.pins.close()
+        self.db.close()
+
 
 def last_hlc(db: Database) -> HLC | None:
     """The greatest HLC in the journal, so the clock never runs backwards across restarts."""
@@ -68,17 +73,25 @@ def open_runtime(
         raise NotInitialised(
             f"no store is set up in {settings.data_dir}: run `tillbox appliance init --store ID`"
         )
+    if require_current_schema and not settings.database_path.exists():
+        raise NotInitialised(
+            f"{settings.database_path} does not exist: run `tillbox appliance init --store "
+            f"{settings.store}`"
+        )
     db = Database(settings.database_path)
-    if require_current_schema:
-        if not settings.database_path.exists():
-            raise NotInitialised(f"{settings.database_path} does not exist: run init first")
-        behind = pending(db)
-        if behind:
-            raise NotInitialised(
-                f"the database schema is behind ({len(behind)} migration(s) pending): "
-                "run `tillbox appliance migrate`"
-            )
-    clock = Clock(settings.appliance_origin, wall=wall, last=_safe_last(db))
+    try:
+        if require_current_schema:
+            behind = pending(db)
+            if behind:
+                raise NotInitialised(
+                    f"the database schema is behind ({len(behind)} migration(s) pending): "
+                    "run `tillbox appliance migrate`"
+                )
+        last = _safe_last(db)
+    except BaseException:
+        db.close()
+        raise
+    clock = Clock(settings.appliance_origin, wall=wall, last=last)
     pins = PinHasher(
         time_cost=settings.argon2_time_cost,
         memory_kib=settings.argon2_memory_kib,

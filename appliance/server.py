@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -89,9 +90,22 @@ def serve(
         host or settings.host,
         getattr(server, "effective_port", port or settings.port),
     )
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # systemd stops the service with SIGTERM: let it finish like Ctrl-C (waitress ends
+        # its loop and lets running requests finish) instead of dying mid-request.
+        previous = signal.signal(signal.SIGTERM, _stop)
     try:
         server.run()
     except KeyboardInterrupt:
-        _log.info("stopping")
+        pass
     finally:
+        _log.info("stopping")
         server.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM handler: end the serving loop the way Ctrl-C does."""
+    raise SystemExit(0)

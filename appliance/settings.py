@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import re
 import tomllib
@@ -98,6 +99,24 @@ class Settings:
             not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", t) for t in self.tax_classes
         ):
             raise SettingsError("tax_classes must be a non-empty list of lowercase names")
+        if self.staff_session_max_hours < 1:
+            raise SettingsError("staff_session_max_hours must be at least 1")
+        # argon2's own lower limits: below them every PIN check fails at the first login.
+        if self.argon2_time_cost < 1:
+            raise SettingsError("argon2_time_cost must be at least 1")
+        if self.argon2_parallelism < 1:
+            raise SettingsError("argon2_parallelism must be at least 1")
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise SettingsError("argon2_memory_kib must be at least 8 × argon2_parallelism")
+        if self.min_free_disk_mb < 0:
+            raise SettingsError("min_free_disk_mb must not be negative")
+        if self.log_level.upper() not in _LOG_LEVELS:
+            raise SettingsError(
+                f"log_level {self.log_level!r} is not one of {', '.join(_LOG_LEVELS)}"
+            )
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 _FIELD_TYPES: dict[str, Any] = typing.get_type_hints(Settings)
@@ -114,7 +133,9 @@ def _coerce(name: str, value: Any, *, from_env: bool) -> Any:
     wanted = getattr(hint, "__name__", str(hint))
     problem = SettingsError(f"setting {name}: {value!r} is not a valid {wanted}")
     if hint is Path:
-        return Path(str(value)).expanduser()
+        if not isinstance(value, (str, os.PathLike)):
+            raise problem
+        return Path(value).expanduser()
     if hint is int:
         if isinstance(value, bool) or (not from_env and not isinstance(value, int)):
             raise problem
@@ -129,7 +150,7 @@ def _coerce(name: str, value: Any, *, from_env: bool) -> Any:
     if typing.get_origin(hint) is tuple:
         if from_env:
             return tuple(v.strip() for v in str(value).split(",") if v.strip())
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
             raise problem
         return tuple(value)
     raise SettingsError(f"setting {name} has a type the appliance does not know")
@@ -154,47 +175,117 @@ def load_settings(
             document = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise SettingsError(f"{path} is not valid TOML: {exc}") from exc
-        for key, value in document.get("appliance", {}).items():
-            if key in _SETTABLE and key != "data_dir":
-                values[key] = _coerce(key, value, from_env=False)
-            else:
+        table = document.get("appliance", {})
+        if not isinstance(table, dict):
+            raise SettingsError(f"{path}: appliance must be a table, [appliance]")
+        for key, value in table.items():
+            if key == "data_dir":
+                # The file lives in the data dir, so it cannot move it.
+                raise SettingsError(
+                    f"{path}: appliance.data_dir cannot be set here; use --data or TILLBOX_DATA"
+                )
+            if key not in _SETTABLE:
                 raise SettingsError(f"{path}: unknown setting appliance.{key}")
+            values[key] = _coerce(key, value, from_env=False)
         extra = {k: v for k, v in document.items() if k != "appliance"}
     for key in _SETTABLE - {"data_dir"}:
         raw = env.get(ENV_PREFIX + key.upper())
         if raw is not None:
             values[key] = _coerce(key, raw, from_env=True)
     for key, value in (overrides or {}).items():
+        if key not in _SETTABLE - {"data_dir"}:
+            raise SettingsError(f"unknown setting {key}")
         if value is not None:
-            values[key] = value
+            values[key] = _coerce(key, value, from_env=False)
     settings = Settings(**values, extra=extra)
     settings.validate()
     return settings
 
 
 def write_settings_file(settings: Settings, **keys: Any) -> Path:
-    """Write the given keys into the `[appliance]` table of the data dir's TOML file."""
+    """Set the given keys in the `[appliance]` table of the data dir's TOML file.
+
+    Keys already in the file and its other tables are kept; a value of None removes the key.
+    The file is replaced atomically, so a power cut never leaves half a settings file.
+    """
     path = settings.settings_path
-    lines = [
-        "# Tillbox appliance settings. TILLBOX_* environment variables override these.",
-        "[appliance]",
-    ]
+    table: dict[str, Any] = {}
+    others: dict[str, Any] = {}
+    if path.exists():
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path} is not valid TOML: {exc}") from exc
+        current = document.pop("appliance", {})
+        table = dict(current) if isinstance(current, dict) else {}
+        others = document
     for key, value in keys.items():
-        if key not in _SETTABLE:
+        if key not in _SETTABLE - {"data_dir"}:
             raise SettingsError(f"unknown setting {key}")
-        lines.append(f"{key} = {_toml_value(value)}")
+        if value is None:
+            table.pop(key, None)
+            continue
+        plain = str(value) if isinstance(value, Path) else value
+        plain = list(plain) if isinstance(plain, tuple) else plain
+        _coerce(key, plain, from_env=False)  # refuse what load_settings would refuse
+        table[key] = plain
+    lines = ["# Tillbox appliance settings. TILLBOX_* environment variables override these."]
+    tables = {k: v for k, v in others.items() if isinstance(v, dict)}
+    lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in others.items() if k not in tables]
+    for name, content in {"appliance": table, **tables}.items():
+        lines += ["", f"[{_toml_key(name)}]"]
+        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in content.items()]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    partial = path.with_name(f".{path.name}.tmp")
+    with partial.open("w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    partial.replace(path)
     return path
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_ESCAPES = {
+    "\\": "\\\\",
+    '"': '\\"',
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def _toml_key(key: str) -> str:
+    """A TOML key, quoted when it is not bare."""
+    return key if _BARE_KEY.fullmatch(key) else _toml_string(key)
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string; every control character escaped, since TOML forbids them raw."""
+    out = []
+    for char in text:
+        if char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
 def _toml_value(value: Any) -> str:
-    """Render a simple value as TOML."""
+    """Render a value read from TOML (or a simple setting) as TOML."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
+    if isinstance(value, dict):
+        inner = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{" + inner + "}"
+    return _toml_string(str(value))

@@ -57,6 +57,17 @@ def migrate_data_dir(settings: Settings) -> tuple[str, ...]:
         db.close()
 
 
+def _existing_store_info(path: Path) -> dict[str, str]:
+    """store_info of the database at `path`, or {} when there is no database yet."""
+    if not path.exists():
+        return {}
+    db = Database(path)
+    try:
+        return store_info(db)
+    finally:
+        db.close()
+
+
 def init_store(
     data_dir: Path,
     *,
@@ -68,8 +79,7 @@ def init_store(
 ) -> SetupResult:
     """Create the store in `data_dir`; running it again for the same store only migrates."""
     settings = load_settings(data_dir, overrides={"store": store, "currency": currency})
-    db_path = settings.database_path
-    existing = store_info(Database(db_path)) if db_path.exists() else {}
+    existing = _existing_store_info(settings.database_path)
     if existing:
         if existing.get("store") != store:
             raise SetupError(f"{data_dir} already holds store {existing.get('store')}, not {store}")
@@ -77,9 +87,13 @@ def init_store(
         return SetupResult(
             settings=settings, created=False, migrations=applied, catalog=None, register_token=None
         )
-    if settings.settings_path.exists() and load_settings(data_dir).store not in ("", store):
+    # Settings the operator wrote before init (a port, a pwa_dir) are kept, and put back
+    # as they were if init fails.
+    original = settings.settings_path.read_bytes() if settings.settings_path.exists() else None
+    if original is not None and load_settings(data_dir).store not in ("", store):
         raise SetupError(f"{settings.settings_path} names another store")
     store_name = name or (DEMO_STORE_NAME if demo else f"Store {store}")
+    rt: Runtime | None = None
     try:
         write_settings_file(settings, store=store, store_name=store_name, currency=currency)
         settings = load_settings(data_dir)
@@ -100,18 +114,27 @@ def init_store(
         if demo:
             report, token = _load_demo(rt, progress)
     except BaseException:
-        _remove_partial(settings)
+        if rt is not None:
+            rt.close()
+            rt = None
+        _remove_partial(settings, original)
         raise
+    finally:
+        if rt is not None:
+            rt.close()
     return SetupResult(
         settings=settings, created=True, migrations=applied, catalog=report, register_token=token
     )
 
 
-def _remove_partial(settings: Settings) -> None:
+def _remove_partial(settings: Settings, original_settings: bytes | None) -> None:
     """A failed init leaves no half-made store behind (so a retry starts clean)."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{settings.database_path}{suffix}").unlink(missing_ok=True)
-    settings.settings_path.unlink(missing_ok=True)
+    if original_settings is None:
+        settings.settings_path.unlink(missing_ok=True)
+    else:
+        settings.settings_path.write_bytes(original_settings)
 
 
 def _load_demo(rt: Runtime, progress: Progress | None) -> tuple[UpsertReport, str]:

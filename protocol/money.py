@@ -64,6 +64,23 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _explain_bad_amount(raw: str) -> None:
+    """Raise a ValueError that says what is wrong with an amount that is not a plain decimal."""
+    if raw == "":
+        raise ValueError("an amount is empty")
+    if any(ch.isspace() for ch in raw):
+        raise ValueError(f"amount {raw!r} contains whitespace")
+    if any(ch in _SEPARATORS for ch in raw):
+        raise ValueError(
+            f"amount {raw!r} contains a separator: use '.' as the decimal point "
+            "and no thousands separators"
+        )
+    if raw.lower() in {"nan", "-nan", "inf", "-inf", "infinity", "-infinity"}:
+        raise ValueError(f"amount {raw!r} is not a number")
+    if _EXPONENT.fullmatch(raw):
+        raise ValueError(f"amount {raw!r} uses an exponent: write it out, e.g. 1200.00")
+
+
 @dataclass(frozen=True, slots=True)
 class Money:
     """An exact amount: integer minor units of one ISO 4217 currency."""
@@ -92,21 +109,11 @@ class Money:
         raw: object = text
         if not isinstance(raw, str):
             raise ValueError(f"an amount must be a string, got {type(raw).__name__}")
-        if raw == "":
-            raise ValueError("an amount is empty")
-        if any(ch.isspace() for ch in raw):
-            raise ValueError(f"amount {raw!r} contains whitespace")
-        if any(ch in _SEPARATORS for ch in raw):
-            raise ValueError(
-                f"amount {raw!r} contains a separator: use '.' as the decimal point "
-                "and no thousands separators"
-            )
-        if raw.lower() in {"nan", "-nan", "inf", "-inf", "infinity", "-infinity"}:
-            raise ValueError(f"amount {raw!r} is not a number")
-        if _EXPONENT.fullmatch(raw):
-            raise ValueError(f"amount {raw!r} uses an exponent: write it out, e.g. 1200.00")
+        # Fast path first: a CSV import parses hundreds of thousands of well-formed amounts;
+        # the checks below only exist to explain what is wrong with a bad one.
         match = _DECIMAL.fullmatch(raw)
         if match is None:
+            _explain_bad_amount(raw)
             raise ValueError(f"amount {raw!r} is not a plain decimal such as 12.99 or -3")
         sign, whole, fraction = match[1], match[2], match[3] or ""
         if len(fraction) > places:

@@ -65,7 +65,7 @@ def settings(data_dir: Path) -> Settings:
 def rt(settings: Settings, wall: FakeWall) -> Iterator[Runtime]:
     runtime = open_runtime(settings, wall=wall)
     yield runtime
-    runtime.db.close()
+    runtime.close()
 
 
 @pytest.fixture

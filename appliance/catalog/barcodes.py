@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Literal
 
-from stdnum import ean
+import msgspec
 
 GTIN_LENGTHS = frozenset({8, 12, 13, 14})
 # Internal codes: printable ASCII without spaces or the CSV separator `|`, as Code 128 prints.
@@ -17,13 +16,23 @@ class BarcodeError(ValueError):
     """A barcode that cannot be accepted; the message says why in plain words."""
 
 
-@dataclass(frozen=True, slots=True)
-class Barcode:
+class Barcode(msgspec.Struct, frozen=True, gc=False):
     """A validated barcode: `key` is what lookups match, `display` what the pack shows."""
 
     key: str
     display: str
     kind: Literal["gtin", "internal"]
+
+
+def gs1_check_digit(body: str) -> str:
+    """The GS1 mod-10 check digit for the digits before it (GTIN-8/12/13/14 alike).
+
+    The same rule as `stdnum.ean.calc_check_digit`, which the tests hold it to for every
+    length; stdnum's generic version cleans and enumerates each code and cost 1.2 s of a
+    150,000-barcode import on its own.
+    """
+    total = 3 * sum(map(int, body[-1::-2])) + sum(map(int, body[-2::-2]))
+    return str(-total % 10)
 
 
 def parse_barcode(text: str) -> Barcode:
@@ -32,17 +41,17 @@ def parse_barcode(text: str) -> Barcode:
     if not code:
         raise BarcodeError("barcode is empty")
     if code.isascii() and code.isdigit() and len(code) in GTIN_LENGTHS:
-        if not ean.is_valid(code):
+        if gs1_check_digit(code[:-1]) != code[-1]:
             raise BarcodeError(f"{code} has a wrong GS1 check digit")
         # GS1 stores every GTIN as 14 digits, so a UPC-A and its EAN-13 form are one code.
-        return Barcode(key=code.zfill(14), display=code, kind="gtin")
+        return Barcode(code.zfill(14), code, "gtin")
     if not _INTERNAL.fullmatch(code):
         raise BarcodeError(
             f"{code!r} is not a barcode: use a GTIN (8, 12, 13 or 14 digits) or an internal "
             "code of up to 48 printable characters without spaces or '|'"
         )
     # Scanners send letters in either case depending on Caps Lock; match case-insensitively.
-    return Barcode(key=code.upper(), display=code, kind="internal")
+    return Barcode(code.upper(), code, "internal")
 
 
 def lookup_key(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 import unicodedata
@@ -42,6 +43,7 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # ASCII digits only: `\d` would also take Arabic-Indic and other Unicode digits.
 _COUNT = re.compile(r"^[0-9]{1,9}$")
 MAX_NAME = 200
+_NOTHING: dict[str, Any] = {}
 MAX_OPTIONS = 5
 
 
@@ -51,7 +53,7 @@ def _text(value: str) -> str:
     return unicodedata.normalize("NFC", value).strip()
 
 
-def _clean_name(value: str, column: str, *, required: bool) -> tuple[str | None, str | None]:
+def _check_name(value: str, column: str, *, required: bool) -> tuple[str | None, str | None]:
     """A trimmed name, or the reason it is not acceptable."""
     value = _text(value)
     if not value:
@@ -63,7 +65,7 @@ def _clean_name(value: str, column: str, *, required: bool) -> tuple[str | None,
     return value, None
 
 
-def _options(value: str) -> tuple[tuple[tuple[str, str], ...], str | None]:
+def _check_options(value: str) -> tuple[tuple[tuple[str, str], ...], str | None]:
     """`Size=M;Color=Red` as ordered pairs, or the reason it cannot be read."""
     value = _text(value)
     if not value:
@@ -101,7 +103,7 @@ def _barcodes(value: str) -> tuple[tuple[Barcode, ...], str | None]:
     return tuple(codes), None
 
 
-def _count(value: str, column: str, *, minimum: int) -> tuple[int | None, str | None]:
+def _check_count(value: str, column: str, *, minimum: int) -> tuple[int | None, str | None]:
     """An optional whole number at least `minimum`, or why it is not one."""
     value = value.strip()
     if not value:
@@ -111,7 +113,7 @@ def _count(value: str, column: str, *, minimum: int) -> tuple[int | None, str | 
     return int(value), None
 
 
-def _money(value: str, column: str, currency: str) -> tuple[int | None, str | None]:
+def _check_money(value: str, column: str, currency: str) -> tuple[int | None, str | None]:
     """An optional non-negative amount in minor units, or why it is not one."""
     value = value.strip()
     if not value:
@@ -136,69 +138,94 @@ def parse_rows(
     """Validate each record on its own; columns absent from the file keep stored values."""
     inputs: list[VariantInput] = []
     problems: list[Problem] = []
+    # Names, options, prices and counts repeat across rows (every variant of a product, every
+    # product of a category), so each distinct text is checked once per import. The caches die
+    # with this call; the checks themselves are pure.
+    _clean_name = functools.cache(_check_name)
+    _options = functools.cache(_check_options)
+    _money = functools.cache(_check_money)
+    _count = functools.cache(_check_count)
+    has = present.__contains__
+    default_tax = tax_classes[0]
     for row, record in records:
-        found: list[Problem] = []
-
-        def bad(
-            column: str, reason: str | None, row: int = row, found: list[Problem] = found
-        ) -> None:
-            if reason:
-                found.append(Problem(row=row, column=column, reason=reason))
-
+        found: list[tuple[str, str]] = []
         sku = record.get("sku", "").strip()
         if not sku:
-            bad("sku", "sku is required")
+            found.append(("sku", "sku is required"))
         elif not _SKU.fullmatch(sku):
-            bad("sku", f"{sku!r} is not a SKU: letters, digits and . _ / + - only, up to 64")
-        stored = existing.get(sku.upper(), {})
+            found.append(
+                ("sku", f"{sku!r} is not a SKU: letters, digits and . _ / + - only, up to 64")
+            )
+        stored = existing.get(sku.upper(), _NOTHING) if existing else _NOTHING
         product, reason = _clean_name(record.get("product", ""), "product", required=True)
-        bad("product", reason)
-        if "options" in present:
+        if reason:
+            found.append(("product", reason))
+        if has("options"):
             options, reason = _options(record["options"])
+            if reason:
+                found.append(("options", reason))
         else:
-            options, reason = tuple(stored.get("options", {}).items()), None
-        bad("options", reason)
+            options = tuple(stored.get("options", {}).items())
         barcodes: tuple[Barcode, ...] = ()
-        if "barcodes" in present:
+        if has("barcodes"):
             barcodes, reason = _barcodes(record["barcodes"])
-            bad("barcodes", reason)
+            if reason:
+                found.append(("barcodes", reason))
         elif stored.get("barcodes"):
             barcodes = tuple(parse_barcode(code) for code in stored["barcodes"].split("|"))
         category: str | None = stored.get("category")
-        if "category" in present:
+        if has("category"):
             category, reason = _clean_name(record["category"], "category", required=False)
-            bad("category", reason)
+            if reason:
+                found.append(("category", reason))
         vendor: str | None = stored.get("vendor")
-        if "vendor" in present:
+        if has("vendor"):
             vendor, reason = _clean_name(record["vendor"], "vendor", required=False)
-            bad("vendor", reason)
+            if reason:
+                found.append(("vendor", reason))
         cost: int | None = stored.get("cost")
-        if "cost" in present:
+        if has("cost"):
             cost, reason = _money(record["cost"], "cost", currency)
-            bad("cost", reason)
+            if reason:
+                found.append(("cost", reason))
         price, reason = _money(record.get("price", ""), "price", currency)
-        bad("price", reason)
-        if price is None and reason is None:
-            bad("price", "price is required")
-        tax_class = stored.get("tax_class", tax_classes[0])
-        if "tax_class" in present and record["tax_class"].strip():
-            tax_class = record["tax_class"].strip().lower()
-            if tax_class not in tax_classes:
-                bad("tax_class", f"tax class {tax_class!r} is not one of {', '.join(tax_classes)}")
-        counts: dict[str, int | None] = {}
-        for column, minimum in (("reorder_point", 0), ("reorder_qty", 0), ("pack_size", 1)):
-            counts[column] = stored.get(column)
-            if column in present:
-                counts[column], reason = _count(record[column], column, minimum=minimum)
-                bad(column, reason)
+        if reason:
+            found.append(("price", reason))
+        elif price is None:
+            found.append(("price", "price is required"))
+        tax_class = stored.get("tax_class", default_tax)
+        if has("tax_class"):
+            given = record["tax_class"].strip().lower()
+            if given:
+                tax_class = given
+                if given not in tax_classes:
+                    found.append(
+                        ("tax_class", f"tax class {given!r} is not one of {', '.join(tax_classes)}")
+                    )
+        reorder_point: int | None = stored.get("reorder_point")
+        if has("reorder_point"):
+            reorder_point, reason = _count(record["reorder_point"], "reorder_point", minimum=0)
+            if reason:
+                found.append(("reorder_point", reason))
+        reorder_qty: int | None = stored.get("reorder_qty")
+        if has("reorder_qty"):
+            reorder_qty, reason = _count(record["reorder_qty"], "reorder_qty", minimum=0)
+            if reason:
+                found.append(("reorder_qty", reason))
+        pack_size: int | None = stored.get("pack_size")
+        if has("pack_size"):
+            pack_size, reason = _count(record["pack_size"], "pack_size", minimum=1)
+            if reason:
+                found.append(("pack_size", reason))
         active = bool(stored.get("active", True))
-        if "active" in present and record["active"].strip():
+        if has("active"):
             flag = record["active"].strip()
-            if flag not in ("0", "1"):
-                bad("active", f"active must be 1 or 0, not {flag!r}")
-            active = flag == "1"
+            if flag:
+                if flag not in ("0", "1"):
+                    found.append(("active", f"active must be 1 or 0, not {flag!r}"))
+                active = flag == "1"
         if found:
-            problems.extend(found)
+            problems.extend(Problem(row=row, column=column, reason=why) for column, why in found)
             continue
         assert product is not None
         assert price is not None
@@ -214,9 +241,9 @@ def parse_rows(
                 cost=cost,
                 price=price,
                 tax_class=tax_class,
-                reorder_point=counts["reorder_point"],
-                reorder_qty=counts["reorder_qty"],
-                pack_size=counts["pack_size"] or 1,
+                reorder_point=reorder_point,
+                reorder_qty=reorder_qty,
+                pack_size=pack_size or 1,
                 active=active,
             )
         )

@@ -61,8 +61,19 @@ def fts_query(text: str) -> str | None:
     return " ".join(phrases) or None
 
 
+# bm25 ranks every match, so a broad prefix ("s", "sh") over 100,000 variants would cost
+# tens of milliseconds. Up to this many matches are ranked; beyond it, order is cheap.
+RANK_AT_MOST = 300
+# Names weigh most, then SKUs, then barcodes, then the category.
+_WEIGHTS = "10.0, 5.0, 3.0, 1.0"
+
+
 def search(db: Database, text: str, *, limit: int) -> list[bytes]:
-    """Active variants matching a name, SKU or barcode prefix; an exact SKU or barcode first."""
+    """Active variants matching a name, SKU or barcode prefix; an exact SKU or barcode first.
+
+    A specific query is ranked by relevance. A broad one (more than RANK_AT_MOST matches)
+    lists names that start with the first word, then the other matches, in catalog order.
+    """
     found: list[bytes] = []
     seen: set[str] = set()
     exact = _exact(db, text.strip())
@@ -72,16 +83,55 @@ def search(db: Database, text: str, *, limit: int) -> list[bytes]:
     query = fts_query(text)
     if query is None:
         return found
-    for row in db.query(
-        "SELECT f.key, f.doc FROM catalog_search s"
-        " JOIN variant v ON v.id = s.rowid"
-        " JOIN catalog_feed f ON f.kind = 'variant' AND f.key = v.uid"
-        " WHERE catalog_search MATCH ? ORDER BY s.rank LIMIT ?",
-        (query, limit),
-    ):
-        if row["key"] not in seen and len(found) < limit:
-            found.append(row["doc"].encode())
+    ids = _matching_ids(db, query, limit + 1)
+    if not ids:
+        return found
+    docs = {
+        row["id"]: (row["key"], row["doc"])
+        # CROSS JOIN fixes the order: from the few ids out, never a scan of the feed.
+        for row in db.query(
+            "SELECT v.id, f.key, f.doc FROM json_each(?) AS wanted"
+            " CROSS JOIN variant v ON v.id = wanted.value"
+            " CROSS JOIN catalog_feed f ON f.kind = 'variant' AND f.key = v.uid",
+            ("[" + ",".join(map(str, ids)) + "]",),
+        )
+    }
+    for variant_id in ids:
+        key, doc = docs[variant_id]
+        if key not in seen and len(found) < limit:
+            found.append(doc.encode())
+            seen.add(key)
     return found
+
+
+def _matching_ids(db: Database, query: str, limit: int) -> list[int]:
+    """Variant ids for an FTS5 query, best first."""
+    matches = db.scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM catalog_search WHERE catalog_search MATCH ? LIMIT ?)",
+        (query, RANK_AT_MOST),
+    )
+    if matches < RANK_AT_MOST:
+        return [
+            row[0]
+            for row in db.query(
+                "SELECT rowid FROM catalog_search WHERE catalog_search MATCH ?"
+                f" ORDER BY bm25(catalog_search, {_WEIGHTS}) LIMIT ?",
+                (query, limit),
+            )
+        ]
+    first, _, rest = query.partition(" ")
+    anchored = f"{{title}} : ^{first} {rest}".rstrip()
+    ids: list[int] = []
+    for candidate in (anchored, query):
+        for row in db.query(
+            "SELECT rowid FROM catalog_search WHERE catalog_search MATCH ? LIMIT ?",
+            (candidate, limit * 2),
+        ):
+            if row[0] not in ids:
+                ids.append(row[0])
+        if len(ids) >= limit:
+            break
+    return ids[:limit]
 
 
 def _exact(db: Database, text: str) -> tuple[str, bytes] | None:

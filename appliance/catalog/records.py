@@ -52,9 +52,12 @@ class Problem:
         return {"row": self.row, "column": self.column, "reason": self.reason}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class VariantInput:
-    """A validated variant to create or update, keyed by SKU. `row` is where it came from."""
+class VariantInput(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A validated variant to create or update, keyed by SKU. `row` is where it came from.
+
+    A msgspec Struct rather than a dataclass: an import builds one per row, and a frozen
+    dataclass pays for every field it sets.
+    """
 
     row: int
     sku: str

@@ -20,7 +20,11 @@ _log = logging.getLogger(__name__)
 
 # (phase, done, total): phases are "reading", "checking" and "writing".
 Progress = Callable[[str, int, int], None]
-_CHUNK = 500
+
+
+def _json_list(values: Iterable[object]) -> str:
+    """Many values as one bound parameter, for `IN (SELECT value FROM json_each(?))`."""
+    return msgspec.json.encode(list(values)).decode()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,14 +105,11 @@ def check(db: Database, inputs: Sequence[VariantInput]) -> list[Problem]:
     problems.extend(_check_stored_variants(db, inputs, skus, problems))
 
     # Against the database: a barcode on a variant this input does not touch is taken.
-    keys = list(barcode_rows)
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
+    if barcode_rows:
         for row in db.query(
-            f"SELECT b.code, b.display, v.sku FROM barcode b JOIN variant v ON v.id = b.variant_id "
-            f"WHERE b.code IN ({marks})",
-            chunk,
+            "SELECT b.code, b.display, v.sku FROM barcode b JOIN variant v ON v.id = b.variant_id"
+            " WHERE b.code IN (SELECT value FROM json_each(?))",
+            (_json_list(barcode_rows),),
         ):
             owner = row["sku"].upper()
             if owner not in skus:
@@ -134,12 +135,11 @@ def _check_stored_variants(
     same option names, and never the same options as a new or changed variant."""
     names = sorted({item.product for item in inputs})
     kept: dict[str, list[tuple[str, tuple[tuple[str, str], ...]]]] = {}
-    for start in range(0, len(names), _CHUNK):
-        chunk = names[start : start + _CHUNK]
+    if names:
         for row in db.query(
             "SELECT v.sku, v.options, p.name FROM variant v JOIN product p ON p.id = v.product_id"
-            f" WHERE p.name IN ({','.join('?' * len(chunk))}) ORDER BY v.id",
-            chunk,
+            " WHERE p.name IN (SELECT value FROM json_each(?)) ORDER BY v.id",
+            (_json_list(names),),
         ):
             if row["sku"].upper() not in skus:
                 stored: dict[str, str] = json.loads(row["options"])
@@ -196,8 +196,9 @@ def upsert_variants(
             problems.extend(check(rt.db, good))
             if problems and not skip_bad_rows:
                 return _report(inputs, problems, applied=False, version=head(rt.db))
-        # Skipping a row can clear a clash it caused, but never creates one: recheck to be sure.
-        while True:
+        # Leaving out a bad row can change which rows clash (a duplicate's first row may be
+        # the bad one), so check what remains until it is clean. Without problems, no rework.
+        while problems:
             bad_rows = {p.row for p in problems}
             good = [i for i in inputs if i.row not in bad_rows]
             again = [p for p in check(rt.db, good) if p.row not in bad_rows]
@@ -246,15 +247,22 @@ def _now_text() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _named(db: Database, table: str, names: Iterable[str]) -> tuple[dict[str, int], list[int]]:
-    """Ids of categories or vendors by lowercase name, creating missing ones; also the new ids."""
-    known = {row["name"].lower(): row["id"] for row in db.query(f"SELECT id, name FROM {table}")}
+def _named(
+    db: Database, table: str, names: Iterable[str]
+) -> tuple[dict[str, tuple[int, str, str]], list[int]]:
+    """Categories or vendors by lowercase name as (id, uid, name), creating missing ones; also
+    the ids created."""
+    known = {
+        row["name"].lower(): (row["id"], row["uid"], row["name"])
+        for row in db.query(f"SELECT id, uid, name FROM {table}")
+    }
     created: list[int] = []
     for name in names:
         if name.lower() not in known:
-            cursor = db.execute(f"INSERT INTO {table} (uid, name) VALUES (?, ?)", (new_id(), name))
-            known[name.lower()] = int(cursor.lastrowid or 0)
-            created.append(known[name.lower()])
+            uid = new_id()
+            cursor = db.execute(f"INSERT INTO {table} (uid, name) VALUES (?, ?)", (uid, name))
+            known[name.lower()] = (int(cursor.lastrowid or 0), uid, name)
+            created.append(known[name.lower()][0])
     return known, created
 
 
@@ -281,55 +289,63 @@ def _apply(
     vendors, _ = _named(db, "vendor", {i.vendor for i in inputs if i.vendor})
 
     products = {
-        row["name"]: (row["id"], row["category_id"], row["vendor_id"])
-        for row in db.query("SELECT id, name, category_id, vendor_id FROM product")
+        row["name"]: (row["id"], row["category_id"], row["vendor_id"], row["uid"])
+        for row in db.query("SELECT id, uid, name, category_id, vendor_id FROM product")
     }
     touched_products: set[int] = set()
+    next_product = int(db.scalar("SELECT COALESCE(MAX(id), 0) FROM product")) + 1
+    new_products: list[tuple[int, str, str, int | None, int | None]] = []
     for item in inputs:
-        category_id = categories[item.category.lower()] if item.category else None
-        vendor_id = vendors[item.vendor.lower()] if item.vendor else None
+        category_id = categories[item.category.lower()][0] if item.category else None
+        vendor_id = vendors[item.vendor.lower()][0] if item.vendor else None
         known = products.get(item.product)
         if known is None:
-            cursor = db.execute(
-                "INSERT INTO product (uid, name, category_id, vendor_id) VALUES (?, ?, ?, ?)",
-                (new_id(), item.product, category_id, vendor_id),
-            )
-            products[item.product] = (int(cursor.lastrowid or 0), category_id, vendor_id)
+            uid = new_id()
+            new_products.append((next_product, uid, item.product, category_id, vendor_id))
+            products[item.product] = (next_product, category_id, vendor_id, uid)
+            next_product += 1
         elif (known[1], known[2]) != (category_id, vendor_id):
             db.execute(
                 "UPDATE product SET category_id = ?, vendor_id = ? WHERE id = ?",
                 (category_id, vendor_id, known[0]),
             )
-            products[item.product] = (known[0], category_id, vendor_id)
+            products[item.product] = (known[0], category_id, vendor_id, known[3])
             touched_products.add(known[0])
+    db.executemany(
+        "INSERT INTO product (id, uid, name, category_id, vendor_id) VALUES (?, ?, ?, ?, ?)",
+        new_products,
+    )
 
-    existing: dict[str, tuple[int, tuple[object, ...]]] = {}
-    skus = [i.sku for i in inputs]
-    for start in range(0, len(skus), _CHUNK):
-        chunk = skus[start : start + _CHUNK]
-        marks = ",".join("?" * len(chunk))
+    existing: dict[str, tuple[int, tuple[object, ...], str]] = {}
+    if inputs:
         for row in db.query(
-            f"SELECT id, sku, {', '.join(_VARIANT_COLUMNS)},"
+            f"SELECT id, uid, sku, {', '.join(_VARIANT_COLUMNS)},"
             " (SELECT group_concat(display || char(31) || position, char(30))"
             "  FROM barcode WHERE variant_id = variant.id) AS codes"
-            f" FROM variant WHERE sku IN ({marks})",
-            chunk,
+            " FROM variant WHERE sku IN (SELECT value FROM json_each(?))",
+            (_json_list(i.sku for i in inputs),),
         ):
             codes = sorted(
                 (c.split("\x1f") for c in (row["codes"] or "").split("\x1e") if c),
                 key=lambda pair: int(pair[1]),
             )
             state = (*(row[c] for c in _VARIANT_COLUMNS), tuple(d for d, _ in codes))
-            existing[row["sku"].upper()] = (row["id"], state)
+            existing[row["sku"].upper()] = (row["id"], state, row["uid"])
 
     now = _now_text()
-    touched: list[int] = []
+    facts: list[_Facts] = []
     changed_codes: list[tuple[int, VariantInput]] = []
-    created = updated = unchanged = 0
-    for done, item in enumerate(inputs, start=1):
+    inserts: list[tuple[object, ...]] = []
+    updates: list[tuple[object, ...]] = []
+    updated_ids: list[int] = []
+    unchanged = 0
+    # Ids are handed out here, under the write lock, so rows go in with executemany.
+    next_variant = int(db.scalar("SELECT COALESCE(MAX(id), 0) FROM variant")) + 1
+    encode = msgspec.json.encode
+    for item in inputs:
         values = (
             products[item.product][0],
-            json.dumps(dict(item.options), ensure_ascii=False, separators=(",", ":")),
+            encode(dict(item.options)).decode(),
             item.cost,
             item.price,
             item.tax_class,
@@ -338,41 +354,67 @@ def _apply(
             item.pack_size,
             int(item.active),
         )
-        state = (*values, tuple(b.display for b in item.barcodes))
         current = existing.get(item.sku.upper())
         if current is None:
-            cursor = db.execute(
-                f"INSERT INTO variant (uid, sku, {', '.join(_VARIANT_COLUMNS)}, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (new_id(), item.sku, *values, now),
-            )
-            variant_id = int(cursor.lastrowid or 0)
-            created += 1
-        elif current[1] != state or values[0] in touched_products:
-            # A new category or vendor on the product changes this variant's document too.
-            variant_id = current[0]
-            db.execute(
-                f"UPDATE variant SET sku = ?, {', '.join(c + ' = ?' for c in _VARIANT_COLUMNS)},"
-                " updated_at = ? WHERE id = ?",
-                (item.sku, *values, now, variant_id),
-            )
-            updated += 1
+            variant_id, uid = next_variant, new_id()
+            next_variant += 1
+            inserts.append((variant_id, uid, item.sku, *values, now))
+        elif current[1] != (*values, tuple(b.display for b in item.barcodes)) or (
+            values[0] in touched_products  # a new category or vendor changes its document too
+        ):
+            variant_id, uid = current[0], current[2]
+            updates.append((item.sku, *values, now, variant_id))
+            updated_ids.append(variant_id)
         else:
             unchanged += 1
-            variant_id = 0
-        if variant_id:
-            touched.append(variant_id)
-            changed_codes.append((variant_id, item))
-        if progress and done % 2000 == 0 and done < total:
-            progress("writing", done, total)
+            continue
+        changed_codes.append((variant_id, item))
+        # The document is made from the input itself: re-reading 100,000 rows just written
+        # would double the write phase of a large import.
+        product = products[item.product]
+        category = categories[item.category.lower()] if item.category else None
+        facts.append(
+            _Facts(
+                id=variant_id,
+                uid=uid,
+                sku=item.sku,
+                options=dict(item.options),
+                price=item.price,
+                tax_class=item.tax_class,
+                reorder_point=item.reorder_point,
+                reorder_qty=item.reorder_qty,
+                pack_size=item.pack_size,
+                active=item.active,
+                product_uid=product[3],
+                product=item.product,
+                category_uid=category[1] if category else None,
+                category=category[2] if category else None,
+                vendor=vendors[item.vendor.lower()][2] if item.vendor else None,
+                codes=[code.display for code in item.barcodes],
+            )
+        )
+    columns = ", ".join(_VARIANT_COLUMNS)
+    for start in range(0, len(inserts), 5000):
+        db.executemany(
+            f"INSERT INTO variant (id, uid, sku, {columns}, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            inserts[start : start + 5000],
+        )
+        if progress:
+            progress("writing", start + len(inserts[start : start + 5000]), total)
+    db.executemany(
+        f"UPDATE variant SET sku = ?, {', '.join(c + ' = ?' for c in _VARIANT_COLUMNS)},"
+        " updated_at = ? WHERE id = ?",
+        updates,
+    )
+    created, updated = len(inserts), len(updates)
 
     # Delete every changed variant's codes before inserting any, so a code can move between
     # two variants in one import.
-    changed = [variant_id for variant_id, _ in changed_codes]
-    for start in range(0, len(changed), _CHUNK):
-        id_chunk = changed[start : start + _CHUNK]
+    if updates:
         db.execute(
-            f"DELETE FROM barcode WHERE variant_id IN ({','.join('?' * len(id_chunk))})", id_chunk
+            "DELETE FROM barcode WHERE variant_id IN (SELECT value FROM json_each(?))",
+            (_json_list(updated_ids),),
         )
     db.executemany(
         "INSERT INTO barcode (code, display, kind, position, variant_id) VALUES (?, ?, ?, ?, ?)",
@@ -382,17 +424,21 @@ def _apply(
             for position, code in enumerate(item.barcodes)
         ),
     )
+    if new_categories:
+        publish_categories(db, new_categories)
+    _write_documents(rt, facts, replacing=updated_ids)
     if touched_products:
+        # Variants of a product whose category or vendor moved, that the input left alone.
+        written = {fact.id for fact in facts}
         marks = ",".join("?" * len(touched_products))
-        touched.extend(
+        others = [
             row[0]
             for row in db.query(
                 f"SELECT id FROM variant WHERE product_id IN ({marks})", list(touched_products)
             )
-        )
-    if new_categories:
-        publish_categories(db, new_categories)
-    rebuild_variants(rt, sorted(set(touched)))
+            if row[0] not in written
+        ]
+        rebuild_variants(rt, others)
     if progress:
         progress("writing", total, total)
     return created, updated, unchanged
@@ -416,67 +462,122 @@ def _publish(db: Database, kind: str, key: str, doc: bytes) -> None:
     )
 
 
+class _Facts(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Everything a variant's document and search row are made of."""
+
+    id: int
+    uid: str
+    sku: str
+    options: dict[str, str]
+    price: int
+    tax_class: str
+    reorder_point: int | None
+    reorder_qty: int | None
+    pack_size: int
+    active: bool
+    product_uid: str
+    product: str
+    category_uid: str | None
+    category: str | None
+    vendor: str | None
+    codes: list[str]
+
+
 def rebuild_variants(rt: Runtime, variant_ids: Sequence[int]) -> None:
-    """Recompute the feed document and search row of each variant, in id order."""
+    """Recompute the feed document and search row of each variant from what is stored."""
     if not variant_ids:
         return
-    db = rt.db
-    db.execute("CREATE TEMP TABLE IF NOT EXISTS touched_variant (id INTEGER PRIMARY KEY)")
-    db.execute("DELETE FROM touched_variant")
-    db.executemany("INSERT INTO touched_variant (id) VALUES (?)", ((i,) for i in variant_ids))
-    rows = db.query(
+    rows = rt.db.query(
         "SELECT v.id, v.uid, v.sku, v.options, v.price, v.tax_class, v.reorder_point,"
         " v.reorder_qty, v.pack_size, v.active, p.uid AS product_uid, p.name AS product,"
         " c.uid AS category_uid, c.name AS category, ve.name AS vendor,"
         " (SELECT group_concat(display || char(31) || position, char(30))"
         "  FROM barcode b WHERE b.variant_id = v.id) AS codes"
-        " FROM touched_variant t JOIN variant v ON v.id = t.id"
+        " FROM variant v"
         " JOIN product p ON p.id = v.product_id"
         " LEFT JOIN category c ON c.id = p.category_id"
         " LEFT JOIN vendor ve ON ve.id = p.vendor_id"
-        " ORDER BY v.id"
+        " WHERE v.id IN (SELECT value FROM json_each(?)) ORDER BY v.id",
+        (_json_list(variant_ids),),
     )
-    db.execute(
-        "DELETE FROM catalog_feed WHERE kind = 'variant' AND key IN"
-        " (SELECT v.uid FROM touched_variant t JOIN variant v ON v.id = t.id)"
-    )
-    db.execute("DELETE FROM catalog_search WHERE rowid IN (SELECT id FROM touched_variant)")
-    currency = rt.settings.currency
-    feed: list[tuple[str, str]] = []
-    search: list[tuple[int, str, str, str, str]] = []
-    encode = msgspec.json.encode
-    for row in rows:
-        options: dict[str, str] = json.loads(row["options"])
-        codes = [
-            pair[0]
-            for pair in sorted(
-                (c.split("\x1f") for c in (row["codes"] or "").split("\x1e") if c),
-                key=lambda pair: int(pair[1]),
-            )
-        ]
-        title = variant_title(row["product"], options)
-        doc = VariantDoc(
-            id=row["uid"],
+    facts = [
+        _Facts(
+            id=row["id"],
+            uid=row["uid"],
             sku=row["sku"],
-            product_id=row["product_uid"],
-            product=row["product"],
-            options=options,
-            title=title,
-            barcodes=codes,
-            category=row["category"],
-            category_id=row["category_uid"],
-            vendor=row["vendor"],
+            options=json.loads(row["options"]),
             price=row["price"],
-            currency=currency,
             tax_class=row["tax_class"],
             reorder_point=row["reorder_point"],
             reorder_qty=row["reorder_qty"],
             pack_size=row["pack_size"],
             active=bool(row["active"]),
+            product_uid=row["product_uid"],
+            product=row["product"],
+            category_uid=row["category_uid"],
+            category=row["category"],
+            vendor=row["vendor"],
+            codes=[
+                pair[0]
+                for pair in sorted(
+                    (c.split("\x1f") for c in (row["codes"] or "").split("\x1e") if c),
+                    key=lambda pair: int(pair[1]),
+                )
+            ],
         )
-        feed.append((row["uid"], encode(doc).decode()))
-        if row["active"]:
-            search.append((row["id"], title, row["sku"], " ".join(codes), row["category"] or ""))
+        for row in rows
+    ]
+    _write_documents(rt, facts)
+
+
+def _write_documents(
+    rt: Runtime, facts: Sequence[_Facts], *, replacing: Sequence[int] | None = None
+) -> None:
+    """Write the feed documents and search rows of these variants, in id order, replacing the
+    old ones of the ids in `replacing` (all of them when not given; new variants have none)."""
+    if not facts:
+        return
+    db = rt.db
+    ordered = sorted(facts, key=lambda f: f.id)
+    old = [f.id for f in ordered] if replacing is None else replacing
+    if old:
+        db.execute(
+            "DELETE FROM catalog_feed WHERE kind = 'variant' AND key IN"
+            " (SELECT uid FROM variant WHERE id IN (SELECT value FROM json_each(?)))",
+            (_json_list(old),),
+        )
+        db.execute(
+            "DELETE FROM catalog_search WHERE rowid IN (SELECT value FROM json_each(?))",
+            (_json_list(old),),
+        )
+    currency = rt.settings.currency
+    feed: list[tuple[str, str]] = []
+    search: list[tuple[int, str, str, str, str]] = []
+    encode = msgspec.json.encode
+    for fact in ordered:
+        title = variant_title(fact.product, fact.options)
+        doc = VariantDoc(
+            id=fact.uid,
+            sku=fact.sku,
+            product_id=fact.product_uid,
+            product=fact.product,
+            options=fact.options,
+            title=title,
+            barcodes=fact.codes,
+            category=fact.category,
+            category_id=fact.category_uid,
+            vendor=fact.vendor,
+            price=fact.price,
+            currency=currency,
+            tax_class=fact.tax_class,
+            reorder_point=fact.reorder_point,
+            reorder_qty=fact.reorder_qty,
+            pack_size=fact.pack_size,
+            active=fact.active,
+        )
+        feed.append((fact.uid, encode(doc).decode()))
+        if fact.active:
+            search.append((fact.id, title, fact.sku, " ".join(fact.codes), fact.category or ""))
     db.executemany("INSERT INTO catalog_feed (kind, key, doc) VALUES ('variant', ?, ?)", feed)
     db.executemany(
         "INSERT INTO catalog_search (rowid, title, sku, barcodes, category) VALUES (?, ?, ?, ?, ?)",

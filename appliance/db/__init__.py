@@ -18,6 +18,22 @@ _log = logging.getLogger(__name__)
 IntegrityError = peewee.IntegrityError
 DatabaseError = peewee.DatabaseError
 
+
+@contextmanager
+def _wrap_errors() -> Iterator[None]:
+    """Raise sqlite3's errors as peewee's classes of the same name.
+
+    peewee wraps only cursor.execute(); an error that SQLite reports while stepping through
+    the rows (a damaged page found by fetchall, say) would escape as a bare sqlite3 error.
+    Every method here goes through this, so callers catch only the two classes above.
+    """
+    try:
+        yield
+    except sqlite3.Error as exc:
+        wrapper = getattr(peewee, type(exc).__name__, DatabaseError)
+        raise wrapper(exc, *exc.args) from exc
+
+
 # Durability first: a sale exists once it is committed, so the WAL is fsynced at every
 # commit (synchronous=FULL). busy_timeout covers the CLI writing while the server runs.
 PRAGMAS: tuple[tuple[str, Any], ...] = (
@@ -69,20 +85,27 @@ class Database:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         """Run one statement for many rows (bulk import)."""
-        self.connection().executemany(sql, rows)
+        connection = self.connection()
+        with _wrap_errors():
+            connection.executemany(sql, rows)
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         """All rows of a query."""
-        return self.execute(sql, params).fetchall()
+        cursor = self.execute(sql, params)
+        with _wrap_errors():
+            rows: list[sqlite3.Row] = cursor.fetchall()
+        return rows
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
         """The first row of a query, or None."""
-        row: sqlite3.Row | None = self.execute(sql, params).fetchone()
+        cursor = self.execute(sql, params)
+        with _wrap_errors():
+            row: sqlite3.Row | None = cursor.fetchone()
         return row
 
     def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         """The first column of the first row, or None."""
-        row = self.execute(sql, params).fetchone()
+        row = self.one(sql, params)
         return None if row is None else row[0]
 
     def connection(self) -> sqlite3.Connection:

@@ -9,6 +9,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -22,6 +23,19 @@ _log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+$")
 KEEP_BACKUPS = 5
+_BACKUP_NAME = re.compile(r"^tillbox-(\d{8}T\d{6})(?:-(\d+))?-before-.+\.sqlite3$")
+
+
+class MigrationFailed(RuntimeError):
+    """A migration raised; its own transaction was rolled back, earlier ones stay applied."""
+
+    def __init__(self, name: str, cause: BaseException, backup: Path | None) -> None:
+        saved = f"; the file was backed up to {backup} first" if backup else ""
+        super().__init__(
+            f"migration {name} failed and was rolled back ({type(cause).__name__}: {cause}){saved}"
+        )
+        self.name = name
+        self.backup = backup
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,13 +104,23 @@ def backup(db: Database, backup_dir: Path, label: str) -> Path:
     while target.exists():
         counter += 1
         target = backup_dir / f"tillbox-{stamp}-{counter}-before-{label}.sqlite3"
-    with sqlite3.connect(target) as copy:
+    with closing(sqlite3.connect(target)) as copy:
         db.connection().backup(copy)
-    copy.close()
-    old = sorted(backup_dir.glob("tillbox-*-before-*.sqlite3"))
-    for stale in old[:-KEEP_BACKUPS]:
-        stale.unlink(missing_ok=True)
+    prune_backups(backup_dir)
     return target
+
+
+def prune_backups(backup_dir: Path) -> None:
+    """Keep only the newest KEEP_BACKUPS backups made before migrations."""
+    # Oldest first by time stamp, then by the counter added for backups made in the same
+    # second. Plain name order would be wrong: "…T120000-2-before…" < "…T120000-before…".
+    ours: list[tuple[str, int, Path]] = []
+    for path in backup_dir.glob("tillbox-*-before-*.sqlite3"):
+        match = _BACKUP_NAME.match(path.name)
+        if match:
+            ours.append((match.group(1), int(match.group(2) or 1), path))
+    for *_, stale in sorted(ours)[:-KEEP_BACKUPS]:
+        stale.unlink(missing_ok=True)
 
 
 def migrate(db: Database, *, backup_dir: Path | None = None) -> MigrateResult:
@@ -112,16 +136,23 @@ def migrate(db: Database, *, backup_dir: Path | None = None) -> MigrateResult:
     migrator = SqliteMigrator(db.peewee)
     done: list[str] = []
     for migration in todo:
-        with db.write():
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " name TEXT PRIMARY KEY, applied_at TEXT NOT NULL) WITHOUT ROWID"
-            )
-            migration.up(db, migrator)
-            db.execute(
-                "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-                (migration.name, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
-            )
+        try:
+            with db.write():
+                # Checked again under the write lock: another process may have just applied it.
+                if migration.name in applied(db):
+                    continue
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " name TEXT PRIMARY KEY, applied_at TEXT NOT NULL) WITHOUT ROWID"
+                )
+                migration.up(db, migrator)
+                db.execute(
+                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                    (migration.name, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+                )
+        except Exception as exc:
+            _log.error("migration %s failed and was rolled back: %s", migration.name, exc)
+            raise MigrationFailed(migration.name, exc, saved) from exc
         _log.info("applied migration %s", migration.name)
         done.append(migration.name)
     return MigrateResult(applied=tuple(done), backup=saved)

@@ -45,3 +45,20 @@ def test_is_uuid7_rejects_anything_else(text: str) -> None:
 @pytest.mark.parametrize("value", [None, 7, b"0193a6f0-0000-7000-8000-000000000001"])
 def test_is_uuid7_is_false_for_non_strings(value: object) -> None:
     assert not is_uuid7(value)  # type: ignore[arg-type]
+
+
+def test_a_burst_stays_ordered_and_on_time() -> None:
+    """100,000 ids in a burst (a big import) are strictly increasing and their embedded
+    timestamps do not run ahead of the real clock."""
+    import time
+    import uuid
+
+    from protocol.ids import new_id
+
+    before = time.time_ns() // 1_000_000
+    burst = [new_id() for _ in range(100_000)]
+    after = time.time_ns() // 1_000_000
+    assert burst == sorted(burst)
+    assert len(set(burst)) == len(burst)
+    stamps = [uuid.UUID(i).int >> 80 for i in (burst[0], burst[-1])]
+    assert before <= stamps[0] <= stamps[1] <= after

@@ -63,6 +63,28 @@ def page_all(rt: Runtime, *, since: int = 0, limit: int) -> tuple[list[dict[str,
 # ---- search ------------------------------------------------------------------------------------
 
 
+def test_broad_queries_list_names_that_start_with_the_word(catalog: Runtime) -> None:
+    """Over RANK_AT_MOST matches, bm25 is skipped: titles starting with the first word lead,
+    and the answer is still full, without duplicates."""
+    many = [
+        {
+            "sku": f"WDG-{n:04d}",
+            "product": f"Widget Model {n}",
+            "price": "1.00",
+            "category": "Gadgets",
+        }
+        for n in range(queries.RANK_AT_MOST + 20)
+    ]
+    add(catalog, *many, {"sku": "STAND-1", "product": "Blue Widget Stand", "price": "5.00"})
+    broad = find(catalog, "widget", limit=25)
+    assert len(broad) == 25
+    assert len(set(broad)) == 25
+    assert all(sku.startswith("WDG-") for sku in broad)
+    # A specific query is ranked, so the one match is found whatever the catalog order.
+    assert find(catalog, "blue widg") == ["STAND-1"]
+    assert find(catalog, "stand")[0] == "STAND-1"
+
+
 def test_search_by_product_name_prefix(catalog: Runtime) -> None:
     assert sorted(find(catalog, "classic")) == ["TEE-L-RED", "TEE-M-RED"]
     assert sorted(find(catalog, "cla")) == ["TEE-L-RED", "TEE-M-RED"]
