@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, Response, send_from_directory
+from flask import Flask, Response, render_template, send_from_directory
 
 from appliance import __version__, api
+from appliance.catalog.queries import head
 from appliance.runtime import Runtime, open_runtime
 from appliance.settings import Settings
 
@@ -16,7 +17,7 @@ SOURCE_PWA_DIR = Path(__file__).resolve().parent.parent / "pwa" / "dist"
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Flask:
     """Build the appliance app for one store's data directory."""
-    app = Flask(__name__, static_folder=None)
+    app = Flask(__name__, static_folder=None, template_folder="templates")
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         MAX_FORM_MEMORY_SIZE=settings.max_body_bytes,
@@ -27,6 +28,32 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Flask:
     return app
 
 
+def _status_page(rt: Runtime, *, pwa_built: bool) -> Response:
+    """The appliance's own page: which store this is and what its catalog holds."""
+    db = rt.db
+    categories = [
+        (row["name"], row["n"])
+        for row in db.query(
+            "SELECT c.name, count(*) AS n FROM variant v JOIN product p ON p.id = v.product_id"
+            " JOIN category c ON c.id = p.category_id WHERE v.active = 1"
+            " GROUP BY c.id ORDER BY c.name"
+        )
+    ]
+    page = render_template(
+        "status.html",
+        store=rt.store,
+        store_name=rt.settings.store_name or f"Store {rt.store}",
+        version=__version__,
+        variants=db.scalar("SELECT count(*) FROM variant WHERE active = 1"),
+        categories=categories,
+        catalog_version=head(db),
+        registers=db.scalar("SELECT count(*) FROM register WHERE revoked_at IS NULL"),
+        staff=db.scalar("SELECT count(*) FROM staff WHERE active = 1"),
+        pwa_built=pwa_built,
+    )
+    return Response(page, mimetype="text/html")
+
+
 def _init_pwa(app: Flask, root: Path) -> None:
     """Serve the cashier PWA's build at `/`; without a build, say so plainly."""
 
@@ -35,16 +62,7 @@ def _init_pwa(app: Flask, root: Path) -> None:
             response = send_from_directory(root, "index.html")
             response.headers["Cache-Control"] = "no-cache"
             return response
-        rt: Runtime = app.extensions["tillbox"]
-        page = (
-            "<!doctype html><meta charset=utf-8><title>Tillbox appliance</title>"
-            f"<h1>Tillbox appliance — store {rt.store}</h1>"
-            f"<p>Version {__version__}. The register app is not built in {root}; "
-            "run <code>make run</code> from the source tree to build it.</p>"
-            '<p>API: <a href="/api/v1/health">/api/v1/health</a>, '
-            '<a href="/api/v1/openapi.json">/api/v1/openapi.json</a></p>'
-        )
-        return Response(page, mimetype="text/html")
+        return _status_page(app.extensions["tillbox"], pwa_built=False)
 
     def asset(filename: str) -> Response:
         response = send_from_directory(root, filename)

@@ -223,3 +223,12 @@ def test_opening_the_runtime_needs_an_initialised_store(tmp_path: Path) -> None:
     with pytest.raises(NotInitialised, match="tillbox appliance init"):
         open_runtime(missing)
     assert not missing.database_path.exists()
+
+
+def test_status_page_counts_the_catalog(bare_client: FlaskClient, catalog: Runtime) -> None:
+    """Three active variants in two categories (the fourth, in Electronics, is inactive)."""
+    page = fetch(bare_client, "/").text
+    assert "Test Store" in page
+    assert "<td>Apparel</td><td class=\"num\">2</td>" in page
+    assert "<td>Home &amp; Kitchen</td><td class=\"num\">1</td>" in page
+    assert "Electronics" not in page
