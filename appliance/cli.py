@@ -250,8 +250,15 @@ def export_catalog(data_dir: Path | None, file: Path) -> None:
     if str(file) == "-":
         count = export_csv(rt, sys.stdout)
     else:
-        with file.open("w", encoding="utf-8", newline="") as out:
-            count = export_csv(rt, out)
+        # Written beside the target and renamed, so a failed export never leaves half a file
+        # where a spreadsheet or a later import would pick it up.
+        partial = file.with_name(f".{file.name}.partial")
+        try:
+            with partial.open("w", encoding="utf-8", newline="") as out:
+                count = export_csv(rt, out)
+            partial.replace(file)
+        finally:
+            partial.unlink(missing_ok=True)
         click.echo(f"exported {count} variants to {file}")
 
 

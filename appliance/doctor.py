@@ -91,8 +91,6 @@ def _database_checks(settings: Settings, db: Database) -> Iterator[Finding]:
         yield Finding("fail", "database", f"the database is damaged ({check}); restore a backup")
         return
     yield Finding("ok", "database", "integrity check passed")
-    if str(db.pragma("journal_mode")).lower() != "wal":
-        yield Finding("fail", "database", "the database is not in WAL mode")
     behind = pending(db)
     if behind:
         yield Finding(

@@ -123,17 +123,18 @@ def add_staff(rt: Runtime, *, name: str, role: Role, pin: str) -> StaffMember:
     """Add a staff member with a unique PIN."""
     name = clean_name(name)
     _check_pin(pin)
-    if pin_in_use(rt, pin):
-        raise Conflict("another staff member already uses this PIN", code="pin_in_use")
-    pin_hash = rt.pins.hash(pin)
-    with rt.db.write():
-        staff_id = _next_id(rt)
-        now = _now_text()
-        rt.db.execute(
-            "INSERT INTO staff (id, name, role, pin_hash, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (staff_id, name, role.slug, pin_hash, now, now),
-        )
+    with rt.pins.assigning:
+        if pin_in_use(rt, pin):
+            raise Conflict("another staff member already uses this PIN", code="pin_in_use")
+        pin_hash = rt.pins.hash(pin)
+        with rt.db.write():
+            staff_id = _next_id(rt)
+            now = _now_text()
+            rt.db.execute(
+                "INSERT INTO staff (id, name, role, pin_hash, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (staff_id, name, role.slug, pin_hash, now, now),
+            )
     return get_staff(rt, staff_id)
 
 
@@ -157,11 +158,22 @@ def update_staff(
         changes["active"] = int(active)
     if pin is not None:
         _check_pin(pin)
-        if pin_in_use(rt, pin, exclude=staff_id):
-            raise Conflict("another staff member already uses this PIN", code="pin_in_use")
-        changes["pin_hash"] = rt.pins.hash(pin)
-    if not changes:
+    if not changes and pin is None:
         return current
+    with rt.pins.assigning:
+        if pin is not None:
+            if pin_in_use(rt, pin, exclude=staff_id):
+                raise Conflict("another staff member already uses this PIN", code="pin_in_use")
+            changes["pin_hash"] = rt.pins.hash(pin)
+        _write_changes(rt, current, changes, active=active)
+    return get_staff(rt, staff_id)
+
+
+def _write_changes(
+    rt: Runtime, current: StaffMember, changes: dict[str, object], *, active: bool | None
+) -> None:
+    """Store a staff member's changes, keeping at least one active manager."""
+    staff_id = current.id
     with rt.db.write():
         if current.role is Role.MANAGER and (
             changes.get("active") == 0 or changes.get("role", "manager") != "manager"
@@ -184,7 +196,6 @@ def update_staff(
                 "UPDATE staff_session SET ended_ms = ? WHERE staff_id = ? AND ended_ms IS NULL",
                 (rt.now_ms(), staff_id),
             )
-    return get_staff(rt, staff_id)
 
 
 def unlock_staff(rt: Runtime, staff_id: str) -> StaffMember:

@@ -35,6 +35,9 @@ class PinHasher:
         )
         self._worker: ThreadPoolExecutor | None = None
         self._start = threading.Lock()
+        # Held while a PIN is checked for uniqueness and stored, so two managers giving the
+        # same new PIN at once cannot both succeed.
+        self.assigning = threading.Lock()
 
     def _pool(self) -> ThreadPoolExecutor:
         # Started on first use, so building an app starts no thread.

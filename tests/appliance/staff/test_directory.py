@@ -79,3 +79,26 @@ def test_manager_adds_staff_over_http(store: Store) -> None:
     )
     assert by_supervisor.status_code == 403
     assert by_supervisor.get_json()["error"] == "role_required"
+
+
+def test_two_managers_giving_one_new_pin_at_once_cannot_both_succeed(store: Store) -> None:
+    """The uniqueness check and the insert happen under one lock."""
+    import threading
+
+    results: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def add(n: int) -> None:
+        barrier.wait()
+        try:
+            add_staff(store.rt, name=f"Racer {n}", role=Role.CASHIER, pin="424242")
+            results.append("ok")
+        except Conflict:
+            results.append("conflict")
+
+    threads = [threading.Thread(target=add, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == ["conflict", "conflict", "conflict", "ok"]
