@@ -61,7 +61,29 @@ def main() -> None:
     """Tillbox: point of sale and inventory for a retail chain."""
 
 
-@main.group()
+class _Commands(click.Group):
+    """Subcommands whose expected failures end in one plain line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from appliance.db import DatabaseError
+        from appliance.errors import ApiError
+
+        try:
+            return super().invoke(ctx)
+        except ApiError as exc:
+            raise click.ClickException(exc.message) from None
+        except DatabaseError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise click.ClickException(
+                    "the database is busy with another long write (an import?); try again "
+                    "in a moment"
+                ) from None
+            raise click.ClickException(
+                f"the database failed ({exc}); run `tillbox appliance doctor`"
+            ) from None
+
+
+@main.group(cls=_Commands)
 def appliance() -> None:
     """The store appliance: one store's system of record."""
 
@@ -105,7 +127,13 @@ def _print_report(report: UpsertReport, *, skip_bad_rows: bool) -> None:
             f"catalog version {report.version}"
         )
     else:
-        hint = "" if skip_bad_rows else " (use --skip-bad-rows to import the good rows)"
+        # Only row problems can be skipped; a broken header, encoding or quoting stops all.
+        skippable = all(p.row > 1 and p.column for p in report.problems)
+        hint = (
+            " (use --skip-bad-rows to import the good rows)"
+            if skippable and not skip_bad_rows
+            else ""
+        )
         click.echo(
             f"nothing imported: {len(report.problems)} problem(s) in {report.skipped} row(s){hint}",
             err=True,
@@ -174,15 +202,17 @@ def serve(data_dir: Path | None, port: int | None, host: str | None) -> None:
     _setup_logging(settings.log_level)
     rt = _runtime(data_dir, settings)
     app = create_app(settings, runtime=rt)
-    click.echo(
-        f"Tillbox {__version__} — store {settings.store} on http://{settings.host}:{settings.port}"
-    )
-    if is_demo(rt):
-        _echo_demo_pins()
-    # stdout is a pipe under systemd: show the banner now, not when the buffer fills.
-    sys.stdout.flush()
+
+    def ready(url: str) -> None:
+        # Only once the port is bound, so "port in use" never follows a start banner.
+        click.echo(f"Tillbox {__version__} — store {settings.store} on {url}")
+        if is_demo(rt):
+            _echo_demo_pins()
+        # stdout is a pipe under systemd: show the banner now, not when the buffer fills.
+        sys.stdout.flush()
+
     try:
-        run_server(app, settings)
+        run_server(app, settings, on_ready=ready)
     except OSError as exc:
         raise click.ClickException(
             f"cannot serve on {settings.host}:{settings.port}: {exc.strerror or exc}"
@@ -205,7 +235,7 @@ def migrate(data_dir: Path | None) -> None:
             f"{settings.database_path} does not exist: run `tillbox appliance init --store ID`"
         )
     try:
-        applied = migrate_data_dir(settings)
+        result = migrate_data_dir(settings)
     except MigrationFailed as exc:
         raise click.ClickException(str(exc)) from None
     except DatabaseError as exc:
@@ -213,8 +243,10 @@ def migrate(data_dir: Path | None) -> None:
             f"the database {settings.database_path} cannot be read ({exc}); "
             "run `tillbox appliance doctor`"
         ) from None
-    if applied:
-        click.echo(f"applied {len(applied)} migration(s): {', '.join(applied)}")
+    if result.backup is not None:
+        click.echo(f"backed up the database to {result.backup}")
+    if result.applied:
+        click.echo(f"applied {len(result.applied)} migration(s): {', '.join(result.applied)}")
     else:
         click.echo("the schema is up to date")
 
@@ -293,9 +325,55 @@ def staff_list(data_dir: Path | None) -> None:
     from appliance.staff.directory import list_staff
 
     rt = _runtime(data_dir)
+    now = rt.now_ms()
     for member in list_staff(rt, include_inactive=True):
         state = "active" if member.active else "inactive"
-        click.echo(f"{member.id:<16} {member.role.slug:<10} {state:<8} {member.name}")
+        if member.locked_until_ms and member.locked_until_ms > now:
+            state = f"locked {(member.locked_until_ms - now + 999) // 1000} s"
+        click.echo(f"{member.id:<16} {member.role.slug:<10} {state:<10} {member.name}")
+
+
+@staff.command("set")
+@data_option
+@click.argument("staff_id")
+@click.option("--name", default=None)
+@click.option("--role", default=None, type=click.Choice(["cashier", "supervisor", "manager"]))
+@click.option("--pin", default=None, help="A new PIN (needed when bringing someone back).")
+@click.option("--active/--inactive", default=None, help="Deactivating ends their sessions.")
+def staff_set(
+    data_dir: Path | None,
+    staff_id: str,
+    name: str | None,
+    role: str | None,
+    pin: str | None,
+    active: bool | None,
+) -> None:
+    """Change a staff member's name, role, PIN or active flag."""
+    from appliance.staff.directory import update_staff
+    from protocol.permissions import Role
+
+    rt = _runtime(data_dir)
+    member = update_staff(
+        rt,
+        staff_id,
+        name=name,
+        role=Role.parse(role) if role else None,
+        pin=pin,
+        active=active,
+    )
+    state = "active" if member.active else "inactive"
+    click.echo(f"{member.id} {member.name} ({member.role.slug}, {state})")
+
+
+@staff.command("unlock")
+@data_option
+@click.argument("staff_id")
+def staff_unlock(data_dir: Path | None, staff_id: str) -> None:
+    """Lift a staff member's PIN lockout now."""
+    from appliance.staff.directory import unlock_staff
+
+    member = unlock_staff(_runtime(data_dir), staff_id)
+    click.echo(f"unlocked {member.id} {member.name}")
 
 
 @appliance.group()
@@ -327,9 +405,23 @@ def register_list(data_dir: Path | None) -> None:
     from appliance.staff.registers import list_registers
 
     rt = _runtime(data_dir)
+    now = rt.now_ms()
     for item in list_registers(rt):
         state = f"revoked {item.revoked_at}" if item.revoked_at else "active"
+        if not item.revoked_at and item.locked_until_ms and item.locked_until_ms > now:
+            state = f"locked {(item.locked_until_ms - now + 999) // 1000} s"
         click.echo(f"{item.id:<10} {state:<28} {item.name}")
+
+
+@register.command("unlock")
+@data_option
+@click.argument("register_id")
+def register_unlock(data_dir: Path | None, register_id: str) -> None:
+    """Lift a register's PIN lockout now (after five wrong PINs on that tablet)."""
+    from appliance.staff.registers import unlock_register
+
+    unlock_register(_runtime(data_dir), register_id)
+    click.echo(f"unlocked {register_id}")
 
 
 @register.command("revoke")

@@ -40,7 +40,10 @@ def _checks(data_dir: Path | None) -> Iterator[Finding]:
     except SettingsError as exc:
         yield Finding("fail", "settings", f"the settings cannot be used: {exc}")
         return
-    yield Finding("ok", "settings", f"settings read from {settings.settings_path}")
+    if settings.settings_path.exists():
+        yield Finding("ok", "settings", f"settings read from {settings.settings_path}")
+    else:
+        yield Finding("ok", "settings", f"defaults (no {settings.settings_path})")
     root = settings.data_dir
     if not root.is_dir():
         yield Finding("fail", "data", f"the data directory {root} does not exist; run init")

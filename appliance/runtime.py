@@ -78,7 +78,7 @@ def open_runtime(
             f"{settings.database_path} does not exist: run `tillbox appliance init --store "
             f"{settings.store}`"
         )
-    db = Database(settings.database_path)
+    db = Database(settings.database_path, busy_timeout_ms=settings.busy_timeout_ms)
     try:
         if require_current_schema:
             behind = pending(db)
@@ -86,6 +86,13 @@ def open_runtime(
                 raise NotInitialised(
                     f"the database schema is behind ({len(behind)} migration(s) pending): "
                     "run `tillbox appliance migrate`"
+                )
+            owner = db.scalar("SELECT value FROM store_info WHERE key = 'store'")
+            if owner is not None and owner != settings.store:
+                # Serving one store's records under another's id would mix their journals.
+                raise NotInitialised(
+                    f"{settings.database_path} belongs to store {owner}, but the settings say "
+                    f"{settings.store}: fix `store` in {settings.settings_path} or TILLBOX_STORE"
                 )
         last = _safe_last(db)
     except BaseException:

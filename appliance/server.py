@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,17 +79,25 @@ def start_in_thread(
 
 
 def serve(
-    app: Flask, settings: Settings, *, host: str | None = None, port: int | None = None
+    app: Flask,
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve in the foreground until interrupted."""
+    """Serve in the foreground until interrupted. `on_ready` gets the URL once bound."""
     server = create_server(
         app, host=host or settings.host, port=port or settings.port, **_options(settings)
     )
+    bound = getattr(server, "effective_port", port or settings.port)
+    if on_ready is not None:
+        on_ready(f"http://{host or settings.host}:{bound}")
     _log.info(
         "serving store %s on http://%s:%s",
         settings.store,
         host or settings.host,
-        getattr(server, "effective_port", port or settings.port),
+        bound,
     )
     previous = None
     if threading.current_thread() is threading.main_thread():

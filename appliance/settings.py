@@ -44,6 +44,7 @@ class Settings:
     staff_session_max_hours: int = 12
     pin_max_failures: int = 5
     pin_lockout_minutes: int = 5
+    pin_failure_window_minutes: int = 15
     override_ttl_seconds: int = 60
     # argon2id cost. OWASP's minimum (19 MiB, t=2) keeps a PIN check near 50 ms on a Pi 4.
     argon2_time_cost: int = 2
@@ -53,6 +54,9 @@ class Settings:
     log_level: str = "INFO"
     pwa_dir: Path | None = None
     min_free_disk_mb: int = 512
+    # How long a write waits for another process's write (a big CLI import) before the
+    # request answers 503 busy. Sales should wait rather than fail.
+    busy_timeout_ms: int = 30_000
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -88,7 +92,12 @@ class Settings:
             raise SettingsError(f"port {self.port} is outside 1–65535")
         if self.threads < 4:
             raise SettingsError("threads must be at least 4 (scan streams each hold one)")
-        for name in ("staff_idle_minutes", "pin_max_failures", "pin_lockout_minutes"):
+        for name in (
+            "staff_idle_minutes",
+            "pin_max_failures",
+            "pin_lockout_minutes",
+            "pin_failure_window_minutes",
+        ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
         if self.override_ttl_seconds < 5:
@@ -110,6 +119,8 @@ class Settings:
             raise SettingsError("argon2_memory_kib must be at least 8 × argon2_parallelism")
         if self.min_free_disk_mb < 0:
             raise SettingsError("min_free_disk_mb must not be negative")
+        if self.busy_timeout_ms < 0:
+            raise SettingsError("busy_timeout_ms must not be negative")
         if self.log_level.upper() not in _LOG_LEVELS:
             raise SettingsError(
                 f"log_level {self.log_level!r} is not one of {', '.join(_LOG_LEVELS)}"

@@ -12,7 +12,7 @@ from pathlib import Path
 from appliance.catalog.csvio import import_csv
 from appliance.catalog.upsert import Progress, UpsertReport
 from appliance.db import Database
-from appliance.db.migrate import migrate
+from appliance.db.migrate import MigrateResult, migrate
 from appliance.demo.catalog import CSV_COLUMNS, DEMO_STAFF, DEMO_STORE_NAME, generate_catalog
 from appliance.runtime import Runtime, open_runtime
 from appliance.settings import Settings, load_settings, write_settings_file
@@ -48,11 +48,11 @@ def store_info(db: Database) -> dict[str, str]:
     return {row["key"]: row["value"] for row in db.query("SELECT key, value FROM store_info")}
 
 
-def migrate_data_dir(settings: Settings) -> tuple[str, ...]:
+def migrate_data_dir(settings: Settings) -> MigrateResult:
     """Bring the database schema up to date, backing up the file first."""
     db = Database(settings.database_path)
     try:
-        return migrate(db, backup_dir=settings.data_dir / "backups").applied
+        return migrate(db, backup_dir=settings.data_dir / "backups")
     finally:
         db.close()
 
@@ -83,7 +83,7 @@ def init_store(
     if existing:
         if existing.get("store") != store:
             raise SetupError(f"{data_dir} already holds store {existing.get('store')}, not {store}")
-        applied = migrate_data_dir(settings)
+        applied = migrate_data_dir(settings).applied
         return SetupResult(
             settings=settings, created=False, migrations=applied, catalog=None, register_token=None
         )
@@ -97,7 +97,7 @@ def init_store(
     try:
         write_settings_file(settings, store=store, store_name=store_name, currency=currency)
         settings = load_settings(data_dir)
-        applied = migrate_data_dir(settings)
+        applied = migrate_data_dir(settings).applied
         rt = open_runtime(settings)
         with rt.db.write():
             rt.db.executemany(

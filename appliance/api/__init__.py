@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from appliance.api import catalog, staff, system
 from appliance.api.registry import PatternConverter, render
 from appliance.api.v1 import PREFIX, api
+from appliance.db import DatabaseError
 from appliance.errors import ApiError
 
 _log = logging.getLogger(__name__)
@@ -60,6 +61,18 @@ def init_app(app: Flask) -> None:
         if status == 405 and exc.get_response().headers.get("Allow"):
             response.headers["Allow"] = exc.get_response().headers["Allow"]
         return response
+
+    @app.errorhandler(DatabaseError)
+    def database_error(exc: DatabaseError) -> Response:
+        if "locked" in str(exc) or "busy" in str(exc):
+            # Another process (a large CLI import) held the write lock past busy_timeout:
+            # nothing was written, and trying again shortly will work.
+            _log.warning("database busy on %s %s", request.method, request.path)
+            response = _error(503, "busy", "the appliance is busy writing; try again shortly")
+            response.headers["Retry-After"] = "2"
+            return response
+        _log.exception("database error on %s %s", request.method, request.path)
+        return _error(500, "internal", "something went wrong on the appliance; it has been logged")
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:

@@ -25,6 +25,7 @@ _STATUS_TEXT = {
     415: "The body is not application/json",
     422: "The request breaks a rule; `details` says where",
     429: "Locked after too many wrong PINs; Retry-After says for how long",
+    503: "The database is busy with a long write; nothing was stored, retry after Retry-After",
 }
 
 
@@ -89,7 +90,7 @@ def build(operations: list[Operation], *, prefix: str, title: str, version: str)
             responses[str(op.status)] = {"description": _STATUS_TEXT.get(op.status, "OK")}
             if content:
                 responses[str(op.status)]["content"] = content
-        codes = set(op.errors)
+        codes = {*op.errors, 503}
         if op.auth != "public":
             codes |= {401, 403}
         if op.body is not None:

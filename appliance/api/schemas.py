@@ -66,6 +66,7 @@ class RegisterOut(msgspec.Struct, kw_only=True):
     paired_by: str | None
     revoked: bool
     revoked_at: str | None
+    locked_until_ms: int | None
 
 
 class Paired(msgspec.Struct, kw_only=True):
@@ -189,9 +190,10 @@ class OverrideQuery(Strict):
 
 
 class OverrideEntry(msgspec.Struct, kw_only=True):
-    """One logged override."""
+    """One logged override: `id` is the approval, `event_id` its override.granted event."""
 
     id: str
+    event_id: str
     at: str
     action: str
     amount: int | None
@@ -201,7 +203,7 @@ class OverrideEntry(msgspec.Struct, kw_only=True):
     register: str | None
     reason: str
     offline: bool
-    used_at_ms: int | None
+    used_at: str | None
     used_for: str | None
 
 

@@ -92,6 +92,34 @@ def current_register(call: Call) -> RegisterOut:
 
 
 @api.route(
+    "POST",
+    "/registers/<register_id>/unlock",
+    summary="Lift a register's PIN lockout",
+    tag="registers",
+    auth="staff",
+    body=UnlockBody,
+    response=RegisterOut,
+    path={"register_id": _REGISTER_PATH},
+)
+def unlock_register(call: Call, body: UnlockBody, register_id: str) -> RegisterOut:
+    """After five wrong PINs on one tablet nobody can log in there for five minutes. A
+    supervisor or manager may lift that early (from another register); a cashier needs a
+    supervisor's approval token for `staff_unlock`."""
+    caller = call.staff_caller()
+    registers.get_register(call.rt, register_id)
+    with call.rt.db.write():
+        overrides.authorize(
+            call.rt,
+            caller,
+            Action.STAFF_UNLOCK,
+            approval=body.approval,
+            used_for=f"unlock {register_id}",
+        )
+        register = registers.unlock_register(call.rt, register_id)
+    return _register_out(register)
+
+
+@api.route(
     "DELETE",
     "/registers/<register_id>",
     summary="Revoke a register",
@@ -316,6 +344,7 @@ def override_log(call: Call, query: OverrideQuery) -> OverrideLog:
         overrides=[
             OverrideEntry(
                 id=e.id,
+                event_id=e.event_id,
                 at=e.at,
                 action=e.action,
                 amount=e.amount,
@@ -325,7 +354,7 @@ def override_log(call: Call, query: OverrideQuery) -> OverrideLog:
                 register=e.register,
                 reason=e.reason,
                 offline=e.offline,
-                used_at_ms=e.used_at_ms,
+                used_at=e.used_at,
                 used_for=e.used_for,
             )
             for e in entries

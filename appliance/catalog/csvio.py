@@ -193,15 +193,16 @@ def parse_rows(
             found.append(("price", reason))
         elif price is None:
             found.append(("price", "price is required"))
+        # An empty cell means "none" or "the default", like a missing value on a new row;
+        # only a column left out of the file keeps what is stored.
         tax_class = stored.get("tax_class", default_tax)
         if has("tax_class"):
             given = record["tax_class"].strip().lower()
-            if given:
-                tax_class = given
-                if given not in tax_classes:
-                    found.append(
-                        ("tax_class", f"tax class {given!r} is not one of {', '.join(tax_classes)}")
-                    )
+            tax_class = given or default_tax
+            if given and given not in tax_classes:
+                found.append(
+                    ("tax_class", f"tax class {given!r} is not one of {', '.join(tax_classes)}")
+                )
         reorder_point: int | None = stored.get("reorder_point")
         if has("reorder_point"):
             reorder_point, reason = _count(record["reorder_point"], "reorder_point", minimum=0)
@@ -220,10 +221,9 @@ def parse_rows(
         active = bool(stored.get("active", True))
         if has("active"):
             flag = record["active"].strip()
-            if flag:
-                if flag not in ("0", "1"):
-                    found.append(("active", f"active must be 1 or 0, not {flag!r}"))
-                active = flag == "1"
+            active = flag != "0"
+            if flag not in ("", "0", "1"):
+                found.append(("active", f"active must be 1 or 0, not {flag!r}"))
         if found:
             problems.extend(Problem(row=row, column=column, reason=why) for column, why in found)
             continue

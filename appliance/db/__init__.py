@@ -35,12 +35,14 @@ def _wrap_errors() -> Iterator[None]:
 
 
 # Durability first: a sale exists once it is committed, so the WAL is fsynced at every
-# commit (synchronous=FULL). busy_timeout covers the CLI writing while the server runs.
+# commit (synchronous=FULL). busy_timeout covers another process writing meanwhile: a
+# 100,000-row CLI import holds the write lock for about 8 s, and a sale must wait it out
+# rather than fail.
 PRAGMAS: tuple[tuple[str, Any], ...] = (
     ("journal_mode", "wal"),
     ("synchronous", "full"),
     ("foreign_keys", 1),
-    ("busy_timeout", 5000),
+    ("busy_timeout", 30_000),
     ("temp_store", "memory"),
     # 2 MiB of page cache per connection; waitress threads each hold one, so keep it small
     # to stay inside the Pi's memory budget.
@@ -59,16 +61,19 @@ class _SqliteDatabase(peewee.SqliteDatabase):
 class Database:
     """One store database. Reads run on per-thread connections; writes go one at a time."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, busy_timeout_ms: int = 30_000) -> None:
         self.path = Path(path)
+        pragmas = tuple(
+            (name, busy_timeout_ms if name == "busy_timeout" else value) for name, value in PRAGMAS
+        )
         self.peewee = _SqliteDatabase(
             str(self.path),
-            pragmas=PRAGMAS,
+            pragmas=pragmas,
             # BEGIN IMMEDIATE takes the write lock up front, so a transaction never fails
             # halfway with SQLITE_BUSY when it upgrades from reading to writing.
             lock_type="IMMEDIATE",
             check_same_thread=False,
-            timeout=5,
+            timeout=busy_timeout_ms / 1000,
         )
         self._writer = threading.RLock()
 

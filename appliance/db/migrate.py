@@ -151,7 +151,7 @@ def migrate(db: Database, *, backup_dir: Path | None = None) -> MigrateResult:
                     (migration.name, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
                 )
         except Exception as exc:
-            _log.error("migration %s failed and was rolled back: %s", migration.name, exc)
+            # Not logged here: the caller reports MigrationFailed, which says all of it.
             raise MigrationFailed(migration.name, exc, saved) from exc
         _log.info("applied migration %s", migration.name)
         done.append(migration.name)

@@ -158,6 +158,9 @@ def update_staff(
         changes["active"] = int(active)
     if pin is not None:
         _check_pin(pin)
+    if active and not current.active and pin is None:
+        # Their old PIN may have gone to someone else meanwhile; PINs must stay unique.
+        raise Invalid("give a new PIN when bringing a staff member back", code="pin_required")
     if not changes and pin is None:
         return current
     with rt.pins.assigning:

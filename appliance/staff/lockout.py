@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -10,6 +11,8 @@ from appliance.errors import Locked
 
 if TYPE_CHECKING:
     from appliance.runtime import Runtime
+
+_log = logging.getLogger(__name__)
 
 Table = Literal["staff", "register"]
 
@@ -28,25 +31,31 @@ def check_unlocked(rt: Runtime, table: Table, key: str) -> None:
 
 
 def record_failure(rt: Runtime, table: Table, key: str) -> None:
-    """Count a wrong PIN; at the limit, lock for the lockout period. Call inside a write."""
+    """Count a wrong PIN; at the limit, lock for the lockout period. Call inside a write.
+
+    Wrong PINs are counted within a window, so five typos spread over a week lock nobody.
+    """
+    now = rt.now_ms()
+    window = rt.settings.pin_failure_window_minutes * 60_000
     rt.db.execute(
-        f"UPDATE {table} SET failed_pins = failed_pins + 1 WHERE id = ?",
-        (key,),
+        f"UPDATE {table} SET last_failed_ms = ?, failed_pins = CASE"
+        " WHEN last_failed_ms IS NULL OR last_failed_ms < ? THEN 1 ELSE failed_pins + 1 END"
+        " WHERE id = ?",
+        (now, now - window, key),
     )
-    rt.db.execute(
+    locked = rt.db.execute(
         f"UPDATE {table} SET failed_pins = 0, locked_until_ms = ? WHERE id = ? AND failed_pins >= ?",
-        (
-            rt.now_ms() + rt.settings.pin_lockout_minutes * 60_000,
-            key,
-            rt.settings.pin_max_failures,
-        ),
+        (now + rt.settings.pin_lockout_minutes * 60_000, key, rt.settings.pin_max_failures),
+    ).rowcount
+    _log.warning(
+        "wrong PIN store=%s %s=%s%s", rt.store, table, key, " — now locked" if locked else ""
     )
 
 
 def clear_failures(rt: Runtime, table: Table, key: str) -> None:
     """Forget earlier wrong PINs after a right one. Call inside a write."""
     rt.db.execute(
-        f"UPDATE {table} SET failed_pins = 0, locked_until_ms = NULL"
+        f"UPDATE {table} SET failed_pins = 0, last_failed_ms = NULL, locked_until_ms = NULL"
         " WHERE id = ? AND (failed_pins != 0 OR locked_until_ms IS NOT NULL)",
         (key,),
     )

@@ -140,6 +140,9 @@ def grant(
             )
             project(rt, stored.envelope.id, stored.envelope.at, stored.envelope.body)
     if matched is None:
+        check_unlocked(rt, "register", caller.register.id)
+        if approver_id is not None:
+            check_unlocked(rt, "staff", approver_id)
         raise Unauthorized("that PIN cannot approve this", code="wrong_pin")
     return Grant(
         id=approval_id,
@@ -231,6 +234,7 @@ class LogEntry:
     """One override, as the searchable log shows it."""
 
     id: str
+    event_id: str
     at: str
     action: str
     amount: int | None
@@ -240,7 +244,7 @@ class LogEntry:
     register: str | None
     reason: str
     offline: bool
-    used_at_ms: int | None
+    used_at: str | None
     used_for: str | None
 
 
@@ -275,6 +279,7 @@ def search_log(
     return [
         LogEntry(
             id=row["id"],
+            event_id=row["event_id"],
             at=row["at"],
             action=row["action"],
             amount=row["amount"],
@@ -284,7 +289,7 @@ def search_log(
             register=row["register_id"],
             reason=row["reason"],
             offline=bool(row["offline"]),
-            used_at_ms=row["used_ms"],
+            used_at=None if row["used_ms"] is None else format_at(row["used_ms"]),
             used_for=row["used_for"],
         )
         for row in rows

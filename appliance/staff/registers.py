@@ -12,6 +12,7 @@ from appliance.errors import NotFound, Unauthorized
 from appliance.oneline import one_line
 from appliance.runtime import Runtime
 from appliance.staff.directory import match_pin
+from appliance.staff.lockout import clear_failures
 from appliance.staff.pins import valid_pin
 
 DEVICE_PREFIX = "tbd_"
@@ -36,6 +37,7 @@ class Register:
     created_at: str
     paired_by: str | None
     revoked_at: str | None
+    locked_until_ms: int | None = None
 
     def to_json(self) -> dict[str, object]:
         """As the API shows a register."""
@@ -46,6 +48,7 @@ class Register:
             "paired_by": self.paired_by,
             "revoked": self.revoked_at is not None,
             "revoked_at": self.revoked_at,
+            "locked_until_ms": self.locked_until_ms,
         }
 
 
@@ -56,6 +59,7 @@ def _register(row: sqlite3.Row) -> Register:
         created_at=row["created_at"],
         paired_by=row["paired_by"],
         revoked_at=row["revoked_at"],
+        locked_until_ms=row["locked_until_ms"],
     )
 
 
@@ -100,6 +104,7 @@ def pair_register(
     approver = match_pin(rt, manager_pin, managers) if valid_pin(manager_pin) else None
     if approver is None:
         rt.address_guard.fail(address, rt.now_ms())
+        rt.address_guard.check(address, rt.now_ms())
         raise Unauthorized("that is not a manager's PIN", code="wrong_pin")
     rt.address_guard.clear(address)
     return add_register(rt, name, paired_by=approver.id)
@@ -116,6 +121,14 @@ def get_register(rt: Runtime, register_id: str) -> Register:
 def list_registers(rt: Runtime) -> list[Register]:
     """Every register ever paired, revoked ones included."""
     return [_register(row) for row in rt.db.query("SELECT * FROM register ORDER BY id")]
+
+
+def unlock_register(rt: Runtime, register_id: str) -> Register:
+    """Lift a register's PIN lockout early (call inside the write that authorised it)."""
+    get_register(rt, register_id)
+    with rt.db.write():
+        clear_failures(rt, "register", register_id)
+    return get_register(rt, register_id)
 
 
 def revoke_register(rt: Runtime, register_id: str) -> Register:

@@ -127,6 +127,10 @@ def start_session(rt: Runtime, register: Register, *, staff_id: str, pin: str) -
                 (token_hash(token), staff_id, register.id, now, now),
             )
     if not ok:
+        # The try that reaches the limit says so at once, rather than a plain "wrong PIN".
+        check_unlocked(rt, "register", register.id)
+        if known is not None:
+            check_unlocked(rt, "staff", staff_id)
         raise Unauthorized("wrong staff member or PIN", code="wrong_pin")
     caller = Caller(register=register, staff=get_staff(rt, staff_id), session=token_hash(token))
     return Session(

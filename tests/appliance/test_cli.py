@@ -187,6 +187,43 @@ def test_a_duplicate_pin_fails_with_a_clear_message(data_dir: Path) -> None:
     assert invoke("staff", "list", "--data", str(data_dir)).stdout.count("active") == 1
 
 
+def test_staff_set_and_unlock(data_dir: Path) -> None:
+    """Rename, deactivate, bring back with a new PIN, and lift a lockout from the CLI."""
+    data = str(data_dir)
+    for name, role, pin in (("Boss", "manager", "9999"), ("Cass", "cashier", "1111")):
+        assert invoke("staff", "add", "--data", data, "--name", name, "--role", role,
+                      "--pin", pin).exit_code == 0  # fmt: skip
+    renamed = invoke("staff", "set", "s01-staff-2", "--data", data, "--name", "Cassie")
+    assert renamed.exit_code == 0
+    assert "s01-staff-2 Cassie (cashier, active)" in renamed.stdout
+    assert invoke("staff", "set", "s01-staff-2", "--data", data, "--inactive").exit_code == 0
+    back = tillbox("staff", "set", "s01-staff-2", "--data", data, "--active")
+    assert_plain_failure(back, "give a new PIN when bringing a staff member back")
+    back = invoke("staff", "set", "s01-staff-2", "--data", data, "--active", "--pin", "2222")
+    assert "(cashier, active)" in back.stdout
+    last = tillbox("staff", "set", "s01-staff-1", "--data", data, "--role", "cashier")
+    assert_plain_failure(last, "at least one active manager")
+    with contextlib.closing(sqlite3.connect(data_dir / DATABASE_FILE)) as conn, conn:
+        conn.execute("UPDATE staff SET locked_until_ms = 9e15 WHERE id = 's01-staff-2'")
+    assert "locked" in invoke("staff", "list", "--data", data).stdout
+    assert invoke("staff", "unlock", "s01-staff-2", "--data", data).exit_code == 0
+    assert "locked" not in invoke("staff", "list", "--data", data).stdout
+
+
+def test_register_unlock(data_dir: Path) -> None:
+    data = str(data_dir)
+    assert invoke("register", "add", "Front", "--data", data).exit_code == 0
+    with contextlib.closing(sqlite3.connect(data_dir / DATABASE_FILE)) as conn, conn:
+        conn.execute("UPDATE register SET locked_until_ms = 9e15")
+    assert "locked" in invoke("register", "list", "--data", data).stdout
+    assert (
+        invoke("register", "unlock", "s01-r01", "--data", data).stdout.strip() == "unlocked s01-r01"
+    )
+    assert "active" in invoke("register", "list", "--data", data).stdout
+    missing = tillbox("register", "unlock", "s01-r09", "--data", data)
+    assert_plain_failure(missing, "no register s01-r09")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

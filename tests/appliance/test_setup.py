@@ -57,3 +57,12 @@ def test_init_refuses_a_settings_file_that_names_another_store(tmp_path: Path) -
         init_store(tmp_path, store="s01")
     assert (tmp_path / SETTINGS_FILE).read_text() == '[appliance]\nstore = "s02"\n'
     assert not (tmp_path / DATABASE_FILE).exists()
+
+
+def test_a_database_is_never_served_under_another_store_id(data_dir: Path) -> None:
+    """TILLBOX_STORE=s99 over s01's database is refused, not served as s99."""
+    from appliance.runtime import NotInitialised, open_runtime
+    from tests.conftest import make_settings
+
+    with pytest.raises(NotInitialised, match="belongs to store s01"):
+        open_runtime(make_settings(data_dir, store="s99"))

@@ -82,6 +82,7 @@ STATEMENTS = (
         pin_hash TEXT NOT NULL,
         active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
         failed_pins INTEGER NOT NULL DEFAULT 0,
+        last_failed_ms INTEGER,
         locked_until_ms INTEGER,
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL
@@ -94,6 +95,7 @@ STATEMENTS = (
         paired_by TEXT,
         revoked_at TEXT,
         failed_pins INTEGER NOT NULL DEFAULT 0,
+        last_failed_ms INTEGER,
         locked_until_ms INTEGER
     ) WITHOUT ROWID""",
     """CREATE TABLE staff_session (

@@ -56,6 +56,10 @@ EXPECTED: dict[tuple[str, str], tuple[str, Request]] = {
     ("GET", "/registers"): ("manager", _plain("/api/v1/registers")),
     ("GET", "/registers/current"): ("device", _plain("/api/v1/registers/current")),
     ("DELETE", "/registers/<register_id>"): ("manager", _revoke),
+    ("POST", "/registers/<register_id>/unlock"): (
+        "supervisor",
+        lambda store: (f"/api/v1/registers/{store.register_id}/unlock", {}),
+    ),
     ("GET", "/staff"): ("device", _plain("/api/v1/staff")),
     ("POST", "/staff"): ("manager", _new_staff),
     ("PATCH", "/staff/<staff_id>"): ("manager", _change_staff),

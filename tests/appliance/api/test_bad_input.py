@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from appliance.server import RunningServer
 from tests.conftest import PINS, FakeWall, Store
 
 # Columns that legitimately move on a rejected request: PIN lockout counters.
-VOLATILE = {"failed_pins", "locked_until_ms", "last_seen_ms"}
+VOLATILE = {"failed_pins", "last_failed_ms", "locked_until_ms", "last_seen_ms"}
 
 
 def _snapshot(rt: Runtime, *, skip: tuple[str, ...] = ()) -> str:
@@ -278,3 +279,71 @@ def test_real_server_garbage_request_line(server: RunningServer) -> None:
         assert json.loads(response.read())["status"] == "ok"
     finally:
         connection.close()
+
+
+def test_a_write_blocked_by_another_process_answers_503(
+    data_dir: Path, wall: FakeWall, tmp_path: Path
+) -> None:
+    """Another process (a big CLI import) holds the write lock past busy_timeout: the request
+    gets 503 busy with Retry-After, nothing is half-written, and it works once the lock goes."""
+    import subprocess
+    import sys
+
+    from appliance.app import create_app
+    from appliance.runtime import open_runtime
+    from appliance.staff.directory import add_staff
+    from appliance.staff.registers import add_register
+    from protocol.permissions import Role
+    from tests.conftest import make_settings
+
+    settings = make_settings(data_dir, busy_timeout_ms=200)
+    rt = open_runtime(settings, wall=wall)
+    try:
+        manager = add_staff(rt, name="M", role=Role.MANAGER, pin="9753")
+        _, device = add_register(rt, "Till")
+        client = create_app(settings, runtime=rt).test_client()
+        token = client.post(
+            "/api/v1/sessions",
+            json={"staff": manager.id, "pin": "9753"},
+            headers={"Authorization": f"Bearer {device}"},
+        ).get_json()["token"]
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys, time\n"
+                f"c = sqlite3.connect({str(settings.database_path)!r}, isolation_level=None)\n"
+                "c.execute('BEGIN IMMEDIATE')\n"
+                "print('locked', flush=True)\n"
+                "sys.stdin.readline()\n"
+                "c.execute('ROLLBACK')\n",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            busy = client.post(
+                "/api/v1/staff",
+                json={"name": "Blocked", "role": "cashier", "pin": "24680"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert busy.status_code == 503
+            assert _shape(busy)["error"] == "busy"
+            assert busy.headers["Retry-After"] == "2"
+        finally:
+            assert holder.stdin is not None
+            holder.stdin.write("\n")
+            holder.stdin.close()
+            holder.wait(timeout=10)
+            holder.stdout.close()
+        assert rt.db.scalar("SELECT count(*) FROM staff WHERE name = 'Blocked'") == 0
+        again = client.post(
+            "/api/v1/staff",
+            json={"name": "Blocked", "role": "cashier", "pin": "24680"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert again.status_code == 201
+    finally:
+        rt.close()

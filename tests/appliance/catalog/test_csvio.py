@@ -866,3 +866,24 @@ def test_importing_2000_demo_rows_succeeds(rt: Runtime) -> None:
     again = import_csv(rt, first.getvalue().encode())
     assert (again.updated, again.unchanged) == (0, 2000)
     assert again.version == report.version
+
+
+def test_an_empty_cell_means_none_or_default_a_missing_column_keeps_stored(
+    catalog: Runtime,
+) -> None:
+    """In a partial file, an empty tax_class or active cell resets to the default just as an
+    empty cost clears the cost; a column left out keeps the stored value."""
+    report = import_csv(
+        catalog,
+        (b"sku,product,price,tax_class,active,pack_size\r\nOLD-1,Retired Gadget,2.00,zero,0,4\r\n"),
+    )
+    assert report.applied and report.updated == 1
+    report = import_csv(
+        catalog,
+        b"sku,product,price,tax_class,active,pack_size\r\nOLD-1,Retired Gadget,2.00,,,\r\n",
+    )
+    assert report.applied and report.updated == 1
+    row = exported(catalog)["OLD-1"]
+    assert (row["tax_class"], row["active"], row["pack_size"]) == ("standard", "1", "1")
+    assert row["barcodes"] == "5901234123457"  # barcodes column absent: kept
+    assert row["cost"] == "1.00"  # cost column absent: kept

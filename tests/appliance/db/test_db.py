@@ -39,7 +39,7 @@ def pragmas(database: Database) -> dict[str, object]:
     }
 
 
-EXPECTED = {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 5000}
+EXPECTED = {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 30000}
 
 
 def test_every_connection_is_durable(db: Database) -> None:
@@ -238,7 +238,7 @@ def test_another_process_waits_for_this_ones_write(db: Database) -> None:
     )
     with waiter:
         assert waiter.stdin is not None and waiter.stdout is not None
-        assert waiter.stdout.readline().strip() == "5000"
+        assert waiter.stdout.readline().strip() == "30000"
         with db.write():
             db.execute("UPDATE counter SET n = 7 WHERE id = 1")
             waiter.stdin.write("go\n")

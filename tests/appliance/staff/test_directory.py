@@ -102,3 +102,18 @@ def test_two_managers_giving_one_new_pin_at_once_cannot_both_succeed(store: Stor
     for thread in threads:
         thread.join()
     assert sorted(results) == ["conflict", "conflict", "conflict", "ok"]
+
+
+def test_bringing_someone_back_needs_a_new_pin(store: Store) -> None:
+    """Their old PIN may have been given to someone else while they were away."""
+    update_staff(store.rt, store.staff["cashier2"], active=False)
+    newcomer = add_staff(store.rt, name="Newcomer", role=Role.SUPERVISOR, pin=PINS["cashier2"])
+    with pytest.raises(Invalid) as refused:
+        update_staff(store.rt, store.staff["cashier2"], active=True)
+    assert refused.value.code == "pin_required"
+    with pytest.raises(Conflict):
+        update_staff(store.rt, store.staff["cashier2"], active=True, pin=PINS["cashier2"])
+    back = update_staff(store.rt, store.staff["cashier2"], active=True, pin="86868")
+    assert back.active
+    found = match_pin(store.rt, PINS["cashier2"], [store.staff["cashier2"], newcomer.id])
+    assert found is not None and found.id == newcomer.id

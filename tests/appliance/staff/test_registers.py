@@ -42,8 +42,8 @@ def test_only_a_manager_pin_pairs(store: Store) -> None:
 
 
 def test_pairing_guesses_lock_the_address(store: Store, wall: FakeWall) -> None:
-    for _ in range(5):
-        assert _pair(store, "0000")[0] == 401
+    for attempt in range(5):
+        assert _pair(store, "0000")[0] == (429 if attempt == 4 else 401)
     status, body = _pair(store, PINS["manager"])
     assert status == 429
     assert body["error"] == "locked"
@@ -87,3 +87,32 @@ def test_register_names_are_checked(store: Store) -> None:
         clean_register_name("tab\there")
     assert refused.value.code == "invalid_name"
     assert clean_register_name("  Front till ") == "Front till"
+
+
+def test_a_locked_register_can_be_unlocked_early(store: Store, wall: FakeWall) -> None:
+    """Five wrong PINs lock the front till; a supervisor lifts it from the back office."""
+    # Wrong PINs for different people: only the register reaches five.
+    for attempt, who in enumerate(["cashier", "supervisor", "manager", "cashier2", "cashier"]):
+        response = store.client.post(
+            "/api/v1/sessions",
+            json={"staff": store.staff[who], "pin": "0000"},
+            headers=store.bearer(store.device),
+        )
+        assert response.status_code == (429 if attempt == 4 else 401)
+        assert attempt < 4 or response.get_json()["details"]["locked"] == "register"
+    _, office = store.new_register("Office")
+    cashier_elsewhere = store.login("cashier2", device=office)
+    refused = store.client.post(
+        f"/api/v1/registers/{store.register_id}/unlock",
+        json={},
+        headers=store.bearer(cashier_elsewhere),
+    )
+    assert refused.status_code == 403
+    assert refused.get_json()["error"] == "override_required"
+    supervisor = store.login("supervisor", device=office)
+    done = store.client.post(
+        f"/api/v1/registers/{store.register_id}/unlock", json={}, headers=store.bearer(supervisor)
+    )
+    assert done.status_code == 200
+    assert done.get_json()["locked_until_ms"] is None
+    store.login("cashier")  # the front till works again, long before five minutes

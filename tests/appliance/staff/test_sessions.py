@@ -40,7 +40,8 @@ def test_five_failures_lock_the_staff_member_for_five_minutes(store: Store, wall
     # Spread over two devices, so only the staff counter reaches five.
     for attempt in range(5):
         on = register if attempt % 2 else other
-        with pytest.raises(Unauthorized):
+        # The fifth wrong PIN already answers "locked", not just "wrong".
+        with pytest.raises(Locked if attempt == 4 else Unauthorized):
             start_session(store.rt, on, staff_id=store.staff["cashier"], pin="0000")
     # Even the right PIN is refused while locked, from any device.
     with pytest.raises(Locked) as locked:
@@ -63,8 +64,8 @@ def test_five_failures_on_one_device_lock_the_device(store: Store, wall: FakeWal
     register = get_register(store.rt, store.register_id)
     # Guessing across different staff members still locks the device.
     targets = ["cashier", "supervisor", "manager", "cashier2", "cashier"]
-    for who in targets:
-        with pytest.raises(Unauthorized):
+    for attempt, who in enumerate(targets):
+        with pytest.raises(Locked if attempt == 4 else Unauthorized):
             start_session(store.rt, register, staff_id=store.staff[who], pin="0000")
     with pytest.raises(Locked) as locked:
         start_session(store.rt, register, staff_id=store.staff["manager"], pin=PINS["manager"])
@@ -79,11 +80,24 @@ def test_five_failures_on_one_device_lock_the_device(store: Store, wall: FakeWal
 
 def test_unknown_staff_counts_against_the_device(store: Store) -> None:
     register = get_register(store.rt, store.register_id)
-    for _ in range(5):
-        with pytest.raises(Unauthorized):
+    for attempt in range(5):
+        with pytest.raises(Locked if attempt == 4 else Unauthorized):
             start_session(store.rt, register, staff_id="s01-staff-999", pin="1234")
     with pytest.raises(Locked):
         start_session(store.rt, register, staff_id=store.staff["cashier"], pin=PINS["cashier"])
+
+
+def test_wrong_pins_are_forgotten_after_the_window(store: Store, wall: FakeWall) -> None:
+    """Four typos, a quiet quarter of an hour, then four more: still nobody is locked."""
+    register = get_register(store.rt, store.register_id)
+    for _ in range(4):
+        with pytest.raises(Unauthorized):
+            start_session(store.rt, register, staff_id=store.staff["cashier"], pin="0000")
+    wall.advance(store.rt.settings.pin_failure_window_minutes * 60 + 1)
+    for _ in range(4):
+        with pytest.raises(Unauthorized):
+            start_session(store.rt, register, staff_id=store.staff["cashier"], pin="0000")
+    start_session(store.rt, register, staff_id=store.staff["cashier"], pin=PINS["cashier"])
 
 
 def test_a_right_pin_resets_the_count(store: Store) -> None:
@@ -147,13 +161,13 @@ def test_login_over_http(store: Store) -> None:
 
 
 def test_locked_login_over_http_is_429(store: Store) -> None:
-    for _ in range(5):
+    for attempt in range(5):
         response = store.client.post(
             "/api/v1/sessions",
             json={"staff": store.staff["cashier"], "pin": "0000"},
             headers=store.bearer(store.device),
         )
-        assert response.status_code == 401
+        assert response.status_code == (429 if attempt == 4 else 401)
     response = store.client.post(
         "/api/v1/sessions",
         json={"staff": store.staff["cashier"], "pin": PINS["cashier"]},
