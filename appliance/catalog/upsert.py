@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -14,6 +13,7 @@ from appliance.catalog.queries import head
 from appliance.catalog.records import CategoryDoc, Problem, VariantDoc, VariantInput, variant_title
 from appliance.db import Database
 from appliance.runtime import Runtime
+from protocol.envelope import format_at
 from protocol.ids import new_id
 
 _log = logging.getLogger(__name__)
@@ -243,10 +243,6 @@ def _report(
     )
 
 
-def _now_text() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
 def _named(
     db: Database, table: str, names: Iterable[str]
 ) -> tuple[dict[str, tuple[int, str, str]], list[int]]:
@@ -332,7 +328,7 @@ def _apply(
             state = (*(row[c] for c in _VARIANT_COLUMNS), tuple(d for d, _ in codes))
             existing[row["sku"].upper()] = (row["id"], state, row["uid"])
 
-    now = _now_text()
+    now = format_at(rt.now_ms())
     facts: list[_Facts] = []
     changed_codes: list[tuple[int, VariantInput]] = []
     inserts: list[tuple[object, ...]] = []

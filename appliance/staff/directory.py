@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -12,6 +11,7 @@ from appliance.oneline import one_line
 from appliance.runtime import Runtime
 from appliance.staff.lockout import clear_failures
 from appliance.staff.pins import valid_pin
+from protocol.envelope import format_at
 from protocol.permissions import Role
 
 
@@ -49,10 +49,6 @@ def _member(row: sqlite3.Row) -> StaffMember:
         active=bool(row["active"]),
         locked_until_ms=row["locked_until_ms"],
     )
-
-
-def _now_text() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def clean_name(name: str) -> str:
@@ -129,7 +125,7 @@ def add_staff(rt: Runtime, *, name: str, role: Role, pin: str) -> StaffMember:
         pin_hash = rt.pins.hash(pin)
         with rt.db.write():
             staff_id = _next_id(rt)
-            now = _now_text()
+            now = format_at(rt.now_ms())
             rt.db.execute(
                 "INSERT INTO staff (id, name, role, pin_hash, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -192,7 +188,7 @@ def _write_changes(
         assignments = ", ".join(f"{column} = ?" for column in changes)
         rt.db.execute(
             f"UPDATE staff SET {assignments}, updated_at = ? WHERE id = ?",
-            (*changes.values(), _now_text(), staff_id),
+            (*changes.values(), format_at(rt.now_ms()), staff_id),
         )
         if active is False:
             rt.db.execute(

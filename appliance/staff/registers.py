@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
-import time
 from dataclasses import dataclass
 
 from appliance.errors import NotFound, Unauthorized
@@ -14,6 +13,7 @@ from appliance.runtime import Runtime
 from appliance.staff.directory import match_pin
 from appliance.staff.lockout import clear_failures
 from appliance.staff.pins import valid_pin
+from protocol.envelope import format_at
 
 DEVICE_PREFIX = "tbd_"
 
@@ -63,10 +63,6 @@ def _register(row: sqlite3.Row) -> Register:
     )
 
 
-def _now_text() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
 def clean_register_name(name: str) -> str:
     """A register name as stored, or Invalid."""
     return one_line(name, what="a register name", max_length=60, code="invalid_name")
@@ -86,7 +82,7 @@ def add_register(rt: Runtime, name: str, *, paired_by: str | None = None) -> tup
         register_id = f"{prefix}{max(numbers, default=0) + 1:02d}"
         rt.db.execute(
             "INSERT INTO register (id, name, token_hash, created_at, paired_by) VALUES (?, ?, ?, ?, ?)",
-            (register_id, name, token_hash(token), _now_text(), paired_by),
+            (register_id, name, token_hash(token), format_at(rt.now_ms()), paired_by),
         )
     return get_register(rt, register_id), token
 
@@ -137,7 +133,7 @@ def revoke_register(rt: Runtime, register_id: str) -> Register:
     with rt.db.write():
         rt.db.execute(
             "UPDATE register SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            (_now_text(), register_id),
+            (format_at(rt.now_ms()), register_id),
         )
         rt.db.execute(
             "UPDATE staff_session SET ended_ms = ? WHERE register_id = ? AND ended_ms IS NULL",
