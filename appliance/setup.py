@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.catalog.csvio import import_csv
+from appliance.catalog.records import CSV_COLUMNS
 from appliance.catalog.upsert import Progress, UpsertReport
 from appliance.db import Database
 from appliance.db.migrate import MigrateResult, migrate
-from appliance.demo.catalog import CSV_COLUMNS, DEMO_STAFF, DEMO_STORE_NAME, generate_catalog
+from appliance.demo.catalog import DEMO_STAFF, DEMO_STORE_NAME, generate_catalog
 from appliance.runtime import Runtime, open_runtime
 from appliance.settings import Settings, load_settings, write_settings_file
 from appliance.staff.directory import add_staff

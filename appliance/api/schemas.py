@@ -8,6 +8,7 @@ import msgspec
 
 from appliance.catalog.records import CategoryDoc, VariantDoc
 from appliance.oneline import ONE_LINE_PATTERN
+from appliance.staff.overrides import LogEntry
 
 Pin = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4,6}$", description="4 to 6 digits")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=80, pattern=ONE_LINE_PATTERN)]
@@ -189,28 +190,10 @@ class OverrideQuery(Strict):
     limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100
 
 
-class OverrideEntry(msgspec.Struct, kw_only=True):
-    """One logged override: `id` is the approval, `event_id` its override.granted event."""
-
-    id: str
-    event_id: str
-    at: str
-    action: str
-    amount: int | None
-    currency: str | None
-    requester: str
-    approver: str
-    register: str | None
-    reason: str
-    offline: bool
-    used_at: str | None
-    used_for: str | None
-
-
 class OverrideLog(msgspec.Struct, kw_only=True):
     """The override log, newest first."""
 
-    overrides: list[OverrideEntry]
+    overrides: list[LogEntry]
 
 
 class PermissionOut(msgspec.Struct, kw_only=True):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from appliance.api.registry import Call, Reply
 from appliance.api.schemas import (
     ApprovalOut,
     LoginBody,
     NewStaffBody,
     OverrideBody,
-    OverrideEntry,
     OverrideLog,
     OverrideQuery,
     PairBody,
@@ -39,6 +41,21 @@ def _register_out(register: Register) -> RegisterOut:
 
 def _staff_out(member: StaffMember, now_ms: int) -> StaffOut:
     return StaffOut(**member.to_json(now_ms))  # type: ignore[arg-type]
+
+
+@contextmanager
+def _unlocking(call: Call, body: UnlockBody, target: str) -> Iterator[None]:
+    """One transaction that authorises `staff_unlock` (by role, or by using up an approval)
+    and lifts the lockout, so a failed unlock leaves the approval unused."""
+    with call.rt.db.write():
+        overrides.authorize(
+            call.rt,
+            call.staff_caller(),
+            Action.STAFF_UNLOCK,
+            approval=body.approval,
+            used_for=f"unlock {target}",
+        )
+        yield
 
 
 # ---- registers ---------------------------------------------------------------------------
@@ -105,16 +122,8 @@ def unlock_register(call: Call, body: UnlockBody, register_id: str) -> RegisterO
     """After five wrong PINs on one tablet nobody can log in there for five minutes. A
     supervisor or manager may lift that early (from another register); a cashier needs a
     supervisor's approval token for `staff_unlock`."""
-    caller = call.staff_caller()
     registers.get_register(call.rt, register_id)
-    with call.rt.db.write():
-        overrides.authorize(
-            call.rt,
-            caller,
-            Action.STAFF_UNLOCK,
-            approval=body.approval,
-            used_for=f"unlock {register_id}",
-        )
+    with _unlocking(call, body, register_id):
         register = registers.unlock_register(call.rt, register_id)
     return _register_out(register)
 
@@ -207,16 +216,8 @@ def change_staff(call: Call, body: StaffChangeBody, staff_id: str) -> StaffOut:
 def unlock_staff(call: Call, body: UnlockBody, staff_id: str) -> StaffOut:
     """A supervisor or manager may do this; a cashier needs a supervisor's approval token for
     `staff_unlock` (POST /overrides). The token is used up, and the override was logged."""
-    caller = call.staff_caller()
     directory.get_staff(call.rt, staff_id)
-    with call.rt.db.write():
-        overrides.authorize(
-            call.rt,
-            caller,
-            Action.STAFF_UNLOCK,
-            approval=body.approval,
-            used_for=f"unlock {staff_id}",
-        )
+    with _unlocking(call, body, staff_id):
         member = directory.unlock_staff(call.rt, staff_id)
     return _staff_out(member, call.rt.now_ms())
 
@@ -340,23 +341,4 @@ def override_log(call: Call, query: OverrideQuery) -> OverrideLog:
         until=query.until,
         limit=query.limit,
     )
-    return OverrideLog(
-        overrides=[
-            OverrideEntry(
-                id=e.id,
-                event_id=e.event_id,
-                at=e.at,
-                action=e.action,
-                amount=e.amount,
-                currency=e.currency,
-                requester=e.requester,
-                approver=e.approver,
-                register=e.register,
-                reason=e.reason,
-                offline=e.offline,
-                used_at=e.used_at,
-                used_for=e.used_for,
-            )
-            for e in entries
-        ]
-    )
+    return OverrideLog(overrides=entries)

@@ -13,26 +13,12 @@ from typing import Any, TextIO
 
 from appliance.catalog.barcodes import Barcode, BarcodeError, parse_barcode
 from appliance.catalog.queries import export_rows
-from appliance.catalog.records import Problem, VariantInput
+from appliance.catalog.records import CSV_COLUMNS, Problem, VariantInput
 from appliance.catalog.upsert import Progress, UpsertReport, upsert_variants
 from appliance.runtime import Runtime
 from protocol.money import Money
 
-COLUMNS: tuple[str, ...] = (
-    "sku",
-    "product",
-    "options",
-    "barcodes",
-    "category",
-    "vendor",
-    "cost",
-    "price",
-    "tax_class",
-    "reorder_point",
-    "reorder_qty",
-    "pack_size",
-    "active",
-)
+COLUMNS = CSV_COLUMNS
 REQUIRED: tuple[str, ...] = ("sku", "product", "price")
 HEADER_ROW = 1
 

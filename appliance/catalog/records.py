@@ -8,6 +8,23 @@ import msgspec
 
 from appliance.catalog.barcodes import Barcode
 
+# The catalog CSV's columns, in order (ARCHITECTURE.md, "Catalog CSV").
+CSV_COLUMNS: tuple[str, ...] = (
+    "sku",
+    "product",
+    "options",
+    "barcodes",
+    "category",
+    "vendor",
+    "cost",
+    "price",
+    "tax_class",
+    "reorder_point",
+    "reorder_qty",
+    "pack_size",
+    "active",
+)
+
 
 class VariantDoc(msgspec.Struct, frozen=True, kw_only=True):
     """A sellable variant as registers see it (search results and the change feed). No cost."""

@@ -15,23 +15,10 @@ from typing import Literal, TypeVar
 
 from stdnum.ean import calc_check_digit
 
+from appliance.catalog.records import CSV_COLUMNS
+
 _T = TypeVar("_T")
 
-CSV_COLUMNS: tuple[str, ...] = (
-    "sku",
-    "product",
-    "options",
-    "barcodes",
-    "category",
-    "vendor",
-    "cost",
-    "price",
-    "tax_class",
-    "reorder_point",
-    "reorder_qty",
-    "pack_size",
-    "active",
-)
 
 DEMO_STORE_NAME = "Tillbox Demo — Market Street"
 

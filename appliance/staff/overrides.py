@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from appliance import journal
 from appliance.errors import Conflict, Forbidden, Invalid, Unauthorized
 from appliance.oneline import one_line
@@ -229,9 +231,9 @@ def authorize(
     return Authorization(action=action, override_id=row["id"], approver_id=row["approver_id"])
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogEntry:
-    """One override, as the searchable log shows it."""
+class LogEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One override, as the searchable log shows it: `id` is the approval, `event_id` its
+    override.granted event in the journal."""
 
     id: str
     event_id: str

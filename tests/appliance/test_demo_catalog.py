@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from stdnum import ean
 
+from appliance.catalog.records import CSV_COLUMNS
 from appliance.demo.catalog import (
-    CSV_COLUMNS,
     DEMO_STAFF,
     DEMO_STORE_NAME,
     CatalogRow,

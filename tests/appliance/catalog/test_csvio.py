@@ -15,10 +15,10 @@ import pytest
 from appliance.catalog import queries, upsert
 from appliance.catalog.barcodes import lookup_key
 from appliance.catalog.csvio import COLUMNS, export_csv, import_csv, import_file, read_csv
-from appliance.catalog.records import Problem, VariantInput
+from appliance.catalog.records import CSV_COLUMNS, Problem, VariantInput
 from appliance.catalog.upsert import UpsertReport
 from appliance.db import Database
-from appliance.demo.catalog import CSV_COLUMNS, generate_catalog
+from appliance.demo.catalog import generate_catalog
 from appliance.runtime import Runtime
 from tests.conftest import SMALL_CATALOG
 
