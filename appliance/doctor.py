@@ -91,7 +91,8 @@ def _database(settings: Settings) -> Iterator[Finding]:
 def _database_checks(settings: Settings, db: Database) -> Iterator[Finding]:
     check = db.scalar("PRAGMA quick_check")
     if check != "ok":
-        yield Finding("fail", "database", f"the database is damaged ({check}); restore a backup")
+        detail = " ".join(str(check).split())[:160]
+        yield Finding("fail", "database", f"the database is damaged; restore a backup ({detail})")
         return
     yield Finding("ok", "database", "integrity check passed")
     behind = pending(db)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 
 from appliance.errors import Invalid
+from protocol.bodies import TEXT_RE
 
-# Shared by the API schemas (as a JSON Schema pattern) and the domain checks, so a request
-# the schema accepts is never refused later for its text. C0 and C1 controls and the Unicode
-# line and paragraph separators are out; at least one character must be visible.
-_PLAIN = r"[^\u0000-\u001f\u007f-\u009f\u2028\u2029]"
-_VISIBLE = r"[^\s\u0000-\u001f\u007f-\u009f\u2028\u2029]"
-ONE_LINE_PATTERN = rf"^{_PLAIN}*{_VISIBLE}{_PLAIN}*$"
+# Shared by the API schemas and event bodies (as a JSON Schema pattern) and the domain
+# checks, so text a schema accepts is never refused later. C0 and C1 controls and the
+# Unicode line and paragraph separators are out; at least one character must be visible.
+ONE_LINE_PATTERN = TEXT_RE
 _ONE_LINE = re.compile(ONE_LINE_PATTERN)
 
 

@@ -51,6 +51,19 @@ class Settings:
     argon2_memory_kib: int = 19 * 1024
     argon2_parallelism: int = 1
     tax_classes: tuple[str, ...] = ("standard", "reduced", "zero")
+    # The rate of each tax class in parts per million (200000 = 20 %, 88750 = 8.875 %), in
+    # tax_classes order.
+    tax_rates_ppm: tuple[int, ...] = (200_000, 70_000, 0)
+    # "inclusive": shelf prices include tax (EU); "exclusive": tax is added at the till (US).
+    tax_mode: str = "inclusive"
+    # "line": tax rounded on each line; "total": once per rate over the whole receipt.
+    tax_rounding: str = "line"
+    # A discount above this share of what it discounts needs a supervisor's approval.
+    discount_threshold_bp: int = 1000
+    # How a return without a receipt may be refunded (it always needs an override).
+    no_receipt_refunds: tuple[str, ...] = ("store_credit", "cash")
+    # Events in one push; a register's offline outbox is sent in batches of this size.
+    push_max_events: int = 500
     log_level: str = "INFO"
     pwa_dir: Path | None = None
     min_free_disk_mb: int = 512
@@ -68,6 +81,10 @@ class Settings:
     def settings_path(self) -> Path:
         """Where the TOML settings file lives."""
         return self.data_dir / SETTINGS_FILE
+
+    def tax_rate_ppm(self, tax_class: str) -> int:
+        """The rate of a tax class in parts per million (KeyError for an unknown class)."""
+        return dict(zip(self.tax_classes, self.tax_rates_ppm, strict=True))[tax_class]
 
     @property
     def appliance_origin(self) -> str:
@@ -108,6 +125,22 @@ class Settings:
             not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", t) for t in self.tax_classes
         ):
             raise SettingsError("tax_classes must be a non-empty list of lowercase names")
+        if len(self.tax_rates_ppm) != len(self.tax_classes) or any(
+            not 0 <= r <= 1_000_000 for r in self.tax_rates_ppm
+        ):
+            raise SettingsError(
+                "tax_rates_ppm needs one rate per tax class, each 0–1000000 parts per million"
+            )
+        if self.tax_mode not in ("inclusive", "exclusive"):
+            raise SettingsError("tax_mode must be inclusive or exclusive")
+        if self.tax_rounding not in ("line", "total"):
+            raise SettingsError("tax_rounding must be line or total")
+        if not 0 <= self.discount_threshold_bp <= 10_000:
+            raise SettingsError("discount_threshold_bp must be 0–10000")
+        if not set(self.no_receipt_refunds) <= {"store_credit", "cash"}:
+            raise SettingsError("no_receipt_refunds may list store_credit and cash")
+        if not 1 <= self.push_max_events <= 5000:
+            raise SettingsError("push_max_events must be 1–5000")
         if self.staff_session_max_hours < 1:
             raise SettingsError("staff_session_max_hours must be at least 1")
         # argon2's own lower limits: below them every PIN check fails at the first login.
@@ -159,9 +192,18 @@ def _coerce(name: str, value: Any, *, from_env: bool) -> Any:
             raise problem
         return value
     if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
         if from_env:
-            return tuple(v.strip() for v in str(value).split(",") if v.strip())
-        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            parts = [v.strip() for v in str(value).split(",") if v.strip()]
+            if item is int:
+                try:
+                    return tuple(int(v) for v in parts)
+                except ValueError:
+                    raise problem from None
+            return tuple(parts)
+        if not isinstance(value, (list, tuple)) or not all(
+            isinstance(v, item) and not isinstance(v, bool) for v in value
+        ):
             raise problem
         return tuple(value)
     raise SettingsError(f"setting {name} has a type the appliance does not know")

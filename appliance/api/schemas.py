@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -257,3 +257,242 @@ class SearchOut(msgspec.Struct, kw_only=True):
     """Matching active variants, best first."""
 
     variants: list[VariantDoc]
+
+
+# ---- events and selling ------------------------------------------------------------------
+
+
+class PushBody(Strict):
+    """A batch of envelopes from this register, in any order (applied by seq).
+
+    Each event is an envelope as in protocol/schemas/envelope.json, with a body as in
+    protocol/schemas/bodies.json. `live` events that break a rule are refused (422);
+    `replay` events (sent from the offline outbox) are kept and flagged instead.
+    """
+
+    events: Annotated[list[dict[str, Any]], msgspec.Meta(min_length=1, max_length=5000)]
+    mode: Literal["live", "replay"] = "live"
+
+
+class FlagOut(msgspec.Struct, kw_only=True):
+    """Why an event was flagged for a manager."""
+
+    code: str
+    message: str
+
+
+class FlaggedEvent(msgspec.Struct, kw_only=True):
+    """An event that was kept but needs review."""
+
+    id: str
+    seq: int
+    flags: list[FlagOut]
+
+
+class PushOut(msgspec.Struct, kw_only=True):
+    """What the appliance now holds: the highest seq per origin (delete up to it)."""
+
+    acked: dict[str, int]
+    flagged: list[FlaggedEvent]
+    applied: int
+    duplicates: int
+
+
+class ReceiptLineOut(msgspec.Struct, kw_only=True):
+    """A sold line and how much of it can still come back."""
+
+    line: int
+    variant: str
+    sku: str | None
+    title: str | None
+    qty: int
+    qty_scale: int
+    unit_price: int
+    gross: int
+    discount: int
+    tax: int
+    total: int
+    tax_rate_ppm: int
+    voided: bool
+    returned: int
+    returnable: int
+    refunded: int
+
+
+class ReceiptTenderOut(msgspec.Struct, kw_only=True):
+    """How the sale was paid, and what was refunded to each tender."""
+
+    kind: str
+    paid: int
+    refunded: int
+    reference: str | None
+
+
+class ReceiptOut(msgspec.Struct, kw_only=True):
+    """A sale, for a return or a reprint."""
+
+    id: str
+    receipt: str
+    store: str
+    register: str
+    shift: str
+    actor: str | None
+    at: str
+    currency: str
+    catalog_version: int
+    subtotal: int
+    discount: int
+    tax: int
+    total: int
+    voided: bool
+    void: dict[str, Any] | None
+    lines: list[ReceiptLineOut]
+    tenders: list[ReceiptTenderOut]
+
+
+class ShiftOut(msgspec.Struct, kw_only=True):
+    """A shift."""
+
+    id: str
+    register: str
+    opened_at: str
+    opened_by: str | None
+    float_total: int
+    closed: bool
+    closed_at: str | None
+    closed_by: str | None
+    z_number: int | None
+
+
+class ShiftList(msgspec.Struct, kw_only=True):
+    """Shifts, newest first."""
+
+    shifts: list[ShiftOut]
+
+
+class ShiftQuery(Strict):
+    """Filters for the shift list."""
+
+    date: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")] | None = None
+    register: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9]{1,15}-r[0-9]{2,4}$")] | None = (
+        None
+    )
+    open: bool | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100
+
+
+class ReportQuery(Strict):
+    """Which report."""
+
+    kind: Literal["x", "z"] = "x"
+
+
+class DayQuery(Strict):
+    """Which day (the store's calendar day in UTC)."""
+
+    date: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+
+
+class StockQuery(Strict):
+    """A variant by id or SKU."""
+
+    variant: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class LastCount(msgspec.Struct, kw_only=True):
+    """The count that anchors on-hand."""
+
+    at: str
+    counted: int
+    expected: int
+    shrink: int
+
+
+class StockOut(msgspec.Struct, kw_only=True):
+    """On-hand here, and in other stores as last known (once synced)."""
+
+    variant: str
+    sku: str
+    title: str | None
+    store: str
+    on_hand: int
+    negative: bool
+    reorder_point: int | None
+    below_reorder_point: bool
+    last_count: LastCount | None
+    as_of: str
+    other_stores: list[dict[str, Any]]
+
+
+class ReasonOut(msgspec.Struct, kw_only=True):
+    """A reason code."""
+
+    code: str
+    kind: Literal["return", "adjust", "cash"]
+    label: str
+    disposition: Literal["restock", "damaged", "rtv"] | None
+
+
+class ReasonList(msgspec.Struct, kw_only=True):
+    """Reason codes for returns, stock adjustments and cash moves."""
+
+    reasons: list[ReasonOut]
+
+
+class TaxRateOut(msgspec.Struct, kw_only=True):
+    """One tax class."""
+
+    tax_class: str
+    rate_ppm: int
+
+
+class StoreOut(msgspec.Struct, kw_only=True):
+    """What a register needs to sell offline exactly as the appliance will check it."""
+
+    store: str
+    name: str
+    currency: str
+    tax_mode: Literal["inclusive", "exclusive"]
+    tax_rounding: Literal["line", "total"]
+    tax_rates: list[TaxRateOut]
+    discount_threshold_bp: int
+    no_receipt_refunds: list[str]
+    denominations: list[int]
+    override_ttl_seconds: int
+    catalog_version: int
+
+
+class FlagEntry(msgspec.Struct, kw_only=True):
+    """An event kept for review, and why."""
+
+    id: int
+    event: str
+    type: str
+    origin: str
+    seq: int
+    at: str
+    actor: str | None
+    code: str
+    message: str
+    resolved_by: str | None
+    resolved_at: str | None
+    note: str | None
+
+
+class FlagList(msgspec.Struct, kw_only=True):
+    """Review flags, oldest open first."""
+
+    flags: list[FlagEntry]
+
+
+class FlagQuery(Strict):
+    """Which flags."""
+
+    open: bool = True
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 200
+
+
+class ResolveBody(Strict):
+    """A manager's note on a reviewed flag."""
+
+    note: Reason

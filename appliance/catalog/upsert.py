@@ -579,3 +579,19 @@ def _write_documents(
         "INSERT INTO catalog_search (rowid, title, sku, barcodes, category) VALUES (?, ?, ?, ?, ?)",
         search,
     )
+    # Each new document is a catalog version at which the variant had this price: a sale rung
+    # up at that version (offline, during a price change) is checked against it.
+    if _has_price_history(db):
+        db.execute(
+            "INSERT OR REPLACE INTO price_history (variant, version, price)"
+            " SELECT f.key, f.version, f.doc ->> '$.price' FROM catalog_feed f"
+            " WHERE f.kind = 'variant' AND f.key IN (SELECT value FROM json_each(?))",
+            (_json_list(f.uid for f in ordered),),
+        )
+
+
+def _has_price_history(db: Database) -> bool:
+    """Whether the schema has price history yet (a migration in between imports it)."""
+    return bool(
+        db.scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'price_history'")
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -16,9 +16,13 @@ from appliance.staff.lockout import check_unlocked, clear_failures, record_failu
 from appliance.staff.pins import valid_pin
 from appliance.staff.registers import new_token, token_hash
 from appliance.staff.sessions import Caller
-from protocol.envelope import format_at
+from protocol.bodies import OverrideGranted
+from protocol.envelope import EnvelopeError, format_at, parse_at
 from protocol.ids import new_id
 from protocol.permissions import PERMISSIONS, Action, Role, may_approve, may_perform
+
+if TYPE_CHECKING:
+    from appliance.push import Apply
 
 APPROVAL_PREFIX = "tbo_"
 
@@ -296,3 +300,63 @@ def search_log(
         )
         for row in rows
     ]
+
+
+def apply_granted(step: Apply) -> None:
+    """override.granted pushed by a register: an approval given while the appliance was out
+    of reach, checked on the tablet against a cached verifier. Kept, and always flagged."""
+    granted: OverrideGranted = step.body
+    rt = step.rt
+    try:
+        action = Action(granted.action)
+    except ValueError:
+        step.breach("unknown_action", f"no action {granted.action}")
+        return
+    if rt.db.scalar("SELECT 1 FROM approval WHERE id = ?", (granted.approval,)):
+        step.breach("duplicate_approval", f"approval {granted.approval} already exists")
+        return
+    approver = rt.db.one("SELECT role FROM staff WHERE id = ?", (granted.approver,))
+    if approver is None or not may_approve(Role.parse(approver["role"]), action):
+        step.breach("approver_not_allowed", f"{granted.approver} may not approve {action.value}")
+    if not rt.db.scalar("SELECT 1 FROM staff WHERE id = ?", (granted.requester,)):
+        step.breach("unknown_actor", f"no staff member {granted.requester}")
+    if granted.register not in (None, step.env.origin):
+        step.breach("wrong_register", f"this approval is for {granted.register}")
+    created = parse_at(step.env.at)
+    try:
+        expires = parse_at(granted.expires_at)
+    except EnvelopeError:
+        expires = created + rt.settings.override_ttl_seconds * 1000
+    if (
+        approver is None or not may_approve(Role.parse(approver["role"]), action)
+    ) and not step.live:
+        # Kept for review, but never usable: an approval from someone who may not approve.
+        expires = created
+    rt.db.execute(
+        "INSERT INTO approval (id, token_hash, action, amount, currency, requester_id, approver_id,"
+        " register_id, reason, created_ms, expires_ms, offline)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+        (
+            granted.approval,
+            f"offline:{granted.approval}",
+            action.value,
+            granted.amount,
+            granted.currency,
+            granted.requester,
+            granted.approver,
+            step.env.origin,
+            granted.reason,
+            created,
+            expires,
+        ),
+    )
+    project(
+        rt,
+        step.env.id,
+        step.env.at,
+        {**step.env.body, "offline": True, "register": step.env.origin},
+    )
+    step.flag(
+        "offline_override",
+        f"{PERMISSIONS[action].label} approved offline by {granted.approver} for {granted.requester}",
+    )

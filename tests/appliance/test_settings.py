@@ -48,7 +48,8 @@ def test_values_from_the_appliance_table(tmp_path: Path) -> None:
     write_toml(
         tmp_path,
         '[appliance]\nstore = "s07"\nstore_name = "Harbour"\ncurrency = "SEK"\nport = 9000\n'
-        'threads = 8\ntax_classes = ["standard", "food"]\npwa_dir = "/srv/pwa"\n'
+        'threads = 8\ntax_classes = ["standard", "food"]\ntax_rates_ppm = [250000, 120000]\n'
+        'pwa_dir = "/srv/pwa"\n'
         '\n[sync]\nbroker = "mqtt.example"\n',
     )
     settings = load_settings(tmp_path, env={})
@@ -58,6 +59,7 @@ def test_values_from_the_appliance_table(tmp_path: Path) -> None:
     assert settings.port == 9000
     assert settings.threads == 8
     assert settings.tax_classes == ("standard", "food")
+    assert settings.tax_rate_ppm("food") == 120_000
     assert settings.pwa_dir == Path("/srv/pwa")
     assert settings.appliance_origin == "s07-ap"
     # Tables other than [appliance] are kept for the subsystems that own them.
@@ -65,13 +67,17 @@ def test_values_from_the_appliance_table(tmp_path: Path) -> None:
 
 
 def test_environment_overrides_the_file(tmp_path: Path) -> None:
-    write_toml(tmp_path, '[appliance]\nstore = "s07"\nport = 9000\ntax_classes = ["a"]\n')
+    write_toml(
+        tmp_path,
+        '[appliance]\nstore = "s07"\nport = 9000\ntax_classes = ["a"]\ntax_rates_ppm = [0]\n',
+    )
     settings = load_settings(
         tmp_path,
         env={
             "TILLBOX_PORT": "9100",
             "TILLBOX_STORE": "s08",
             "TILLBOX_TAX_CLASSES": "standard, zero",
+            "TILLBOX_TAX_RATES_PPM": "190000, 0",
             "TILLBOX_PWA_DIR": "",
             "UNRELATED": "x",
         },
@@ -79,6 +85,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     assert settings.port == 9100
     assert settings.store == "s08"
     assert settings.tax_classes == ("standard", "zero")
+    assert settings.tax_rates_ppm == (190_000, 0)
     assert settings.pwa_dir is None
 
 
@@ -201,6 +208,13 @@ def test_ports_at_the_edges_are_accepted(tmp_path: Path, port: int) -> None:
         ("argon2_memory_kib", 4),
         ("min_free_disk_mb", -1),
         ("staff_session_max_hours", 0),
+        ("tax_rates_ppm", (200_000, 70_000)),
+        ("tax_rates_ppm", (200_000, 70_000, 1_000_001)),
+        ("tax_mode", "included"),
+        ("tax_rounding", "banker"),
+        ("discount_threshold_bp", -1),
+        ("no_receipt_refunds", ("gift_card",)),
+        ("push_max_events", 0),
     ],
 )
 def test_out_of_range_values_name_the_setting(tmp_path: Path, name: str, value: object) -> None:
@@ -230,6 +244,7 @@ def test_write_settings_file_round_trips(tmp_path: Path) -> None:
         currency="NOK",
         port=8443,
         tax_classes=("standard", "zero"),
+        tax_rates_ppm=(200_000, 0),
         pwa_dir=Path("/opt/pwa"),
     )
     assert path == root / SETTINGS_FILE

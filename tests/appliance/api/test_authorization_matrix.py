@@ -31,6 +31,8 @@ def _revoke(store: Store) -> tuple[str, Any]:
     return f"/api/v1/registers/{throwaway}", None
 
 
+_NO_SUCH_ID = "01a21413-8c7e-75a6-a275-979e269c5337"
+
 _new_pins = iter(f"{n:05d}" for n in range(30000, 40000))
 
 
@@ -93,6 +95,30 @@ EXPECTED: dict[tuple[str, str], tuple[str, Request]] = {
     ("GET", "/catalog/variants/<variant_id>"): (
         "device",
         _plain("/api/v1/catalog/variants/unknown"),
+    ),
+    ("POST", "/events"): (
+        "device",
+        lambda store: ("/api/v1/events", {"events": [{}], "mode": "replay"}),
+    ),
+    ("GET", "/receipts/<number>"): ("device", _plain("/api/v1/receipts/s01-r01-000001")),
+    ("GET", "/shifts/current"): ("device", _plain("/api/v1/shifts/current")),
+    ("GET", "/shifts"): ("supervisor", _plain("/api/v1/shifts")),
+    ("GET", "/shifts/<shift_id>/report"): (
+        "cashier",
+        _plain(f"/api/v1/shifts/{_NO_SUCH_ID}/report?kind=z"),
+    ),
+    ("GET", "/reports/day"): ("supervisor", _plain("/api/v1/reports/day?date=2026-11-25")),
+    ("GET", "/stock"): ("device", _plain("/api/v1/stock?variant=TEE-M-RED")),
+    ("GET", "/stock/counts/<count_id>"): (
+        "supervisor",
+        _plain(f"/api/v1/stock/counts/{_NO_SUCH_ID}"),
+    ),
+    ("GET", "/reasons"): ("device", _plain("/api/v1/reasons")),
+    ("GET", "/store"): ("device", _plain("/api/v1/store")),
+    ("GET", "/review"): ("manager", _plain("/api/v1/review")),
+    ("POST", "/review/<int:flag_id>/resolve"): (
+        "manager",
+        lambda store: ("/api/v1/review/1/resolve", {"note": "looked at it"}),
     ),
 }
 

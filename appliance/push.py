@@ -1,0 +1,341 @@
+"""Applying a register's pushed events: the Replicache rule per origin, business rules, flags.
+
+Live events that break a rule are refused with 422 (the cashier sees why, nothing is
+stored). Replayed offline events that break a rule happened physically: they are kept and
+flagged for a manager. Either way a push is one transaction: all of it or none of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from appliance import journal
+from appliance.errors import Conflict, Forbidden, Invalid
+from appliance.runtime import Runtime
+from appliance.staff.directory import StaffMember
+from appliance.staff.registers import Register
+from protocol.bodies import Body, BodyError, decode_body
+from protocol.envelope import Envelope, EnvelopeError, decode_envelope, verify_hash
+from protocol.hlc import HLC
+from protocol.permissions import PERMISSIONS, Action, Role, may_perform
+
+_log = logging.getLogger(__name__)
+
+Mode = Literal["live", "replay"]
+
+
+@dataclass
+class Batch:
+    """What the events of one push share: exchanges pair a return and a sale in one push."""
+
+    exchanges: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Apply:
+    """One event being applied, and how its rule breaches are handled."""
+
+    rt: Runtime
+    env: Envelope
+    body: Any
+    live: bool
+    hlc: HLC
+    batch: Batch
+    flags: list[tuple[str, str]] = field(default_factory=list)
+    touched: set[str] = field(default_factory=set)
+    _actor: StaffMember | None = None
+
+    def breach(self, code: str, message: str, **details: Any) -> None:
+        """A broken rule: refuse a live event (422); keep and flag a replayed one."""
+        if self.live:
+            raise Invalid(message, code=code, details={"event": self.env.id, **details})
+        self.flags.append((code, message))
+
+    def flag(self, code: str, message: str) -> None:
+        """Something a manager should look at, that never refuses the event (negative stock)."""
+        self.flags.append((code, message))
+
+    def actor(self) -> StaffMember | None:
+        """The staff member who did this, or None (a breach) when unknown."""
+        if self._actor is not None:
+            return self._actor
+        if self.env.actor is None:
+            self.breach("actor_required", f"{self.env.type} needs the staff member who did it")
+            return None
+        row = self.rt.db.one(
+            "SELECT id, name, role, active, locked_until_ms FROM staff WHERE id = ?",
+            (self.env.actor,),
+        )
+        if row is None:
+            self.breach("unknown_actor", f"no staff member {self.env.actor}")
+            return None
+        self._actor = StaffMember(
+            id=row["id"],
+            name=row["name"],
+            role=Role.parse(row["role"]),
+            active=bool(row["active"]),
+            locked_until_ms=row["locked_until_ms"],
+        )
+        return self._actor
+
+    def authorize(
+        self, action: Action, *, amount: int | None = None, approval: str | None = None
+    ) -> str | None:
+        """Allow an action by the actor's role, or by using up an approval; the approval id.
+
+        `approval` names an approval for part of the event (a line's price); otherwise the
+        envelope's `override` is used. The approval must be for this action (and amount),
+        asked for by this actor on this register, and not used before.
+        """
+        staff = self.actor()
+        if staff is None:
+            return None
+        permission = PERMISSIONS[action]
+        if may_perform(staff.role, action):
+            return None
+        override = self.env.override
+        if approval is None and override is not None and override.action == action.value:
+            approval = override.id
+        if approval is None:
+            self.breach(
+                "override_required",
+                f"{permission.label} needs a {permission.min_role.slug} or an override",
+                action=action.value,
+            )
+            return None
+        row = self.rt.db.one("SELECT * FROM approval WHERE id = ?", (approval,))
+        problem = None
+        if row is None:
+            problem = f"approval {approval} is unknown"
+        elif row["used_ms"] is not None:
+            problem = f"approval {approval} was already used"
+        elif row["action"] != action.value:
+            problem = f"approval {approval} is for {row['action']}, not {action.value}"
+        elif permission.amount_bound and row["amount"] != amount:
+            problem = f"approval {approval} is for a different amount"
+        elif row["requester_id"] != staff.id or row["register_id"] != self.env.origin:
+            problem = f"approval {approval} was given to someone else"
+        elif self.live and not row["offline"] and row["expires_ms"] <= self.rt.now_ms():
+            problem = f"approval {approval} has expired; ask again"
+        if problem is not None or row is None:
+            self.breach("approval_invalid", problem or "invalid approval", action=action.value)
+            return None
+        self.rt.db.execute(
+            "UPDATE approval SET used_ms = ?, used_for = ? WHERE id = ? AND used_ms IS NULL",
+            (self.rt.now_ms(), self.env.id, approval),
+        )
+        if row["offline"]:
+            self.flag(
+                "offline_override", f"{permission.label} approved offline by {row['approver_id']}"
+            )
+        return approval
+
+    def open_shift(self, shift_id: str) -> bool:
+        """Check the shift exists, is this register's, and is open; breach otherwise."""
+        row = self.rt.db.one("SELECT register, closed_event FROM shift WHERE id = ?", (shift_id,))
+        if row is None:
+            self.breach("unknown_shift", f"shift {shift_id} was never opened", shift=shift_id)
+            return False
+        if row["register"] != self.env.origin:
+            self.breach(
+                "wrong_shift", f"shift {shift_id} belongs to {row['register']}", shift=shift_id
+            )
+            return False
+        if row["closed_event"] is not None:
+            self.breach("shift_closed", f"shift {shift_id} is closed", shift=shift_id)
+            return False
+        return True
+
+
+Applier = Callable[[Apply], None]
+
+
+def _appliers() -> Mapping[str, Applier]:
+    """Every event type's rules and projections (imported here to keep the modules apart)."""
+    from appliance import returns, selling, shifts, stock
+    from appliance.staff import overrides
+
+    return {
+        "sale.completed": selling.apply_sale,
+        "sale.voided": selling.apply_void,
+        "return.completed": returns.apply_return,
+        "shift.opened": shifts.apply_opened,
+        "cash.moved": shifts.apply_cash_moved,
+        "shift.closed": shifts.apply_closed,
+        "stock.received": stock.apply_received,
+        "stock.adjusted": stock.apply_adjusted,
+        "stock.counted": stock.apply_counted,
+        "transfer.requested": stock.apply_transfer_note,
+        "transfer.approved": stock.apply_transfer_note,
+        "transfer.shipped": stock.apply_transfer_shipped,
+        "transfer.received": stock.apply_transfer_received,
+        "override.granted": overrides.apply_granted,
+        "receipt.requested": selling.apply_receipt_requested,
+    }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PushResult:
+    """What a push did: the highest seq now held per origin, and what was flagged."""
+
+    acked: dict[str, int]
+    flagged: list[dict[str, Any]]
+    applied: int
+    duplicates: int
+
+
+def _decode_all(raw_events: Sequence[Any]) -> list[Envelope]:
+    envelopes = []
+    for index, raw in enumerate(raw_events):
+        try:
+            envelopes.append(decode_envelope(raw))
+        except EnvelopeError as exc:
+            raise Invalid(
+                f"event {index}: {exc.reason}",
+                code="invalid_envelope",
+                details={"index": index, "field": exc.field},
+            ) from None
+    return envelopes
+
+
+def push(
+    rt: Runtime,
+    register: Register,
+    raw_events: Sequence[Any],
+    *,
+    mode: Mode,
+    staff: StaffMember | None,
+) -> PushResult:
+    """Apply a register's events in seq order, in one transaction."""
+    if len(raw_events) > rt.settings.push_max_events:
+        raise Invalid(
+            f"at most {rt.settings.push_max_events} events in one push",
+            code="too_many_events",
+        )
+    envelopes = _decode_all(raw_events)
+    for env in envelopes:
+        if env.store != rt.store:
+            raise Invalid(f"event {env.id} is for store {env.store}", code="wrong_store")
+        if env.origin != register.id:
+            raise Forbidden(
+                f"{register.id} may push only its own events, not {env.origin}'s",
+                code="wrong_origin",
+            )
+        if mode == "live" and (staff is None or env.actor not in (None, staff.id)):
+            # Live events are authenticated by the staff session that sends them.
+            raise Forbidden(
+                "live events must come from the logged-in staff member's session",
+                code="actor_mismatch",
+            )
+    envelopes.sort(key=lambda e: e.seq)
+    appliers = _appliers()
+    flagged: list[dict[str, Any]] = []
+    applied = duplicates = 0
+    with rt.db.write():
+        batch = Batch()
+        for env in envelopes:
+            if _already_applied(rt, env):
+                duplicates += 1
+                continue
+            body = _body(env)
+            if not verify_hash(env):
+                raise Invalid(f"event {env.id} does not match its hash", code="bad_hash")
+            observed = rt.clock.observe(HLC.parse(env.hlc))
+            step = Apply(
+                rt=rt, env=env, body=body, live=mode == "live", hlc=HLC.parse(env.hlc), batch=batch
+            )
+            if observed.clamped:
+                step.flag("clock_ahead", f"the register's clock is ahead: {env.hlc}")
+            appliers[env.type](step)
+            stored = journal.append(rt, env)
+            for code, message in step.flags:
+                rt.db.execute(
+                    "INSERT INTO review_flag (event, code, message, created_ms) VALUES (?, ?, ?, ?)",
+                    (env.id, code, message, rt.now_ms()),
+                )
+            if step.flags:
+                flagged.append(
+                    {
+                        "id": env.id,
+                        "seq": env.seq,
+                        "flags": [{"code": c, "message": m} for c, m in step.flags],
+                    }
+                )
+                _log.warning(
+                    "flagged store=%s origin=%s seq=%s id=%s flags=%s",
+                    rt.store,
+                    env.origin,
+                    env.seq,
+                    env.id,
+                    ",".join(c for c, _ in step.flags),
+                )
+            applied += 1
+            del stored
+        _finish_batch(rt, batch, live=mode == "live")
+        last = rt.db.scalar("SELECT last_seq FROM origin_cursor WHERE origin = ?", (register.id,))
+    return PushResult(
+        acked={register.id: int(last or 0)}, flagged=flagged, applied=applied, duplicates=duplicates
+    )
+
+
+def _body(env: Envelope) -> Body:
+    try:
+        return decode_body(env.type, env.body)
+    except BodyError as exc:
+        raise Invalid(
+            f"event {env.id}: {exc}",
+            code="invalid_body",
+            details={"event": env.id, "path": exc.path},
+        ) from None
+
+
+def _already_applied(rt: Runtime, env: Envelope) -> bool:
+    """The Replicache rule: a seq already held is skipped if it is the same event, else 409;
+    a seq beyond the next is a gap, answered with the seq expected."""
+    row = rt.db.one("SELECT last_seq FROM origin_cursor WHERE origin = ?", (env.origin,))
+    last = 0 if row is None else int(row["last_seq"])
+    if env.seq <= last:
+        held = rt.db.one(
+            "SELECT id, hash FROM event WHERE origin = ? AND seq = ?", (env.origin, env.seq)
+        )
+        if held is not None and held["id"] == env.id and held["hash"] == env.hash:
+            return True
+        raise Conflict(
+            f"{env.origin} seq {env.seq} is already a different event",
+            code="seq_conflict",
+            details={
+                "origin": env.origin,
+                "seq": env.seq,
+                "held": None if held is None else held["id"],
+            },
+        )
+    if env.seq != last + 1:
+        raise Conflict(
+            f"{env.origin} is at seq {last}; send seq {last + 1} next",
+            code="seq_gap",
+            details={"expected": {env.origin: last + 1}},
+        )
+    other = rt.db.one("SELECT origin, seq, hash FROM event WHERE id = ?", (env.id,))
+    if other is not None:
+        raise Conflict(
+            f"event {env.id} is already held as {other['origin']} seq {other['seq']}",
+            code="id_conflict",
+            details={"id": env.id},
+        )
+    return False
+
+
+def _finish_batch(rt: Runtime, batch: Batch, *, live: bool) -> None:
+    """Checks that need the whole push: both halves of every exchange arrived."""
+    for return_id, pending in batch.exchanges.items():
+        if not pending.get("sale_seen"):
+            message = f"return {return_id} is an exchange but its sale {pending['sale']} is not in this push"
+            if live:
+                raise Invalid(message, code="exchange_incomplete", details={"event": return_id})
+            rt.db.execute(
+                "INSERT INTO review_flag (event, code, message, created_ms) VALUES (?, ?, ?, ?)",
+                (return_id, "exchange_incomplete", message, rt.now_ms()),
+            )
