@@ -15,6 +15,7 @@ from appliance.catalog.upsert import Progress, UpsertReport
 from appliance.db import Database
 from appliance.db.migrate import MigrateResult, migrate
 from appliance.demo.catalog import DEMO_STAFF, DEMO_STORE_NAME, generate_catalog
+from appliance.demo.history import make_history
 from appliance.runtime import Runtime, open_runtime
 from appliance.settings import Settings, load_settings, write_settings_file
 from appliance.staff.directory import add_staff
@@ -24,6 +25,7 @@ from protocol.permissions import Role
 _log = logging.getLogger(__name__)
 
 DEMO_VARIANTS = 2000
+DEMO_HISTORY_DAYS = 14
 
 
 class SetupError(RuntimeError):
@@ -148,9 +150,24 @@ def _load_demo(rt: Runtime, progress: Progress | None) -> tuple[UpsertReport, st
     report = import_csv(rt, buffer.getvalue().encode(), progress=progress)
     if not report.applied:
         raise SetupError(f"the demo catalog did not import: {report.problems[:3]}")
-    for member in DEMO_STAFF:
-        add_staff(rt, name=member.name, role=Role.parse(member.role), pin=member.pin)
-    _, token = add_register(rt, "Demo till")
+    added = [
+        (add_staff(rt, name=m.name, role=Role.parse(m.role), pin=m.pin), m) for m in DEMO_STAFF
+    ]
+    first, token = add_register(rt, "Demo till")
+    others = [add_register(rt, name)[0] for name in ("Till 2", "Till 3")]
+    supervisor = next(s.id for s, _ in added if s.role is Role.SUPERVISOR)
+    manager = next(s.id for s, _ in added if s.role is Role.MANAGER)
+    today = rt.now_ms() - rt.now_ms() % 86_400_000
+    make_history(
+        rt.settings,
+        registers=[first.id, *(r.id for r in others)],
+        cashiers=[s.id for s, _ in added if s.role is Role.CASHIER],
+        supervisor=supervisor,
+        manager=manager,
+        days=DEMO_HISTORY_DAYS,
+        end_ms=today,
+        progress=(lambda done, days: progress("history", done, days)) if progress else None,
+    )
     return report, token
 
 

@@ -36,6 +36,9 @@ DEMO_STAFF: tuple[DemoStaff, ...] = (
     DemoStaff(name="Maya Okafor", role="cashier", pin="4821"),
     DemoStaff(name="Tomás Lindqvist", role="supervisor", pin="7350"),
     DemoStaff(name="Priya Raman", role="manager", pin="9164"),
+    # Two more cashiers, so three registers can trade at once in the demo history.
+    DemoStaff(name="Lena Kovač", role="cashier", pin="5906"),
+    DemoStaff(name="Jonas Weber", role="cashier", pin="3172"),
 )
 
 

@@ -96,7 +96,6 @@ def grant(
         if valid_pin(approver_pin)
         else None
     )
-    now = rt.now_ms()
     with rt.db.write():
         if matched is None:
             record_failure(rt, "register", caller.register.id)
@@ -105,58 +104,78 @@ def grant(
         else:
             clear_failures(rt, "register", caller.register.id)
             clear_failures(rt, "staff", matched.id)
-            token = new_token(APPROVAL_PREFIX)
-            approval_id = new_id()
-            expires = now + rt.settings.override_ttl_seconds * 1000
-            currency = rt.settings.currency if amount is not None else None
-            rt.db.execute(
-                "INSERT INTO approval (id, token_hash, action, amount, currency, requester_id,"
-                " approver_id, register_id, reason, created_ms, expires_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    approval_id,
-                    token_hash(token),
-                    action.value,
-                    amount,
-                    currency,
-                    requester.id,
-                    matched.id,
-                    caller.register.id,
-                    reason,
-                    now,
-                    expires,
-                ),
+            issued = issue(
+                rt, caller, approver=matched, action=action, amount=amount, reason=reason
             )
-            stored = journal.record(
-                rt,
-                type="override.granted",
-                actor=matched.id,
-                body={
-                    "approval": approval_id,
-                    "action": action.value,
-                    "amount": amount,
-                    "currency": currency,
-                    "requester": requester.id,
-                    "approver": matched.id,
-                    "register": caller.register.id,
-                    "reason": reason,
-                    "expires_at": format_at(expires),
-                    "offline": False,
-                },
-            )
-            project(rt, stored.envelope.id, stored.envelope.at, stored.envelope.body)
     if matched is None:
         check_unlocked(rt, "register", caller.register.id)
         if approver_id is not None:
             check_unlocked(rt, "staff", approver_id)
         raise Unauthorized("that PIN cannot approve this", code="wrong_pin")
+    return issued
+
+
+def issue(
+    rt: Runtime,
+    caller: Caller,
+    *,
+    approver: StaffMember,
+    action: Action,
+    amount: int | None,
+    reason: str,
+) -> Grant:
+    """Store an approval whose approver is already known (their PIN checked by `grant`), its
+    override.granted event and its override-log row, in one write."""
+    requester = caller.require_staff()
+    token = new_token(APPROVAL_PREFIX)
+    approval_id = new_id()
+    now = rt.now_ms()
+    expires = now + rt.settings.override_ttl_seconds * 1000
+    currency = rt.settings.currency if amount is not None else None
+    with rt.db.write():
+        rt.db.execute(
+            "INSERT INTO approval (id, token_hash, action, amount, currency, requester_id,"
+            " approver_id, register_id, reason, created_ms, expires_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                approval_id,
+                token_hash(token),
+                action.value,
+                amount,
+                currency,
+                requester.id,
+                approver.id,
+                caller.register.id,
+                reason,
+                now,
+                expires,
+            ),
+        )
+        stored = journal.record(
+            rt,
+            type="override.granted",
+            actor=approver.id,
+            body={
+                "approval": approval_id,
+                "action": action.value,
+                "amount": amount,
+                "currency": currency,
+                "requester": requester.id,
+                "approver": approver.id,
+                "register": caller.register.id,
+                "reason": reason,
+                "expires_at": format_at(expires),
+                "offline": False,
+            },
+        )
+        project(rt, stored.envelope.id, stored.envelope.at, stored.envelope.body)
     return Grant(
         id=approval_id,
         token=token,
         action=action,
         amount=amount,
         currency=currency,
-        approver=matched,
+        approver=approver,
         expires_at_ms=expires,
     )
 

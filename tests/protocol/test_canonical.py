@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import pytest
+import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -89,3 +90,22 @@ def test_sha256_hex() -> None:
     assert sha256_hex(b"abc") == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     )
+
+
+_json_trees = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@given(_json_trees)
+def test_the_fast_path_is_byte_for_byte_jcs(value: object) -> None:
+    """Events take the standard library's sorted, compact output; it must be exactly JCS,
+    including non-ASCII text, control characters and (via the fallback) non-ASCII keys."""
+    assert canonical_json(value) == rfc8785.dumps(value)
