@@ -97,8 +97,10 @@ class Apply:
         if may_perform(staff.role, action):
             return None
         override = self.env.override
+        claimed_approver = None
         if approval is None and override is not None and override.action == action.value:
             approval = override.id
+            claimed_approver = override.approver
         if approval is None:
             self.breach(
                 "override_required",
@@ -118,6 +120,11 @@ class Apply:
             problem = f"approval {approval} is for a different amount"
         elif row["requester_id"] != staff.id or row["register_id"] != self.env.origin:
             problem = f"approval {approval} was given to someone else"
+        elif claimed_approver is not None and claimed_approver != row["approver_id"]:
+            # The journal keeps the envelope as written: it must not name a different approver.
+            problem = (
+                f"approval {approval} was given by {row['approver_id']}, not {claimed_approver}"
+            )
         elif self.live and not row["offline"] and row["expires_ms"] <= self.rt.now_ms():
             problem = f"approval {approval} has expired; ask again"
         if problem is not None or row is None:
@@ -232,25 +239,34 @@ def push(
             )
     envelopes.sort(key=lambda e: e.seq)
     appliers = _appliers()
+    # Everything that needs no database is done before taking the write lock, so other
+    # registers' pushes can commit (and fsync) meanwhile.
+    prepared = []
+    for env in envelopes:
+        # The hash first: a resent event whose body was changed but whose id and claimed
+        # hash were not must be refused, not taken for the duplicate of what is stored.
+        if not verify_hash(env):
+            raise Invalid(f"event {env.id} does not match its hash", code="bad_hash")
+        if env.actor is None:
+            raise Invalid(f"event {env.id} names no staff member", code="actor_required")
+        prepared.append((env, _body(env), HLC.parse(env.hlc)))
     flagged: list[dict[str, Any]] = []
     applied = duplicates = 0
     with rt.db.write():
         batch = Batch()
-        for env in envelopes:
+        for env, body, hlc in prepared:
             if _already_applied(rt, env):
                 duplicates += 1
                 continue
-            body = _body(env)
-            if not verify_hash(env):
-                raise Invalid(f"event {env.id} does not match its hash", code="bad_hash")
-            observed = rt.clock.observe(HLC.parse(env.hlc))
-            step = Apply(
-                rt=rt, env=env, body=body, live=mode == "live", hlc=HLC.parse(env.hlc), batch=batch
-            )
-            if observed.clamped:
+            step = Apply(rt=rt, env=env, body=body, live=mode == "live", hlc=hlc, batch=batch)
+            if rt.clock.observe(hlc).clamped:
                 step.flag("clock_ahead", f"the register's clock is ahead: {env.hlc}")
+            _check_hlc_order(step)
+            # Journal first: projections may refer to their event (override_log.event_id is a
+            # foreign key), and the chain link is checked before any rule. A refusal below
+            # still rolls the whole push back.
+            journal.append(rt, env, hash_checked=True)
             appliers[env.type](step)
-            stored = journal.append(rt, env)
             for code, message in step.flags:
                 rt.db.execute(
                     "INSERT INTO review_flag (event, code, message, created_ms) VALUES (?, ?, ?, ?)",
@@ -273,12 +289,32 @@ def push(
                     ",".join(c for c, _ in step.flags),
                 )
             applied += 1
-            del stored
-        _finish_batch(rt, batch, live=mode == "live")
+        _finish_batch(rt, batch, live=mode == "live", flagged=flagged)
         last = rt.db.scalar("SELECT last_seq FROM origin_cursor WHERE origin = ?", (register.id,))
     return PushResult(
         acked={register.id: int(last or 0)}, flagged=flagged, applied=applied, duplicates=duplicates
     )
+
+
+def _check_hlc_order(step: Apply) -> None:
+    """A register's clock only moves forward: each event's HLC is above the one before it.
+
+    The stock fold orders by HLC, so a register whose clock ran backwards would reorder its
+    own movements; such events are kept on replay, but a manager should know.
+    """
+    env = step.env
+    row = step.rt.db.one(
+        "SELECT hlc_wall, hlc_counter FROM event WHERE origin = ? AND seq = ?",
+        (env.origin, env.seq - 1),
+    )
+    if row is not None and (step.hlc.wall_ms, step.hlc.counter) <= (
+        row["hlc_wall"],
+        row["hlc_counter"],
+    ):
+        step.breach(
+            "clock_backwards",
+            f"the register's clock went backwards: {env.hlc} is not after its previous event",
+        )
 
 
 def _body(env: Envelope) -> Body:
@@ -328,8 +364,10 @@ def _already_applied(rt: Runtime, env: Envelope) -> bool:
     return False
 
 
-def _finish_batch(rt: Runtime, batch: Batch, *, live: bool) -> None:
-    """Checks that need the whole push: both halves of every exchange arrived."""
+def _finish_batch(rt: Runtime, batch: Batch, *, live: bool, flagged: list[dict[str, Any]]) -> None:
+    """Checks that need the whole push: both halves of every exchange arrived.
+
+    A replayed flag is reported in the push's `flagged` as well as stored, like any other."""
     for return_id, pending in batch.exchanges.items():
         if not pending.get("sale_seen"):
             message = f"return {return_id} is an exchange but its sale {pending['sale']} is not in this push"
@@ -339,3 +377,10 @@ def _finish_batch(rt: Runtime, batch: Batch, *, live: bool) -> None:
                 "INSERT INTO review_flag (event, code, message, created_ms) VALUES (?, ?, ?, ?)",
                 (return_id, "exchange_incomplete", message, rt.now_ms()),
             )
+            flag = {"code": "exchange_incomplete", "message": message}
+            entry = next((e for e in flagged if e["id"] == return_id), None)
+            if entry is None:
+                seq = rt.db.scalar("SELECT seq FROM event WHERE id = ?", (return_id,))
+                flagged.append({"id": return_id, "seq": seq, "flags": [flag]})
+            else:
+                entry["flags"].append(flag)

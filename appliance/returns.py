@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from appliance.selling import check_receipt_number, check_tenders, pay
+from appliance.selling import check_receipt_number, check_tenders, pay, unique_line_numbers
 from appliance.stock import ledger
 from protocol.bodies import ReturnCompleted
 from protocol.money import Rounding, round_fraction
@@ -60,7 +60,8 @@ def apply_return(step: Apply) -> None:
 
     rows: list[dict[str, Any]] = []
     counted: dict[int, int] = {}
-    for line in ret.lines:
+    numbers = unique_line_numbers(step, [line.line for line in ret.lines])
+    for line, number in zip(ret.lines, numbers, strict=True):
         disposition = reasons.get(line.reason)
         if disposition is None:
             step.breach("unknown_reason", f"line {line.line}: no return reason {line.reason}")
@@ -70,7 +71,7 @@ def apply_return(step: Apply) -> None:
             rate = _check_receipted_line(step, original["id"], line, counted)
         else:
             rate = _check_unreceipted_line(step, line)
-        rows.append({"line": line, "disposition": disposition, "rate": rate})
+        rows.append({"line": line, "number": number, "disposition": disposition, "rate": rate})
     refund = sum(line.refund for line in ret.lines)
     tax = sum(line.tax for line in ret.lines)
     if (refund, tax) != (ret.totals.total, ret.totals.tax):
@@ -115,7 +116,7 @@ def apply_return(step: Apply) -> None:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 step.env.id,
-                line.line,
+                row["number"],
                 None if original is None else original["id"],
                 line.original_line,
                 line.variant,
@@ -130,7 +131,7 @@ def apply_return(step: Apply) -> None:
         )
         # Only goods fit to sell again go back on hand; damaged and return-to-vendor do not.
         if row["disposition"] == "restock":
-            ledger(step, line.line, line.variant, Movement.RETURN, line.qty, line.reason)
+            ledger(step, row["number"], line.variant, Movement.RETURN, line.qty, line.reason)
     pay(step, ret.shift, ret.tenders, sign=-1)
 
 
@@ -152,6 +153,14 @@ def _check_receipted_line(
     if sold["variant"] != line.variant:
         step.breach(
             "wrong_variant", f"line {line.line}: receipt line {line.original_line} is another item"
+        )
+    if sold["qty_scale"] != line.qty_scale:
+        # Quantities are compared and refunded in the sold line's unit (milli-units or not).
+        step.breach(
+            "wrong_unit",
+            f"line {line.line}: receipt line {line.original_line} was sold with qty_scale"
+            f" {sold['qty_scale']}, not {line.qty_scale}",
+            line=line.line,
         )
     before = counted.get(line.original_line)
     if before is None:

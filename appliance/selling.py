@@ -11,6 +11,7 @@ from appliance.stock import flag_negative_after, ledger
 from protocol.bodies import ReceiptRequested, SaleCompleted, SaleVoided
 from protocol.permissions import Action
 from protocol.pricing import (
+    BP,
     Discount,
     DiscountKind,
     LineInput,
@@ -63,29 +64,72 @@ def tax_mode(rt: Runtime) -> tuple[TaxMode, TaxRounding]:
     return TaxMode(rt.settings.tax_mode), TaxRounding(rt.settings.tax_rounding)
 
 
-def _discount(body: Any) -> Discount | None:
-    return None if body is None else Discount(kind=DiscountKind(body.kind), value=body.value)
+def _discount(body: Any, *, cap: int | None = None) -> Discount | None:
+    """The pricing discount of a body's; `cap` limits an amount (and a percent to 100 %)."""
+    if body is None:
+        return None
+    value = body.value
+    if cap is not None:
+        value = min(value, BP if body.kind == DiscountKind.PERCENT else cap)
+    return Discount(kind=DiscountKind(body.kind), value=value)
 
 
-def price(rt: Runtime, sale: SaleCompleted, facts: dict[str, VariantFacts | None]) -> SaleTotals:
-    """The sale's totals as the appliance computes them (the register's must match)."""
+def _share_bp(discount: Any, amount: int, base: int) -> int:
+    """How big a discount is against the threshold, in basis points.
+
+    A percentage is its own size: 10 % of 12.99 takes 1.30 after rounding, which is 10.008 %
+    of the price, but the cashier gave 10 % and must not need an approval at a 10 % threshold.
+    An amount is measured against what it comes off, rounded up.
+    """
+    if discount is not None and discount.kind == DiscountKind.PERCENT:
+        return int(discount.value)
+    return discount_share_bp(amount, base)
+
+
+def price(
+    rt: Runtime,
+    sale: SaleCompleted,
+    facts: dict[str, VariantFacts | None],
+    *,
+    capped: bool = False,
+) -> SaleTotals:
+    """The sale's totals as the appliance computes them (the register's must match).
+
+    A discount larger than what it comes off is a ValueError, unless `capped`: then it takes
+    off everything and no more (a replayed sale with such a discount is kept, and flagged).
+    """
     mode, rounding = tax_mode(rt)
     lines = []
     for line in sale.lines:
         known = facts.get(line.variant)
         rate = rt.settings.tax_rate_ppm(known.tax_class) if known is not None else 0
+        undiscounted = LineInput(
+            qty=line.qty,
+            qty_scale=line.qty_scale,
+            unit_price=line.unit_price,
+            tax_rate_ppm=rate,
+            voided=line.voided,
+        )
+        cap = undiscounted.gross if capped else None
         lines.append(
             LineInput(
                 qty=line.qty,
                 qty_scale=line.qty_scale,
                 unit_price=line.unit_price,
                 tax_rate_ppm=rate,
-                discount=_discount(line.discount),
+                discount=_discount(line.discount, cap=cap),
                 voided=line.voided,
             )
         )
+    order_cap = None
+    if capped and sale.order_discount is not None:
+        before_order = price_sale(lines, order_discount=None, mode=mode, rounding=rounding)
+        order_cap = sum(r.net for r in before_order.lines)
     return price_sale(
-        lines, order_discount=_discount(sale.order_discount), mode=mode, rounding=rounding
+        lines,
+        order_discount=_discount(sale.order_discount, cap=order_cap),
+        mode=mode,
+        rounding=rounding,
     )
 
 
@@ -103,6 +147,25 @@ def check_receipt_number(step: Apply, receipt: str) -> None:
         step.breach("wrong_receipt", f"receipt {receipt} is not {step.env.origin}'s")
     if receipt_taken(step.rt, receipt):
         step.breach("duplicate_receipt", f"receipt {receipt} is already used", receipt=receipt)
+
+
+def unique_line_numbers(step: Apply, numbers: list[int]) -> list[int]:
+    """The line numbers to store a document's lines under: as given, when they are unique.
+
+    A repeated number is a breach. Replayed, the event is kept, so a repeat is stored under
+    the next number after the highest (lines are keyed by number; it is flagged anyway).
+    """
+    seen: set[int] = set()
+    spare = max(numbers, default=0) + 1
+    stored = []
+    for number in numbers:
+        if number in seen:
+            number, spare = spare, spare + 1
+        seen.add(number)
+        stored.append(number)
+    if stored != numbers:
+        step.breach("duplicate_line", "line numbers must be unique")
+    return stored
 
 
 def pay(step: Apply, shift: str, tenders: Any, *, sign: int) -> None:
@@ -155,14 +218,18 @@ def apply_sale(step: Apply) -> None:
     step.open_shift(sale.shift)
     if sale.currency != rt.settings.currency:
         step.breach("wrong_currency", f"this store sells in {rt.settings.currency}")
-    numbers = [line.line for line in sale.lines]
-    if len(set(numbers)) != len(numbers):
-        step.breach("duplicate_line", "line numbers must be unique")
+    numbers = unique_line_numbers(step, [line.line for line in sale.lines])
     facts: dict[str, VariantFacts | None] = {}
     for line in sale.lines:
         if line.variant not in facts:
             facts[line.variant] = variant_facts(rt, line.variant, sale.catalog_version)
-    totals = price(rt, sale, facts)
+    try:
+        totals = price(rt, sale, facts)
+    except ValueError as exc:
+        # Never a 500 (and never a replay that can never be applied): refuse live, or keep
+        # the sale priced with the discount capped at everything, and flag it.
+        step.breach("bad_discount", f"an impossible discount: {exc}")
+        totals = price(rt, sale, facts, capped=True)
     threshold = rt.settings.discount_threshold_bp
     for line, result in zip(sale.lines, totals.lines, strict=True):
         known = facts[line.variant]
@@ -185,7 +252,7 @@ def apply_sale(step: Apply) -> None:
             )
         if (
             result.line_discount
-            and discount_share_bp(result.line_discount, result.gross) > threshold
+            and _share_bp(line.discount, result.line_discount, result.gross) > threshold
         ):
             step.authorize(
                 Action.DISCOUNT_OVER_THRESHOLD,
@@ -195,7 +262,7 @@ def apply_sale(step: Apply) -> None:
     order_discount = sum(r.order_discount for r in totals.lines)
     if order_discount:
         base = sum(r.gross - r.line_discount for r in totals.lines)
-        if discount_share_bp(order_discount, base) > threshold:
+        if _share_bp(sale.order_discount, order_discount, base) > threshold:
             step.authorize(
                 Action.DISCOUNT_OVER_THRESHOLD,
                 amount=order_discount,
@@ -243,7 +310,7 @@ def apply_sale(step: Apply) -> None:
             sale.exchange_of,
         ),
     )
-    for line, result in zip(sale.lines, totals.lines, strict=True):
+    for line, result, number in zip(sale.lines, totals.lines, numbers, strict=True):
         known = facts[line.variant]
         rt.db.execute(
             "INSERT INTO sale_line (sale, line, variant, qty, qty_scale, unit_price, list_price,"
@@ -251,7 +318,7 @@ def apply_sale(step: Apply) -> None:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 step.env.id,
-                line.line,
+                number,
                 line.variant,
                 line.qty,
                 line.qty_scale,
@@ -268,7 +335,7 @@ def apply_sale(step: Apply) -> None:
             ),
         )
         if not line.voided:
-            ledger(step, line.line, line.variant, Movement.SALE, -line.qty)
+            ledger(step, number, line.variant, Movement.SALE, -line.qty)
     pay(step, sale.shift, sale.tenders, sign=1)
     flag_negative_after(step)
 
@@ -386,7 +453,9 @@ def receipt(rt: Runtime, number: str) -> dict[str, Any]:
                 "tax_rate_ppm": row["tax_rate_ppm"],
                 "voided": bool(row["voided"]),
                 "returned": row["returned"],
-                "returnable": 0 if row["voided"] or void else row["qty"] - row["returned"],
+                # Replayed offline returns may have taken back more than was sold (kept,
+                # flagged over_return): nothing is left, never a negative quantity.
+                "returnable": 0 if row["voided"] or void else max(0, row["qty"] - row["returned"]),
                 "refunded": row["refunded"],
             }
         )

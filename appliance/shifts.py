@@ -169,9 +169,9 @@ def report(
     assert sales is not None and voids is not None and returns is not None
     taxes: dict[int, dict[str, int]] = {}
     for row in rt.db.query(
-        "SELECT tax_rate_ppm AS rate, SUM(total) AS base, SUM(tax) AS tax FROM sale_line l"
+        "SELECT l.tax_rate_ppm AS rate, SUM(l.total) AS base, SUM(l.tax) AS tax FROM sale_line l"
         " JOIN sale s ON s.id = l.sale WHERE s.shift = ? AND l.voided = 0"
-        " AND NOT EXISTS (SELECT 1 FROM sale_void v WHERE v.sale = s.id) GROUP BY tax_rate_ppm",
+        " AND NOT EXISTS (SELECT 1 FROM sale_void v WHERE v.sale = s.id) GROUP BY l.tax_rate_ppm",
         (shift_id,),
     ):
         taxes[row["rate"]] = {"rate_ppm": row["rate"], "sales": row["base"], "tax": row["tax"]}
@@ -213,8 +213,10 @@ def report(
     for kind in TENDER_KINDS:
         if kind == "cash":
             expected = expected_cash
-        elif kind in by_kind:
-            expected = by_kind[kind]
+        elif kind in by_kind or (counted and counted.get(kind) and kind != "exchange"):
+            # A tender counted at close but never taken is over by all of it; hiding it
+            # would lose the difference.
+            expected = by_kind.get(kind, 0)
         else:
             continue
         line: dict[str, Any] = {"kind": kind, "expected": expected}

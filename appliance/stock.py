@@ -120,17 +120,21 @@ def apply_counted(step: Apply) -> None:
     recounts = []
     for index, line in enumerate(counted.lines, start=1):
         ledger(step, index, line.variant, Movement.COUNT, line.counted)
-        result = on_hand(rt, line.variant)
-        mine = next((c for c in result.counts if c.entry.event_id == step.env.id), None)
-        if mine is None or not mine.shrink:
+        counts = on_hand(rt, line.variant).counts
+        mine = next((i for i, c in enumerate(counts) if c.entry.event_id == step.env.id), None)
+        if mine is None:
             continue
-        earlier = [
-            c
-            for c in result.counts
-            if c.entry.event_id != step.env.id
-            and 0 <= step.hlc.wall_ms - c.entry.hlc.wall_ms <= RECOUNT_WINDOW_MS
-        ]
-        if earlier:
+        # A count disagrees with the one just before it when it finds shrink. A late count
+        # (replayed offline) can also land just before a later one and change *its* shrink.
+        pairs = [(counts[mine - 1], counts[mine])] if mine else []
+        if mine + 1 < len(counts):
+            pairs.append((counts[mine], counts[mine + 1]))
+        if any(
+            after.shrink
+            and before.entry.event_id != after.entry.event_id
+            and after.entry.hlc.wall_ms - before.entry.hlc.wall_ms <= RECOUNT_WINDOW_MS
+            for before, after in pairs
+        ):
             recounts.append(line.variant)
     if recounts:
         step.flag(
@@ -138,6 +142,8 @@ def apply_counted(step: Apply) -> None:
             f"{len(recounts)} variant(s) counted twice within 30 minutes disagree: recount "
             + ", ".join(_skus(rt, recounts)),
         )
+    # A late count (older than deltas already held) can leave on-hand below zero.
+    _flag_negative(step)
 
 
 def apply_transfer_note(step: Apply) -> None:
@@ -147,6 +153,7 @@ def apply_transfer_note(step: Apply) -> None:
 def apply_transfer_shipped(step: Apply) -> None:
     """transfer.shipped: TRANSFER_OUT in this store's ledger."""
     shipped: TransferShipped = step.body
+    step.actor()
     if shipped.to_store == step.rt.store:
         step.breach("bad_transfer", "a store does not ship to itself")
     _known_variants(step, [line.variant for line in shipped.lines])
@@ -158,6 +165,7 @@ def apply_transfer_shipped(step: Apply) -> None:
 def apply_transfer_received(step: Apply) -> None:
     """transfer.received: TRANSFER_IN in this store's ledger (may differ from what shipped)."""
     received: TransferReceived = step.body
+    step.actor()
     if received.from_store == step.rt.store:
         step.breach("bad_transfer", "a store does not receive from itself")
     _known_variants(step, [line.variant for line in received.lines])
@@ -213,17 +221,20 @@ def on_hand(rt: Runtime, variant: str) -> Fold:
 
 # The fold in SQL, for hot paths: the anchor is the COUNT with the greatest (hlc, origin);
 # on-hand is its quantity plus every later delta. A property test holds it to protocol.stock.
+# Ties are broken by the fold's whole key (hlc, origin, kind, event, qty): rows can share a
+# stamp (a replayed count that lists a variant twice is kept), and both folds must agree.
 _ON_HAND_SQL = """
 WITH anchor AS (
-    SELECT qty, hlc_wall, hlc_counter, hlc_node, origin FROM stock_ledger
+    SELECT qty, hlc_wall, hlc_counter, hlc_node, origin, kind FROM stock_ledger
     WHERE variant = :v AND kind = 'count'
-    ORDER BY hlc_wall DESC, hlc_counter DESC, hlc_node DESC, origin DESC LIMIT 1
+    ORDER BY hlc_wall DESC, hlc_counter DESC, hlc_node DESC, origin DESC, event DESC, qty DESC
+    LIMIT 1
 )
 SELECT COALESCE((SELECT qty FROM anchor), 0) + COALESCE((
     SELECT SUM(l.qty) FROM stock_ledger l WHERE l.variant = :v AND l.kind != 'count'
     AND (NOT EXISTS (SELECT 1 FROM anchor)
-         OR (l.hlc_wall, l.hlc_counter, l.hlc_node, l.origin)
-            > (SELECT hlc_wall, hlc_counter, hlc_node, origin FROM anchor))
+         OR (l.hlc_wall, l.hlc_counter, l.hlc_node, l.origin, l.kind)
+            > (SELECT hlc_wall, hlc_counter, hlc_node, origin, kind FROM anchor))
 ), 0)
 """
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from fractions import Fraction
 from typing import TypeAlias
-
-from protocol.money import Rounding, round_fraction
 
 BP = 10_000  # basis points in a whole: 1250 bp = 12.5 % (discounts)
 PPM = 1_000_000  # tax rates are parts per million, so 8.875 % (a US rate) is exact: 88_750
@@ -21,8 +18,16 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _half_up(value: Fraction) -> int:
-    return round_fraction(value, Rounding.HALF_UP)
+def _half_up(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded half away from zero, in integers only.
+
+    The same result as round_fraction(Fraction(n, d), HALF_UP), without building a Fraction:
+    pricing a sale does this a few dozen times and it is on the appliance's hot path.
+    """
+    quotient, remainder = divmod(abs(numerator), denominator)
+    if 2 * remainder >= denominator:
+        quotient += 1
+    return -quotient if numerator < 0 else quotient
 
 
 class DiscountKind(StrEnum):
@@ -68,7 +73,7 @@ class TaxRounding(StrEnum):
 
 
 def _gross(qty: int, unit_price: int, qty_scale: int) -> int:
-    return _half_up(Fraction(qty * unit_price, qty_scale))
+    return _half_up(qty * unit_price, qty_scale)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,7 +166,7 @@ def discount_amount(base: int, discount: Discount) -> int:
     if not _is_int(base) or base < 0:
         raise ValueError(f"a discount base must be a non-negative int, got {base!r}")
     if discount.kind is DiscountKind.PERCENT:
-        return _half_up(Fraction(base * discount.value, BP))
+        return _half_up(base * discount.value, BP)
     if discount.value > base:
         raise ValueError(f"discount of {discount.value} is more than the {base} it applies to")
     return discount.value
@@ -187,10 +192,9 @@ def _own_discount(line: LineInput, gross: int) -> int:
     return 0 if line.discount is None else discount_amount(gross, line.discount)
 
 
-def _tax_factor(rate_ppm: int, mode: TaxMode) -> Fraction:
-    if mode is TaxMode.INCLUSIVE:
-        return Fraction(rate_ppm, PPM + rate_ppm)
-    return Fraction(rate_ppm, PPM)
+def _tax_denominator(rate_ppm: int, mode: TaxMode) -> int:
+    """Tax is amount × rate / this: the tax inside a price, or the tax added to it."""
+    return PPM + rate_ppm if mode is TaxMode.INCLUSIVE else PPM
 
 
 def price_sale(
@@ -221,14 +225,14 @@ def price_sale(
     taxes: list[TaxLine] = []
     for rate in rates:
         members = [i for i in live if lines[i].tax_rate_ppm == rate]
-        factor = _tax_factor(rate, mode)
+        denominator = _tax_denominator(rate, mode)
         base = sum(net[i] for i in members)
         if rounding is TaxRounding.LINE:
             for i in members:
-                tax[i] = _half_up(net[i] * factor)
+                tax[i] = _half_up(net[i] * rate, denominator)
         else:
             # One rounding per rate, then spread back so each line still carries its tax for returns.
-            rate_tax = _half_up(base * factor)
+            rate_tax = _half_up(base * rate, denominator)
             split = _allocate(rate_tax, [net[i] for i in members], [keys[i] for i in members])
             tax.update(zip(members, split, strict=True))
         taxes.append(TaxLine(rate_ppm=rate, base=base, tax=sum(tax[i] for i in members)))
@@ -283,7 +287,7 @@ def refund_for(
         )
 
     def share(amount: int, qty: int) -> int:
-        return _half_up(Fraction(amount * qty, sold_qty))
+        return _half_up(amount * qty, sold_qty)
 
     after = returned_before + returning
     # Telescoping: refunding up to m units always totals share(m), so the last return evens out.

@@ -326,6 +326,15 @@ def apply_granted(step: Apply) -> None:
     of reach, checked on the tablet against a cached verifier. Kept, and always flagged."""
     granted: OverrideGranted = step.body
     rt = step.rt
+    if step.live:
+        # Online, approvals are made by POST /overrides with the approver's PIN checked here.
+        # A live push of one would let any register mint an approval without a PIN.
+        step.breach(
+            "offline_only",
+            "override.granted is only for approvals given while the appliance was out of reach;"
+            " online, ask for one with POST /api/v1/overrides",
+        )
+        return
     try:
         action = Action(granted.action)
     except ValueError:

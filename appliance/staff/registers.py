@@ -52,7 +52,8 @@ class Register:
         }
 
 
-def _register(row: sqlite3.Row) -> Register:
+def register_from_row(row: sqlite3.Row) -> Register:
+    """A register from a `SELECT * FROM register` row."""
     return Register(
         id=row["id"],
         name=row["name"],
@@ -111,12 +112,12 @@ def get_register(rt: Runtime, register_id: str) -> Register:
     row = rt.db.one("SELECT * FROM register WHERE id = ?", (register_id,))
     if row is None:
         raise NotFound(f"no register {register_id}")
-    return _register(row)
+    return register_from_row(row)
 
 
 def list_registers(rt: Runtime) -> list[Register]:
     """Every register ever paired, revoked ones included."""
-    return [_register(row) for row in rt.db.query("SELECT * FROM register ORDER BY id")]
+    return [register_from_row(row) for row in rt.db.query("SELECT * FROM register ORDER BY id")]
 
 
 def unlock_register(rt: Runtime, register_id: str) -> Register:

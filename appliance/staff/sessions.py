@@ -9,7 +9,13 @@ from appliance.runtime import Runtime
 from appliance.staff.directory import StaffMember, get_staff
 from appliance.staff.lockout import check_unlocked, clear_failures, record_failure
 from appliance.staff.pins import valid_pin
-from appliance.staff.registers import DEVICE_PREFIX, Register, get_register, new_token, token_hash
+from appliance.staff.registers import (
+    DEVICE_PREFIX,
+    Register,
+    new_token,
+    register_from_row,
+    token_hash,
+)
 from protocol.permissions import Role
 
 SESSION_PREFIX = "tbs_"
@@ -51,12 +57,12 @@ def resolve(rt: Runtime, token: str) -> Caller:
     """The caller a bearer token stands for, or Unauthorized."""
     if token.startswith(DEVICE_PREFIX):
         row = rt.db.one(
-            "SELECT id FROM register WHERE token_hash = ? AND revoked_at IS NULL",
+            "SELECT * FROM register WHERE token_hash = ? AND revoked_at IS NULL",
             (token_hash(token),),
         )
         if row is None:
             raise Unauthorized("this device token is unknown or revoked", code="bad_token")
-        return Caller(register=get_register(rt, row["id"]))
+        return Caller(register=register_from_row(row))
     if token.startswith(SESSION_PREFIX):
         return _resolve_session(rt, token_hash(token))
     raise Unauthorized(
@@ -65,9 +71,12 @@ def resolve(rt: Runtime, token: str) -> Caller:
 
 
 def _resolve_session(rt: Runtime, digest: str) -> Caller:
+    # One query for the session, its register and its staff member: every request runs it.
     row = rt.db.one(
         "SELECT s.staff_id, s.register_id, s.created_ms, s.last_seen_ms, s.ended_ms,"
-        " r.revoked_at, st.active"
+        " r.id, r.name, r.created_at, r.paired_by, r.revoked_at,"
+        " r.locked_until_ms AS register_locked_until_ms,"
+        " st.name AS staff_name, st.role, st.active, st.locked_until_ms"
         " FROM staff_session s JOIN register r ON r.id = s.register_id"
         " JOIN staff st ON st.id = s.staff_id WHERE s.token_hash = ?",
         (digest,),
@@ -92,8 +101,21 @@ def _resolve_session(rt: Runtime, digest: str) -> Caller:
                 (now, digest, now),
             )
     return Caller(
-        register=get_register(rt, row["register_id"]),
-        staff=get_staff(rt, row["staff_id"]),
+        register=Register(
+            id=row["id"],
+            name=row["name"],
+            created_at=row["created_at"],
+            paired_by=row["paired_by"],
+            revoked_at=row["revoked_at"],
+            locked_until_ms=row["register_locked_until_ms"],
+        ),
+        staff=StaffMember(
+            id=row["staff_id"],
+            name=row["staff_name"],
+            role=Role.parse(row["role"]),
+            active=bool(row["active"]),
+            locked_until_ms=row["locked_until_ms"],
+        ),
         session=digest,
     )
 

@@ -1,0 +1,445 @@
+"""Selling benchmark: 8 registers pushing sales at once through the real waitress server.
+
+Each sale has 3 lines and 2 tenders (cash and card) and is one push, one transaction, one
+fsync. Measured: commit latency per push (p50/p95/p99) and throughput; the raw SQLite rate
+for the same transaction shape with the same pragmas, in the same run; and how long the
+X report and the Z report (written at close) take for a shift with 2,000 sales.
+
+    .venv/bin/python bench/selling_bench.py [--registers 8] [--sales 250] [--record]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from appliance.db import PRAGMAS  # noqa: E402
+from protocol.envelope import envelope_dict, format_at, seal  # noqa: E402
+from protocol.hlc import Clock  # noqa: E402
+from protocol.ids import new_id  # noqa: E402
+from protocol.pricing import LineInput, TaxMode, TaxRounding, price_sale  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+TILLBOX = str(Path(sys.executable).parent / "tillbox")
+DOC = ROOT / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- selling-bench:begin -->", "<!-- selling-bench:end -->"
+RATE = 200_000  # standard rate, ppm
+
+
+def run(*args: str, env: dict[str, str]) -> str:
+    return subprocess.run(args, check=True, capture_output=True, text=True, env=env).stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+class Client:
+    """One keep-alive HTTP connection."""
+
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def call(
+        self, method: str, path: str, token: str | None = None, body: Any = None
+    ) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.conn.request(
+            method, path, body=None if body is None else json.dumps(body), headers=headers
+        )
+        response = self.conn.getresponse()
+        data = response.read()
+        return response.status, json.loads(data) if data else None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+@dataclass
+class Till:
+    """A register with its chain, ready to seal sales."""
+
+    id: str
+    device: str
+    token: str
+    staff: str
+    clock: Clock
+    shift: str = ""
+    seq: int = 0
+    prev: str | None = None
+    receipts: int = 0
+
+    def seal(self, type: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.seq += 1
+        env = seal(
+            id=new_id(),
+            type=type,
+            store="b01",
+            origin=self.id,
+            seq=self.seq,
+            hlc=str(self.clock.now()),
+            at=format_at(int(time.time() * 1000)),
+            actor=self.staff,
+            override=None,
+            body=body,
+            prev=self.prev,
+        )
+        self.prev = env.hash
+        return envelope_dict(env)
+
+    def sale(self, rng: random.Random, products: list[tuple[str, int]]) -> dict[str, Any]:
+        picked = rng.sample(products, 3)
+        lines = [
+            {"line": n, "variant": uid, "qty": rng.randint(1, 3), "unit_price": price}
+            for n, (uid, price) in enumerate(picked, start=1)
+        ]
+        totals = price_sale(
+            [
+                LineInput(qty=line["qty"], unit_price=line["unit_price"], tax_rate_ppm=RATE)
+                for line in lines
+            ],
+            order_discount=None,
+            mode=TaxMode.INCLUSIVE,
+            rounding=TaxRounding.LINE,
+        )
+        cash = totals.total // 3
+        self.receipts += 1
+        body = {
+            "receipt": f"{self.id}-{self.receipts:06d}",
+            "shift": self.shift,
+            "catalog_version": 10**9,
+            "currency": "EUR",
+            "lines": lines,
+            "tenders": [
+                {"kind": "cash", "amount": cash, "tendered": cash},
+                {"kind": "card", "amount": totals.total - cash, "reference": "AUTH1"},
+            ],
+            "totals": {
+                "subtotal": totals.subtotal,
+                "discount": totals.discount,
+                "tax": totals.tax,
+                "total": totals.total,
+            },
+        }
+        return self.seal("sale.completed", body)
+
+
+def raw_rate(transactions: int, sample_event: dict[str, Any]) -> float:
+    """The same rows per sale (event, sale, 3 lines, 2 payments, 3 ledger rows, cursor) in one
+    fsync'd transaction each, with the appliance's pragmas, and nothing else."""
+    path = OUT / "raw-selling.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    for name, value in PRAGMAS:
+        conn.execute(f"PRAGMA {name} = {value}")
+    conn.executescript(
+        """
+        CREATE TABLE event (id TEXT PRIMARY KEY, origin TEXT, seq INTEGER, store_seq INTEGER UNIQUE,
+            type TEXT, hlc_wall INTEGER, hlc_counter INTEGER, at TEXT, actor TEXT, envelope TEXT,
+            hash TEXT, received_ms INTEGER, UNIQUE (origin, seq)) WITHOUT ROWID;
+        CREATE TABLE origin_cursor (origin TEXT PRIMARY KEY, last_seq INTEGER, last_hash TEXT) WITHOUT ROWID;
+        CREATE TABLE sale (id TEXT PRIMARY KEY, receipt TEXT, register TEXT, shift TEXT, actor TEXT, at TEXT,
+            catalog_version INTEGER, currency TEXT, subtotal INTEGER, discount INTEGER, tax INTEGER,
+            total INTEGER, exchange_of TEXT) WITHOUT ROWID;
+        CREATE INDEX sale_receipt ON sale (receipt);
+        CREATE INDEX sale_shift ON sale (shift);
+        CREATE TABLE sale_line (sale TEXT, line INTEGER, variant TEXT, qty INTEGER, qty_scale INTEGER,
+            unit_price INTEGER, list_price INTEGER, gross INTEGER, line_discount INTEGER,
+            order_discount INTEGER, net INTEGER, tax INTEGER, total INTEGER, tax_rate_ppm INTEGER,
+            voided INTEGER, PRIMARY KEY (sale, line)) WITHOUT ROWID;
+        CREATE TABLE payment (event TEXT, idx INTEGER, shift TEXT, kind TEXT, amount INTEGER,
+            reference TEXT, tendered INTEGER, change INTEGER, PRIMARY KEY (event, idx)) WITHOUT ROWID;
+        CREATE INDEX payment_shift ON payment (shift, kind);
+        CREATE TABLE stock_ledger (event TEXT, line INTEGER, variant TEXT, kind TEXT, qty INTEGER,
+            hlc_wall INTEGER, hlc_counter INTEGER, hlc_node TEXT, origin TEXT, reason TEXT,
+            PRIMARY KEY (event, line)) WITHOUT ROWID;
+        CREATE INDEX stock_ledger_variant ON stock_ledger (variant, hlc_wall, hlc_counter, hlc_node);
+        """
+    )
+    envelope = json.dumps(sample_event)
+    started = time.perf_counter()
+    for n in range(transactions):
+        event = new_id()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO event VALUES (?, 'b01-r01', ?, ?, 'sale.completed', ?, 0, 'at', 'staff', ?, 'hash', 0)",
+            (event, n + 1, n + 1, n, envelope),
+        )
+        conn.execute(
+            "INSERT INTO sale VALUES (?, ?, 'b01-r01', 'shift', 'staff', 'at', 1, 'EUR', 100, 0, 17, 100, NULL)",
+            (event, f"b01-r01-{n:06d}"),
+        )
+        for line in (1, 2, 3):
+            conn.execute(
+                "INSERT INTO sale_line VALUES (?, ?, 'variant', 1, 1, 100, 100, 100, 0, 0, 100, 17, 100, 200000, 0)",
+                (event, line),
+            )
+            conn.execute(
+                "INSERT INTO stock_ledger VALUES (?, ?, ?, 'sale', -1, ?, 0, 'b01-r01', 'b01-r01', NULL)",
+                (event, line, f"variant-{line}", n),
+            )
+        for idx in (0, 1):
+            conn.execute(
+                "INSERT INTO payment VALUES (?, ?, 'shift', 'cash', 50, NULL, NULL, NULL)",
+                (event, idx),
+            )
+        conn.execute("INSERT OR REPLACE INTO origin_cursor VALUES ('b01-r01', ?, 'hash')", (n + 1,))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return transactions / elapsed
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    return f"{cpu}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--registers", type=int, default=8)
+    parser.add_argument("--sales", type=int, default=250, help="sales per register")
+    parser.add_argument("--z-sales", type=int, default=2000)
+    parser.add_argument("--record", action="store_true")
+    args = parser.parse_args()
+    rng = random.Random(7)
+    OUT.mkdir(parents=True, exist_ok=True)
+    data = OUT / "selling-store"
+    shutil.rmtree(data, ignore_errors=True)
+    env = {**os.environ, "TILLBOX_DATA": str(data)}
+    run(TILLBOX, "appliance", "init", "--store", "b01", env=env)
+    catalog = OUT / "selling-catalog.csv"
+    with catalog.open("w", encoding="utf-8") as out:
+        out.write("sku,product,price,tax_class\r\n")
+        for n in range(300):
+            out.write(
+                f"B-{n:04d},Bench Product {n},{rng.choice((1.99, 4.99, 9.99, 14.50, 24.95))},standard\r\n"
+            )
+    run(TILLBOX, "appliance", "import-catalog", str(catalog), env=env)
+    run(
+        TILLBOX,
+        "appliance",
+        "staff",
+        "add",
+        "--name",
+        "Bench Manager",
+        "--role",
+        "manager",
+        "--pin",
+        "97531",
+        env=env,
+    )
+    pins = [f"{4000 + n}" for n in range(args.registers + 1)]
+    for n, pin in enumerate(pins):
+        run(
+            TILLBOX,
+            "appliance",
+            "staff",
+            "add",
+            "--name",
+            f"Cashier {n}",
+            "--role",
+            "cashier",
+            "--pin",
+            pin,
+            env=env,
+        )
+    devices = [
+        run(TILLBOX, "appliance", "register", "add", f"Till {n}", env=env).strip()
+        for n in range(args.registers + 1)
+    ]
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [TILLBOX, "appliance", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                probe = Client(port)
+                if probe.call("GET", "/api/v1/health")[0] == 200:
+                    probe.close()
+                    break
+                probe.close()
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        setup = Client(port)
+        products = []
+        _, found = setup.call("GET", "/api/v1/catalog/changes?since=0&limit=5000", devices[0])
+        products = [
+            (c["id"], c["data"]["price"]) for c in found["changes"] if c["kind"] == "variant"
+        ]
+        tills = []
+        for n in range(args.registers + 1):
+            status, register = setup.call("GET", "/api/v1/registers/current", devices[n])
+            staff_id = f"b01-staff-{n + 2}"
+            status, login = setup.call(
+                "POST", "/api/v1/sessions", devices[n], {"staff": staff_id, "pin": pins[n]}
+            )
+            assert status == 201, login
+            till = Till(
+                id=register["id"],
+                device=devices[n],
+                token=login["token"],
+                staff=staff_id,
+                clock=Clock(register["id"]),
+            )
+            till.shift = new_id()
+            event = till.seal(
+                "shift.opened",
+                {"shift": till.shift, "float": {"counts": {"1000": 10}, "total": 10000}},
+            )
+            status, answer = setup.call("POST", "/api/v1/events", till.token, {"events": [event]})
+            assert status == 200, answer
+            tills.append(till)
+        setup.close()
+        z_till, tills = tills[-1], tills[:-1]
+        # Sealing costs CPU on the same two cores: it is done before the clock starts.
+        work = {till.id: [till.sale(rng, products) for _ in range(args.sales)] for till in tills}
+        latencies: dict[str, list[float]] = {till.id: [] for till in tills}
+        errors: list[str] = []
+        barrier = threading.Barrier(len(tills) + 1)
+
+        def register(till: Till) -> None:
+            client = Client(port)
+            barrier.wait()
+            try:
+                for event in work[till.id]:
+                    started = time.perf_counter()
+                    status, answer = client.call(
+                        "POST", "/api/v1/events", till.token, {"events": [event]}
+                    )
+                    latencies[till.id].append(time.perf_counter() - started)
+                    if status != 200:
+                        errors.append(f"{status} {answer}")
+            finally:
+                client.close()
+
+        threads = [threading.Thread(target=register, args=(till,)) for till in tills]
+        for thread in threads:
+            thread.start()
+        barrier.wait()
+        started = time.perf_counter()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+        if errors:
+            raise SystemExit(f"{len(errors)} pushes failed, e.g. {errors[0]}")
+        samples = [s for per in latencies.values() for s in per]
+        throughput = len(samples) / elapsed
+
+        # A shift with 2,000 sales, pushed in replay batches (quick), then the X and Z reports.
+        client = Client(port)
+        for start in range(0, args.z_sales, 100):
+            batch = [z_till.sale(rng, products) for _ in range(min(100, args.z_sales - start))]
+            status, answer = client.call(
+                "POST", "/api/v1/events", z_till.device, {"events": batch, "mode": "replay"}
+            )
+            assert status == 200, answer
+        status, manager = client.call(
+            "POST", "/api/v1/sessions", z_till.device, {"staff": "b01-staff-1", "pin": "97531"}
+        )
+        x_times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            status, x = client.call(
+                "GET", f"/api/v1/shifts/{z_till.shift}/report?kind=x", manager["token"]
+            )
+            x_times.append(time.perf_counter() - t0)
+            assert status == 200 and x["sales"]["count"] == args.z_sales, x
+        close = z_till.seal(
+            "shift.closed", {"shift": z_till.shift, "cash": {"counts": {}, "total": 0}}
+        )
+        t0 = time.perf_counter()
+        status, answer = client.call("POST", "/api/v1/events", z_till.token, {"events": [close]})
+        z_close = time.perf_counter() - t0
+        assert status == 200, answer
+        t0 = time.perf_counter()
+        status, z = client.call(
+            "GET", f"/api/v1/shifts/{z_till.shift}/report?kind=z", manager["token"]
+        )
+        z_read = time.perf_counter() - t0
+        assert status == 200 and z["number"] == 1 and z["sales"]["count"] == args.z_sales
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+    raw = raw_rate(len(samples), work[tills[0].id][0])
+    p50, p95, p99 = (percentile(samples, q) for q in (0.5, 0.95, 0.99))
+    report = "\n".join(
+        [
+            BEGIN,
+            f"### Selling: {len(tills)} registers × {args.sales} sales ({time.strftime('%Y-%m-%d')})",
+            "",
+            "Command: `.venv/bin/python bench/selling_bench.py --record`",
+            "",
+            f"Machine: {machine()}",
+            "",
+            "| what | target | measured | raw limit, same run | ratio |",
+            "|---|---|---|---|---|",
+            f"| push of a sale (3 lines, 2 tenders), commit latency p99 | ≤ 25 ms | {p99:.1f} ms (p50 {p50:.1f}, p95 {p95:.1f}) | | |",
+            f"| throughput, {len(tills)} concurrent registers | ≥ 0.5 × raw | {throughput:.0f} sales/s | {raw:.0f} tx/s plain SQLite, same rows and pragmas | {throughput / raw:.2f}× |",
+            f"| X report, shift of {args.z_sales} sales (HTTP) | ≤ 200 ms | {min(x_times) * 1000:.1f} ms (max of 5: {max(x_times) * 1000:.1f}) | | |",
+            f"| close with Z report, shift of {args.z_sales} sales (HTTP push) | ≤ 200 ms | {z_close * 1000:.1f} ms; reading it back {z_read * 1000:.1f} ms | | |",
+            END,
+        ]
+    )
+    print(report)
+    if args.record:
+        text = DOC.read_text(encoding="utf-8")
+        if BEGIN in text:
+            text = re.sub(
+                re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: report, text, flags=re.S
+            )
+        else:
+            text = text.rstrip("\n") + "\n\n" + report + "\n"
+        DOC.write_text(text, encoding="utf-8")
+        print(f"recorded in {DOC}")
+
+
+if __name__ == "__main__":
+    main()
