@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from appliance.db import Database
+from appliance.db import Database, IntegrityError
 from appliance.errors import Conflict, Invalid
 from appliance.runtime import Runtime
 from protocol.envelope import (
@@ -97,15 +97,52 @@ def _append(rt: Runtime, envelope: Envelope, *, hash_checked: bool = False) -> S
         raise Conflict(
             f"{envelope.origin} is at seq {last_seq}; event {envelope.id} has seq {envelope.seq}",
             code="seq_gap",
-            details={"expected": last_seq + 1},
+            details={"expected": {envelope.origin: last_seq + 1}},
         )
-    if envelope.prev != last_hash:
+    return append_in_chain(rt, envelope, prev_hash=last_hash)
+
+
+def append_in_chain(rt: Runtime, envelope: Envelope, *, prev_hash: str | None) -> Stored:
+    """Store an envelope whose hash and seq the caller (the push, inside its write) checked,
+    given the hash its origin's chain ends with."""
+    if envelope.prev != prev_hash:
         raise Invalid(
             f"event {envelope.id} does not link to {envelope.origin}'s previous event",
             code="broken_chain",
         )
     hlc = HLC.parse(envelope.hlc)
     store_seq = int(rt.db.scalar("SELECT COALESCE(MAX(store_seq), 0) + 1 FROM event"))
+    try:
+        _insert_event(rt, envelope, hlc, store_seq)
+    except IntegrityError:
+        other = rt.db.one("SELECT origin, seq FROM event WHERE id = ?", (envelope.id,))
+        if other is None:
+            raise
+        raise Conflict(
+            f"event {envelope.id} is already held as {other['origin']} seq {other['seq']}",
+            code="id_conflict",
+            details={"id": envelope.id},
+        ) from None
+    rt.db.execute(
+        "INSERT INTO origin_cursor (origin, last_seq, last_hash) VALUES (?, ?, ?) "
+        "ON CONFLICT (origin) DO UPDATE SET last_seq = excluded.last_seq,"
+        " last_hash = excluded.last_hash",
+        (envelope.origin, envelope.seq, envelope.hash),
+    )
+    # DEBUG: the journal itself is the record, and every line logged is an SD-card write.
+    _log.debug(
+        "journal store=%s origin=%s seq=%s store_seq=%s type=%s id=%s",
+        envelope.store,
+        envelope.origin,
+        envelope.seq,
+        store_seq,
+        envelope.type,
+        envelope.id,
+    )
+    return Stored(envelope=envelope, store_seq=store_seq)
+
+
+def _insert_event(rt: Runtime, envelope: Envelope, hlc: HLC, store_seq: int) -> None:
     rt.db.execute(
         "INSERT INTO event (id, origin, seq, store_seq, type, hlc_wall, hlc_counter, at, actor,"
         " envelope, hash, received_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -125,22 +162,6 @@ def _append(rt: Runtime, envelope: Envelope, *, hash_checked: bool = False) -> S
             rt.now_ms(),
         ),
     )
-    rt.db.execute(
-        "INSERT INTO origin_cursor (origin, last_seq, last_hash) VALUES (?, ?, ?) "
-        "ON CONFLICT (origin) DO UPDATE SET last_seq = excluded.last_seq,"
-        " last_hash = excluded.last_hash",
-        (envelope.origin, envelope.seq, envelope.hash),
-    )
-    _log.info(
-        "journal store=%s origin=%s seq=%s store_seq=%s type=%s id=%s",
-        envelope.store,
-        envelope.origin,
-        envelope.seq,
-        store_seq,
-        envelope.type,
-        envelope.id,
-    )
-    return Stored(envelope=envelope, store_seq=store_seq)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,6 +7,7 @@ flagged for a manager. Either way a push is one transaction: all of it or none o
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -160,6 +161,7 @@ class Apply:
 Applier = Callable[[Apply], None]
 
 
+@functools.cache
 def _appliers() -> Mapping[str, Applier]:
     """Every event type's rules and projections (imported here to keep the modules apart)."""
     from appliance import returns, selling, shifts, stock
@@ -250,29 +252,43 @@ def push(
         if env.actor is None:
             raise Invalid(f"event {env.id} names no staff member", code="actor_required")
         prepared.append((env, _body(env), HLC.parse(env.hlc)))
-    flagged: list[dict[str, Any]] = []
-    applied = duplicates = 0
-    with rt.db.write():
+    live = mode == "live"
+
+    def apply_all() -> PushResult:
+        flagged: list[dict[str, Any]] = []
+        applied = duplicates = 0
+        chain = _chain_of(rt, register.id)
         batch = Batch()
         for env, body, hlc in prepared:
-            if _already_applied(rt, env):
+            if _already_applied(rt, env, chain):
                 duplicates += 1
                 continue
-            step = Apply(rt=rt, env=env, body=body, live=mode == "live", hlc=hlc, batch=batch)
+            step = Apply(rt=rt, env=env, body=body, live=live, hlc=hlc, batch=batch)
+            if staff is not None and staff.id == env.actor:
+                step._actor = staff  # the session's, resolved for this very request
+            # Journal first: projections may refer to their event (override_log.event_id is a
+            # foreign key), and the chain link and the id are checked before any rule. A
+            # refusal below still rolls the whole push back.
+            journal.append_in_chain(rt, env, prev_hash=chain.hash)
+            previous = chain.hlc
+            chain.seq, chain.hash, chain.hlc = env.seq, env.hash, (hlc.wall_ms, hlc.counter)
             if rt.clock.observe(hlc).clamped:
                 step.flag("clock_ahead", f"the register's clock is ahead: {env.hlc}")
-            _check_hlc_order(step)
-            # Journal first: projections may refer to their event (override_log.event_id is a
-            # foreign key), and the chain link is checked before any rule. A refusal below
-            # still rolls the whole push back.
-            journal.append(rt, env, hash_checked=True)
-            appliers[env.type](step)
-            for code, message in step.flags:
-                rt.db.execute(
-                    "INSERT INTO review_flag (event, code, message, created_ms) VALUES (?, ?, ?, ?)",
-                    (env.id, code, message, rt.now_ms()),
+            if previous is not None and chain.hlc <= previous:
+                # The stock fold orders by HLC: a register whose clock ran backwards would
+                # reorder its own movements. Kept on replay, but a manager should know.
+                step.breach(
+                    "clock_backwards",
+                    f"the register's clock went backwards: {env.hlc} is not after its"
+                    " previous event",
                 )
+            appliers[env.type](step)
             if step.flags:
+                created = rt.now_ms()
+                rt.db.executemany(
+                    "INSERT INTO review_flag (event, code, message, created_ms) VALUES (?, ?, ?, ?)",
+                    [(env.id, code, message, created) for code, message in step.flags],
+                )
                 flagged.append(
                     {
                         "id": env.id,
@@ -289,32 +305,38 @@ def push(
                     ",".join(c for c, _ in step.flags),
                 )
             applied += 1
-        _finish_batch(rt, batch, live=mode == "live", flagged=flagged)
-        last = rt.db.scalar("SELECT last_seq FROM origin_cursor WHERE origin = ?", (register.id,))
-    return PushResult(
-        acked={register.id: int(last or 0)}, flagged=flagged, applied=applied, duplicates=duplicates
-    )
-
-
-def _check_hlc_order(step: Apply) -> None:
-    """A register's clock only moves forward: each event's HLC is above the one before it.
-
-    The stock fold orders by HLC, so a register whose clock ran backwards would reorder its
-    own movements; such events are kept on replay, but a manager should know.
-    """
-    env = step.env
-    row = step.rt.db.one(
-        "SELECT hlc_wall, hlc_counter FROM event WHERE origin = ? AND seq = ?",
-        (env.origin, env.seq - 1),
-    )
-    if row is not None and (step.hlc.wall_ms, step.hlc.counter) <= (
-        row["hlc_wall"],
-        row["hlc_counter"],
-    ):
-        step.breach(
-            "clock_backwards",
-            f"the register's clock went backwards: {env.hlc} is not after its previous event",
+        _finish_batch(rt, batch, live=live, flagged=flagged)
+        return PushResult(
+            acked={register.id: chain.seq},
+            flagged=flagged,
+            applied=applied,
+            duplicates=duplicates,
         )
+
+    # Committed together with other registers' concurrent pushes (one fsync for all), each
+    # in its own savepoint: a refused push rolls back alone.
+    return rt.db.write_together(apply_all)
+
+
+@dataclass(slots=True)
+class _Chain:
+    """Where an origin's chain stands: its last seq, hash and HLC (wall, counter)."""
+
+    seq: int
+    hash: str | None
+    hlc: tuple[int, int] | None
+
+
+def _chain_of(rt: Runtime, origin: str) -> _Chain:
+    row = rt.db.one(
+        "SELECT c.last_seq, c.last_hash, e.hlc_wall, e.hlc_counter FROM origin_cursor c"
+        " LEFT JOIN event e ON e.origin = c.origin AND e.seq = c.last_seq WHERE c.origin = ?",
+        (origin,),
+    )
+    if row is None:
+        return _Chain(seq=0, hash=None, hlc=None)
+    hlc = None if row["hlc_wall"] is None else (row["hlc_wall"], row["hlc_counter"])
+    return _Chain(seq=int(row["last_seq"]), hash=row["last_hash"], hlc=hlc)
 
 
 def _body(env: Envelope) -> Body:
@@ -328,12 +350,11 @@ def _body(env: Envelope) -> Body:
         ) from None
 
 
-def _already_applied(rt: Runtime, env: Envelope) -> bool:
+def _already_applied(rt: Runtime, env: Envelope, chain: _Chain) -> bool:
     """The Replicache rule: a seq already held is skipped if it is the same event, else 409;
-    a seq beyond the next is a gap, answered with the seq expected."""
-    row = rt.db.one("SELECT last_seq FROM origin_cursor WHERE origin = ?", (env.origin,))
-    last = 0 if row is None else int(row["last_seq"])
-    if env.seq <= last:
+    a seq beyond the next is a gap, answered with the seq expected. (An id held under another
+    origin or seq is found by the event's primary key when it is stored: a 409 too.)"""
+    if env.seq <= chain.seq:
         held = rt.db.one(
             "SELECT id, hash FROM event WHERE origin = ? AND seq = ?", (env.origin, env.seq)
         )
@@ -348,18 +369,11 @@ def _already_applied(rt: Runtime, env: Envelope) -> bool:
                 "held": None if held is None else held["id"],
             },
         )
-    if env.seq != last + 1:
+    if env.seq != chain.seq + 1:
         raise Conflict(
-            f"{env.origin} is at seq {last}; send seq {last + 1} next",
+            f"{env.origin} is at seq {chain.seq}; send seq {chain.seq + 1} next",
             code="seq_gap",
-            details={"expected": {env.origin: last + 1}},
-        )
-    other = rt.db.one("SELECT origin, seq, hash FROM event WHERE id = ?", (env.id,))
-    if other is not None:
-        raise Conflict(
-            f"event {env.id} is already held as {other['origin']} seq {other['seq']}",
-            code="id_conflict",
-            details={"id": env.id},
+            details={"expected": {env.origin: chain.seq + 1}},
         )
     return False
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from appliance.errors import NotFound
 from appliance.runtime import Runtime
 from appliance.stock import flag_negative_after, ledger
@@ -38,25 +40,28 @@ class VariantFacts:
     list_price: int | None
 
 
-def variant_facts(rt: Runtime, uid: str, catalog_version: int) -> VariantFacts | None:
-    """The variant as a register saw it at `catalog_version`, or None if unknown."""
-    row = rt.db.one(
+def variant_facts(
+    rt: Runtime, uids: list[str], catalog_version: int
+) -> dict[str, VariantFacts | None]:
+    """Each variant as a register saw it at `catalog_version`; None for an unknown one."""
+    found: dict[str, VariantFacts | None] = dict.fromkeys(uids)
+    rows = rt.db.query(
         "SELECT v.uid, v.sku, v.tax_class, f.doc ->> '$.title' AS title,"
         " (SELECT price FROM price_history h WHERE h.variant = v.uid AND h.version <= ?"
         "  ORDER BY h.version DESC LIMIT 1) AS list_price"
         " FROM variant v JOIN catalog_feed f ON f.kind = 'variant' AND f.key = v.uid"
-        " WHERE v.uid = ?",
-        (catalog_version, uid),
+        " WHERE v.uid IN (SELECT value FROM json_each(?))",
+        (catalog_version, msgspec.json.encode(list(found)).decode()),
     )
-    if row is None:
-        return None
-    return VariantFacts(
-        uid=row["uid"],
-        sku=row["sku"],
-        title=row["title"],
-        tax_class=row["tax_class"],
-        list_price=row["list_price"],
-    )
+    for row in rows:
+        found[row["uid"]] = VariantFacts(
+            uid=row["uid"],
+            sku=row["sku"],
+            title=row["title"],
+            tax_class=row["tax_class"],
+            list_price=row["list_price"],
+        )
+    return found
 
 
 def tax_mode(rt: Runtime) -> tuple[TaxMode, TaxRounding]:
@@ -136,8 +141,11 @@ def price(
 def receipt_taken(rt: Runtime, receipt: str) -> bool:
     """True when a sale or a return already has this receipt number."""
     return bool(
-        rt.db.scalar("SELECT 1 FROM sale WHERE receipt = ?", (receipt,))
-        or rt.db.scalar("SELECT 1 FROM return_doc WHERE receipt = ?", (receipt,))
+        rt.db.scalar(
+            "SELECT EXISTS (SELECT 1 FROM sale WHERE receipt = :r)"
+            " OR EXISTS (SELECT 1 FROM return_doc WHERE receipt = :r)",
+            {"r": receipt},
+        )
     )
 
 
@@ -219,10 +227,7 @@ def apply_sale(step: Apply) -> None:
     if sale.currency != rt.settings.currency:
         step.breach("wrong_currency", f"this store sells in {rt.settings.currency}")
     numbers = unique_line_numbers(step, [line.line for line in sale.lines])
-    facts: dict[str, VariantFacts | None] = {}
-    for line in sale.lines:
-        if line.variant not in facts:
-            facts[line.variant] = variant_facts(rt, line.variant, sale.catalog_version)
+    facts = variant_facts(rt, [line.variant for line in sale.lines], sale.catalog_version)
     try:
         totals = price(rt, sale, facts)
     except ValueError as exc:

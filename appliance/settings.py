@@ -84,7 +84,10 @@ class Settings:
 
     def tax_rate_ppm(self, tax_class: str) -> int:
         """The rate of a tax class in parts per million (KeyError for an unknown class)."""
-        return dict(zip(self.tax_classes, self.tax_rates_ppm, strict=True))[tax_class]
+        try:
+            return self.tax_rates_ppm[self.tax_classes.index(tax_class)]
+        except ValueError:
+            raise KeyError(tax_class) from None
 
     @property
     def appliance_origin(self) -> str:

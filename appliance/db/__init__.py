@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import peewee
 
@@ -56,6 +56,29 @@ PRAGMAS: tuple[tuple[str, Any], ...] = (
 )
 
 
+T = TypeVar("T")
+
+# How many queued operations one group commit takes at most; the rest go in the next.
+GROUP_MAX = 64
+
+
+class _Queued(Generic[T]):
+    """One operation waiting for a group commit, and what became of it."""
+
+    __slots__ = ("done", "error", "value", "work")
+
+    def __init__(self, work: Callable[[], T]) -> None:
+        self.work = work
+        self.done = False
+        self.value: T | None = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]  # set when done without error
+
+
 class _SqliteDatabase(peewee.SqliteDatabase):
     """peewee's SqliteDatabase, with rows that can be read by column name."""
 
@@ -82,12 +105,53 @@ class Database:
             timeout=busy_timeout_ms / 1000,
         )
         self._writer = threading.RLock()
+        self._queue: list[_Queued[Any]] = []
+        self._queue_lock = threading.Lock()
 
     @contextmanager
     def write(self) -> Iterator[None]:
         """One business operation as one write transaction; nested calls become savepoints."""
         with self._writer, self.peewee.atomic():
             yield
+
+    def write_together(self, work: Callable[[], T]) -> T:
+        """Run `work` as one write operation, committed with whatever other threads queued
+        meanwhile: one COMMIT, so one fsync, for the group (group commit).
+
+        Each operation runs in its own savepoint: one that raises is rolled back alone, and
+        its error is raised in its own thread. None returns before the COMMIT that holds it
+        has returned, so an answered push is on disk. Whichever waiting thread takes the
+        writer lock first runs the queue on its own connection (the others' work included),
+        so `work` must not rely on thread-local state.
+        """
+        mine: _Queued[T] = _Queued(work)
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._writer:
+            if mine.done:
+                return mine.outcome()
+            with self._queue_lock:
+                # This thread's own first, then the oldest others, GROUP_MAX in all.
+                self._queue.remove(mine)
+                group: list[_Queued[Any]] = [mine, *self._queue[: GROUP_MAX - 1]]
+                del self._queue[: GROUP_MAX - 1]
+            try:
+                with self.peewee.atomic():
+                    for queued in group:
+                        try:
+                            with self.peewee.atomic():
+                                queued.value = queued.work()
+                        except Exception as exc:
+                            queued.error = exc
+            except BaseException as exc:
+                # The COMMIT (or a savepoint's rollback) failed: nothing of the group is kept.
+                for queued in group:
+                    queued.value, queued.error = None, exc
+                raise
+            finally:
+                for queued in group:
+                    queued.done = True
+        return mine.outcome()
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         """Run one statement on this thread's connection."""

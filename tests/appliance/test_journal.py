@@ -223,18 +223,19 @@ def test_append_refuses_a_seq_gap_and_says_what_it_expects(rt: Runtime, wall: Fa
         journal.append(rt, gap)
     assert caught.value.status == 409
     assert caught.value.code == "seq_gap"
-    assert caught.value.details == {"expected": 2}
+    assert caught.value.details == {"expected": {gap.origin: 2}}
     # A replay of an event already held is not silently written twice either.
     with pytest.raises(Conflict) as again:
         journal.append(rt, register_event(1, None, wall_ms=wall.ms))
-    assert again.value.details == {"expected": 2}
+    assert again.value.details == {"expected": {gap.origin: 2}}
     assert [r["seq"] for r in stored_rows(rt)] == [1]
 
 
 def test_a_first_event_must_start_at_seq_one(rt: Runtime, wall: FakeWall) -> None:
+    second = register_event(2, "f" * 64, wall_ms=wall.ms)
     with pytest.raises(Conflict) as caught:
-        journal.append(rt, register_event(2, "f" * 64, wall_ms=wall.ms))
-    assert caught.value.details == {"expected": 1}
+        journal.append(rt, second)
+    assert caught.value.details == {"expected": {second.origin: 1}}
 
 
 def test_append_refuses_a_broken_prev_link(rt: Runtime, wall: FakeWall) -> None:

@@ -286,3 +286,88 @@ def test_executemany_raises_the_databases_integrity_error(db: Database) -> None:
     with pytest.raises(IntegrityError, match="UNIQUE"):
         duplicates()
     assert db.scalar("SELECT count(*) FROM parent") == 0
+
+
+# ---- group commit ---------------------------------------------------------------------------
+
+
+def _queue_behind_the_writer(db: Database, works: list[object]) -> list[object]:
+    """Start one thread per work while this thread holds the writer, so they all queue and go
+    in one group once it lets go; each thread's outcome (value or exception), in order."""
+    outcomes: list[object] = [None] * len(works)
+
+    def run(index: int) -> None:
+        try:
+            outcomes[index] = db.write_together(works[index])  # type: ignore[arg-type]
+        except Exception as exc:
+            outcomes[index] = exc
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(works))]
+    with db.write():
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(db._queue) < len(works):
+            assert time.monotonic() < deadline, "the threads never queued"
+            time.sleep(0.001)
+    for thread in threads:
+        thread.join(timeout=10)
+    return outcomes
+
+
+def test_a_group_commits_together_and_a_failing_operation_rolls_back_alone(
+    db: Database,
+) -> None:
+    db.execute("INSERT INTO parent (id) VALUES (1)")
+
+    def work(n: int) -> object:
+        def insert() -> tuple[int, int]:
+            db.execute("INSERT INTO item (id, parent_id, name) VALUES (?, 1, ?)", (n, f"i{n}"))
+            if n % 3 == 0:
+                db.execute(
+                    "INSERT INTO item (id, parent_id, name) VALUES (?, 99, 'orphan')", (100 + n,)
+                )
+            return n, threading.get_ident()
+
+        return insert
+
+    outcomes = _queue_behind_the_writer(db, [work(n) for n in range(1, 10)])
+    failed = [n for n, o in enumerate(outcomes, start=1) if isinstance(o, IntegrityError)]
+    assert failed == [3, 6, 9]
+    done = [o for o in outcomes if isinstance(o, tuple)]
+    assert [n for n, _ in done] == [1, 2, 4, 5, 7, 8]
+    # One thread ran the whole group: one transaction, one COMMIT.
+    assert len({ident for _, ident in done}) == 1
+    stored = [row[0] for row in db.query("SELECT id FROM item ORDER BY id")]
+    assert stored == [1, 2, 4, 5, 7, 8]
+
+
+def test_a_failing_commit_fails_the_whole_group_and_keeps_nothing(db: Database) -> None:
+    # A deferred foreign key is checked at COMMIT: one bad operation makes the COMMIT fail.
+    db.execute(
+        "CREATE TABLE note (id INTEGER PRIMARY KEY, parent_id INTEGER"
+        " REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+
+    def work(n: int) -> object:
+        def insert() -> int:
+            db.execute("INSERT INTO note (id, parent_id) VALUES (?, ?)", (n, 7 if n == 2 else None))
+            return n
+
+        return insert
+
+    outcomes = _queue_behind_the_writer(db, [work(n) for n in range(1, 5)])
+    assert all(isinstance(o, IntegrityError) for o in outcomes), outcomes
+    assert db.scalar("SELECT count(*) FROM note") == 0
+    # The database is usable afterwards.
+    assert db.write_together(lambda: db.execute("INSERT INTO note (id) VALUES (1)").rowcount) == 1
+
+
+def test_an_operation_alone_is_its_own_group(db: Database) -> None:
+    def bump() -> int:
+        db.execute("UPDATE counter SET n = n + 1 WHERE id = 1")
+        return int(db.scalar("SELECT n FROM counter WHERE id = 1"))
+
+    assert [db.write_together(bump) for _ in range(3)] == [1, 2, 3]
