@@ -10,6 +10,7 @@ import msgspec
 from appliance.errors import Forbidden, Invalid, NotFound
 from appliance.runtime import Runtime
 from protocol.bodies import CashCount, CashMoved, ShiftClosed, ShiftOpened
+from protocol.cash import denominations
 from protocol.envelope import format_at
 from protocol.permissions import Action, Role
 
@@ -22,6 +23,14 @@ TENDER_KINDS = ("cash", "card", "store_credit", "gift_card", "exchange")
 
 def check_count(step: Apply, count: CashCount, what: str) -> None:
     """A cash count adds up: Σ denomination × pieces = total."""
+    valid = denominations(step.rt.settings.currency)
+    unknown = sorted((d for d in count.counts if int(d) not in valid), key=int)
+    if unknown:
+        step.breach(
+            "unknown_denomination",
+            f"{', '.join(unknown)} is not a {step.rt.settings.currency} note or coin",
+            denominations=unknown,
+        )
     summed = sum(int(denomination) * pieces for denomination, pieces in count.counts.items())
     if summed != count.total:
         step.breach(
@@ -221,8 +230,10 @@ def report(
             continue
         line: dict[str, Any] = {"kind": kind, "expected": expected}
         if counted is not None and kind != "exchange":
-            line["counted"] = counted.get(kind, 0)
-            line["difference"] = line["counted"] - expected
+            # Cash is always counted at close; a card or voucher total only when the cashier
+            # entered one (the terminal's batch total, say). Not entered is not "counted 0".
+            line["counted"] = counted.get(kind)
+            line["difference"] = None if line["counted"] is None else line["counted"] - expected
         tenders.append(line)
     overrides = rt.db.scalar(
         "SELECT count(*) FROM approval a WHERE a.used_for IN"

@@ -440,6 +440,41 @@ def test_a_tender_counted_but_never_taken_shows_as_over(
     ]
 
 
+def test_a_tender_not_entered_at_close_is_not_counted_as_zero(
+    store: Store, catalog: Runtime, wall: FakeWall
+) -> None:
+    """Card sales, and no batch total entered at close: the Z report says "not counted",
+    not "short by everything"."""
+    mug = uid(store.rt, "MUG-1")
+    till = till_for(store, wall)
+    ok(till.open_shift(FLOAT_100))
+    sell(till, [Item(mug, 1, 950)], [{"kind": "card", "amount": 950, "reference": "T-1"}])
+    ok(close(till, FLOAT_100))
+    z = ok(report(store, till.staff_token or "", till.shift, "z"))
+    assert z["tenders"] == [
+        {"kind": "cash", "expected": 10000, "counted": 10000, "difference": 0},
+        {"kind": "card", "expected": 950, "counted": None, "difference": None},
+    ]
+
+
+def test_a_count_in_notes_the_currency_does_not_have_is_refused(
+    store: Store, catalog: Runtime, wall: FakeWall
+) -> None:
+    till = till_for(store, wall)
+    bad = till.send(
+        "shift.opened",
+        {
+            "shift": "01a21580-0000-7000-8000-000000000001",
+            "float": {"counts": {"300": 2, "100": 4}, "total": 1000},
+        },
+    )
+    assert refused(bad, 422, "unknown_denomination")["details"]["denominations"] == ["300"]
+    assert store.rt.db.scalar("SELECT count(*) FROM shift") == 0
+    ok(till.open_shift(FLOAT_100))
+    bad_close = close(till, {**FLOAT_100, "7": 1})
+    assert refused(bad_close, 422, "unknown_denomination")["details"]["denominations"] == ["7"]
+
+
 def test_the_blind_count_at_close_must_add_up(
     store: Store, catalog: Runtime, wall: FakeWall
 ) -> None:
