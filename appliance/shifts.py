@@ -287,15 +287,22 @@ def report(
 def shift_report(rt: Runtime, caller: Caller, shift_id: str, kind: str) -> dict[str, Any]:
     """GET /shifts/{id}/report: X for supervisors while open; Z once closed (its cashier too)."""
     staff = caller.require_staff()
-    shift = rt.db.one("SELECT closed_by, closed_event FROM shift WHERE id = ?", (shift_id,))
+    shift = rt.db.one(
+        "SELECT opened_by, closed_by, closed_event FROM shift WHERE id = ?", (shift_id,)
+    )
     if shift is None:
         raise NotFound(f"no shift {shift_id}")
     if kind == "z":
+        # Its cashiers (who opened it, who closed it) and supervisors; anyone else is told
+        # no before being told whether it is closed.
+        if staff.role < Role.SUPERVISOR and staff.id not in (
+            shift["opened_by"],
+            shift["closed_by"],
+        ):
+            raise Forbidden("a Z report is for its cashier and supervisors", code="role_required")
         row = rt.db.one("SELECT body FROM z_report WHERE shift = ?", (shift_id,))
         if row is None:
             raise Invalid("the shift is still open: no Z report yet", code="shift_open")
-        if staff.role < Role.SUPERVISOR and staff.id != shift["closed_by"]:
-            raise Forbidden("a Z report is for its cashier and supervisors", code="role_required")
         report_body: dict[str, Any] = json.loads(row["body"])
         return report_body
     # An X report shows the expected drawer, so cashiers would not count blind with it.

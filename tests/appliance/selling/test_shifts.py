@@ -611,6 +611,9 @@ def test_z_report_is_for_its_cashier_and_supervisors(
 ) -> None:
     till = till_for(store, wall)
     ok(till.open_shift(FLOAT_100))
+    # While open: its cashier learns there is no Z yet; another cashier learns nothing.
+    refused(report(store, till.staff_token or "", till.shift, "z"), 422, "shift_open")
+    refused(report(store, store.login("cashier2"), till.shift, "z"), 403, "role_required")
     ok(close(till, FLOAT_100))
     mine = ok(report(store, till.staff_token or "", till.shift, "z"))
     assert mine["number"] == 1
