@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from appliance.errors import NotFound
 from appliance.runtime import Runtime
 from protocol.bodies import (
@@ -29,23 +31,92 @@ def ledger(
     step: Apply, line: int, variant: str, kind: Movement, qty: int, reason: str | None = None
 ) -> None:
     """One stock movement of this event."""
-    step.rt.db.execute(
-        "INSERT INTO stock_ledger (event, line, variant, kind, qty, hlc_wall, hlc_counter,"
-        " hlc_node, origin, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            step.env.id,
-            line,
-            variant,
-            kind.value,
-            qty,
-            step.hlc.wall_ms,
-            step.hlc.counter,
-            step.hlc.node,
-            step.env.origin,
-            reason,
-        ),
+    book(
+        step.rt,
+        event=step.env.id,
+        line=line,
+        variant=variant,
+        kind=kind,
+        qty=qty,
+        hlc=step.hlc,
+        origin=step.env.origin,
+        reason=reason,
     )
     step.touched.add(variant)
+
+
+def book(
+    rt: Runtime,
+    *,
+    event: str,
+    line: int,
+    variant: str,
+    kind: Movement,
+    qty: int,
+    hlc: HLC,
+    origin: str,
+    reason: str | None = None,
+) -> None:
+    """Write one ledger row and keep the variant's level (on-hand) in step with it.
+
+    A delta stamped after the anchoring count moves on-hand; one stamped before it (a late
+    arrival) is absorbed by that count, as in the fold. A count re-levels the variant from
+    the ledger: it may become the new anchor, or land behind the current one.
+    """
+    rt.db.execute(
+        "INSERT INTO stock_ledger (event, line, variant, kind, qty, hlc_wall, hlc_counter,"
+        " hlc_node, origin, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (event, line, variant, kind.value, qty, hlc.wall_ms, hlc.counter, hlc.node, origin, reason),
+    )
+    if kind is Movement.COUNT:
+        relevel(rt, variant)
+        return
+    rt.db.execute(
+        "INSERT INTO stock_level (variant, on_hand) VALUES (:v, :q)"
+        " ON CONFLICT (variant) DO UPDATE SET on_hand = on_hand + :q"
+        " WHERE anchor_wall IS NULL OR (:w, :c, :n, :o, :k)"
+        "  > (anchor_wall, anchor_counter, anchor_node, anchor_origin, 'count')",
+        {
+            "v": variant,
+            "q": qty,
+            "w": hlc.wall_ms,
+            "c": hlc.counter,
+            "n": hlc.node,
+            "o": origin,
+            "k": kind.value,
+        },
+    )
+
+
+# The fold in SQL: the anchor is the COUNT with the greatest (hlc, origin), ties broken by the
+# fold's whole key (rows can share a stamp: a replayed count that lists a variant twice is
+# kept, and both folds must agree); on-hand is its quantity plus every later delta. A
+# property test holds it, and the level rows it writes, to protocol.stock.
+_LEVEL_SQL = """
+INSERT OR REPLACE INTO stock_level (variant, on_hand, anchor_wall, anchor_counter, anchor_node,
+        anchor_origin)
+    SELECT v.variant,
+        COALESCE(a.qty, 0) + COALESCE((
+            SELECT SUM(l.qty) FROM stock_ledger l
+            WHERE l.variant = v.variant AND l.kind != 'count'
+            AND (a.hlc_wall IS NULL
+                 OR (l.hlc_wall, l.hlc_counter, l.hlc_node, l.origin, l.kind)
+                    > (a.hlc_wall, a.hlc_counter, a.hlc_node, a.origin, 'count'))
+        ), 0),
+        a.hlc_wall, a.hlc_counter, a.hlc_node, a.origin
+    FROM (SELECT :v AS variant) v
+    LEFT JOIN stock_ledger a ON (a.event, a.line) = (
+        SELECT c.event, c.line FROM stock_ledger c
+        WHERE c.variant = v.variant AND c.kind = 'count'
+        ORDER BY c.hlc_wall DESC, c.hlc_counter DESC, c.hlc_node DESC, c.origin DESC,
+            c.event DESC, c.qty DESC
+        LIMIT 1)
+"""
+
+
+def relevel(rt: Runtime, variant: str) -> None:
+    """Recompute a variant's level from its ledger (after a count)."""
+    rt.db.execute(_LEVEL_SQL, {"v": variant})
 
 
 def _known_variants(step: Apply, uids: list[str]) -> set[str]:
@@ -117,9 +188,28 @@ def apply_counted(step: Apply) -> None:
             len(variants),
         ),
     )
-    recounts = []
     for index, line in enumerate(counted.lines, start=1):
         ledger(step, index, line.variant, Movement.COUNT, line.counted)
+    # Only a variant counted by another count within the window can need a recount: the
+    # whole fold is run for those alone (a full count lists every variant in the store).
+    wall = step.hlc.wall_ms
+    near = {
+        row[0]
+        for row in rt.db.query(
+            "SELECT DISTINCT variant FROM stock_ledger WHERE kind = 'count' AND event != ?"
+            " AND hlc_wall BETWEEN ? AND ? AND variant IN (SELECT value FROM json_each(?))",
+            (
+                step.env.id,
+                wall - RECOUNT_WINDOW_MS,
+                wall + RECOUNT_WINDOW_MS,
+                msgspec.json.encode(variants).decode(),
+            ),
+        )
+    }
+    recounts = []
+    for line in counted.lines:
+        if line.variant not in near:
+            continue
         counts = on_hand(rt, line.variant).counts
         mine = next((i for i, c in enumerate(counts) if c.entry.event_id == step.env.id), None)
         if mine is None:
@@ -175,7 +265,16 @@ def apply_transfer_received(step: Apply) -> None:
 
 def _flag_negative(step: Apply) -> None:
     """Negative stock is allowed (a sale is never refused) but a manager should know."""
-    negative = [v for v in sorted(step.touched) if quick_on_hand(step.rt, v) < 0]
+    if not step.touched:
+        return
+    negative = [
+        row[0]
+        for row in step.rt.db.query(
+            "SELECT variant FROM stock_level WHERE variant IN (SELECT value FROM json_each(?))"
+            " AND on_hand < 0 ORDER BY variant",
+            (msgspec.json.encode(sorted(step.touched)).decode(),),
+        )
+    ]
     if negative:
         step.flag("negative_stock", "on hand below zero for " + ", ".join(_skus(step.rt, negative)))
 
@@ -219,29 +318,10 @@ def on_hand(rt: Runtime, variant: str) -> Fold:
     return fold(entries(rt, variant))
 
 
-# The fold in SQL, for hot paths: the anchor is the COUNT with the greatest (hlc, origin);
-# on-hand is its quantity plus every later delta. A property test holds it to protocol.stock.
-# Ties are broken by the fold's whole key (hlc, origin, kind, event, qty): rows can share a
-# stamp (a replayed count that lists a variant twice is kept), and both folds must agree.
-_ON_HAND_SQL = """
-WITH anchor AS (
-    SELECT qty, hlc_wall, hlc_counter, hlc_node, origin, kind FROM stock_ledger
-    WHERE variant = :v AND kind = 'count'
-    ORDER BY hlc_wall DESC, hlc_counter DESC, hlc_node DESC, origin DESC, event DESC, qty DESC
-    LIMIT 1
-)
-SELECT COALESCE((SELECT qty FROM anchor), 0) + COALESCE((
-    SELECT SUM(l.qty) FROM stock_ledger l WHERE l.variant = :v AND l.kind != 'count'
-    AND (NOT EXISTS (SELECT 1 FROM anchor)
-         OR (l.hlc_wall, l.hlc_counter, l.hlc_node, l.origin, l.kind)
-            > (SELECT hlc_wall, hlc_counter, hlc_node, origin, kind FROM anchor))
-), 0)
-"""
-
-
 def quick_on_hand(rt: Runtime, variant: str) -> int:
-    """On-hand without reading the whole ledger (only the rows after the last count)."""
-    return int(rt.db.scalar(_ON_HAND_SQL, {"v": variant}))
+    """On-hand from the level row (one primary-key read), 0 for a variant never moved."""
+    value = rt.db.scalar("SELECT on_hand FROM stock_level WHERE variant = ?", (variant,))
+    return 0 if value is None else int(value)
 
 
 def stock_of(rt: Runtime, variant: str) -> dict[str, Any]:

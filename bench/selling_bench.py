@@ -152,8 +152,8 @@ class Till:
 
 
 def raw_rate(transactions: int, sample_event: dict[str, Any]) -> float:
-    """The same rows per sale (event, sale, 3 lines, 2 payments, 3 ledger rows, cursor) in one
-    fsync'd transaction each, with the appliance's pragmas, and nothing else."""
+    """The same rows per sale (event, sale, 3 lines, 2 payments, 3 ledger rows, 3 stock levels,
+    cursor) in one fsync'd transaction each, with the appliance's pragmas, and nothing else."""
     path = OUT / "raw-selling.sqlite3"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -182,6 +182,8 @@ def raw_rate(transactions: int, sample_event: dict[str, Any]) -> float:
             hlc_wall INTEGER, hlc_counter INTEGER, hlc_node TEXT, origin TEXT, reason TEXT,
             PRIMARY KEY (event, line)) WITHOUT ROWID;
         CREATE INDEX stock_ledger_variant ON stock_ledger (variant, hlc_wall, hlc_counter, hlc_node);
+        CREATE TABLE stock_level (variant TEXT PRIMARY KEY, on_hand INTEGER, anchor_wall INTEGER,
+            anchor_counter INTEGER, anchor_node TEXT, anchor_origin TEXT) WITHOUT ROWID;
         """
     )
     envelope = json.dumps(sample_event)
@@ -205,6 +207,11 @@ def raw_rate(transactions: int, sample_event: dict[str, Any]) -> float:
             conn.execute(
                 "INSERT INTO stock_ledger VALUES (?, ?, ?, 'sale', -1, ?, 0, 'b01-r01', 'b01-r01', NULL)",
                 (event, line, f"variant-{line}", n),
+            )
+            conn.execute(
+                "INSERT INTO stock_level (variant, on_hand) VALUES (?, -1)"
+                " ON CONFLICT (variant) DO UPDATE SET on_hand = on_hand - 1",
+                (f"variant-{line}",),
             )
         for idx in (0, 1):
             conn.execute(

@@ -221,3 +221,53 @@ def test_the_migrate_command_on_a_missing_database_says_to_run_init(tmp_path: Pa
     assert "tillbox appliance init" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_0003_fills_the_stock_level_from_an_existing_ledger(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store upgraded with sales and counts already booked: every variant's level is what
+    the protocol fold says, late arrivals (stamped before a count) included."""
+    from protocol.hlc import HLC
+    from protocol.stock import Entry, Movement, fold
+
+    real = discover()
+    monkeypatch.setattr(migrate_module, "discover", lambda: real[:2])
+    migrate(db, backup_dir=tmp_path / "backups")
+    base = 1_795_000_000_000
+    rows = [
+        # variant, event, kind, qty, wall offset, origin
+        ("a", "e1", "receipt", 10, 0, "s01-r01"),
+        ("a", "e2", "sale", -2, 5, "s01-r01"),
+        ("a", "e3", "count", 7, 10, "s01-r02"),
+        ("a", "e4", "sale", -1, 15, "s01-r01"),
+        ("a", "e5", "sale", -3, 8, "s01-r03"),  # late: stamped before the count
+        ("b", "e6", "receipt", 4, 0, "s01-r01"),
+        ("b", "e7", "sale", -6, 3, "s01-r02"),
+    ]
+    with db.write():
+        for variant, event, kind, qty, offset, origin in rows:
+            db.execute(
+                "INSERT INTO stock_ledger (event, line, variant, kind, qty, hlc_wall, hlc_counter,"
+                " hlc_node, origin) VALUES (?, 1, ?, ?, ?, ?, 0, ?, ?)",
+                (event, variant, kind, qty, base + offset, origin, origin),
+            )
+    monkeypatch.setattr(migrate_module, "discover", lambda: real)
+    result = migrate(db, backup_dir=tmp_path / "backups")
+    assert "0003_stock_level" in result.applied
+    for variant in ("a", "b"):
+        expected = fold(
+            Entry(
+                hlc=HLC(wall_ms=base + offset, counter=0, node=origin),
+                origin=origin,
+                kind=Movement(kind),
+                qty=qty,
+                event_id=event,
+            )
+            for v, event, kind, qty, offset, origin in rows
+            if v == variant
+        ).on_hand
+        level = db.scalar("SELECT on_hand FROM stock_level WHERE variant = ?", (variant,))
+        assert level == expected
+    assert db.scalar("SELECT on_hand FROM stock_level WHERE variant = 'a'") == 6
+    assert db.scalar("SELECT on_hand FROM stock_level WHERE variant = 'b'") == -2
