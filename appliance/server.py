@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import threading
@@ -104,6 +105,11 @@ def serve(
         # systemd stops the service with SIGTERM: let it finish like Ctrl-C (waitress ends
         # its loop and lets running requests finish) instead of dying mid-request.
         previous = signal.signal(signal.SIGTERM, _stop)
+    # What start-up built (modules, the app, its routes) lives as long as the process. Out
+    # of the collector's sight, a full collection walks only what requests made since: it
+    # was a 30-40 ms pause of every thread, a few times a minute under load.
+    gc.collect()
+    gc.freeze()
     try:
         server.run()
     except KeyboardInterrupt:

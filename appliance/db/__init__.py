@@ -53,6 +53,11 @@ PRAGMAS: tuple[tuple[str, Any], ...] = (
     # 2 MiB of page cache per connection; waitress threads each hold one, so keep it small
     # to stay inside the Pi's memory budget.
     ("cache_size", -2000),
+    # A WAL that grew during a long import is cut back to this when it is next reset. (The
+    # WAL is checkpointed by the committing connection at 1,000 pages, SQLite's default: a
+    # checkpointer thread of its own was tried, and either let the WAL grow without end
+    # under steady reads or stalled commits to reset it; see benchmarks.md.)
+    ("journal_size_limit", 16 * 1024 * 1024),
 )
 
 
