@@ -42,6 +42,7 @@ class RunningServer:
 
     server: Any
     thread: threading.Thread
+    stopped: bool = False
 
     @property
     def port(self) -> int:
@@ -59,6 +60,9 @@ class RunningServer:
         The closing runs on the server's own loop thread (through its trigger): closing from
         here would race with worker threads that wake the loop as they finish a request.
         """
+        if self.stopped:  # a test that stopped it (an appliance going away) and its fixture
+            return
+        self.stopped = True
         server = self.server
 
         def shut_down() -> None:

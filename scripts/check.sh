@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything CI checks, in order, stopping at the first failure:
-# ruff lint, ruff format, mypy, shellcheck, then pytest.
+# ruff lint, ruff format, mypy, shellcheck, the PWA's tsc and Vitest, then pytest.
 # Usage: scripts/check.sh [--lint-only] [pytest args...]   e.g. scripts/check.sh -k sales -x
 set -euo pipefail
 
@@ -41,8 +41,17 @@ fi
 # -x follows the "source lib.sh" lines.
 step "shellcheck" shellcheck -x scripts/*.sh .ci/run
 
+if [[ -f pwa/package.json ]]; then
+    [[ -d pwa/node_modules ]] || die "pwa/node_modules is missing; run scripts/bootstrap.sh first"
+    step "tsc (pwa)" npm --prefix pwa run --silent typecheck
+fi
+
 if [[ -n "$lint_only" ]]; then
     exit 0
+fi
+
+if [[ -f pwa/package.json ]]; then
+    step "vitest (pwa)" npm --prefix pwa run --silent test
 fi
 
 # The browser tests use Debian's Chromium; Playwright must never download its own.

@@ -1,0 +1,84 @@
+import { useEffect, useState } from "preact/hooks";
+import { ApiError, Unreachable, call } from "./api";
+import { syncCatalog } from "./catalog";
+import { db } from "./db";
+import { device, loadStore, loaded, logout, restore, session } from "./session";
+import { Login } from "./screens/Login";
+import { OpenShift } from "./screens/OpenShift";
+import { Pair } from "./screens/Pair";
+import { PendingBanner } from "./screens/PendingBanner";
+import { Sell } from "./screens/Sell";
+import { clear } from "./cart";
+import { restorePending } from "./till";
+
+type Shift = { id: string };
+
+/** Pair → log in → (open a shift) → sell. */
+export function App() {
+  const [shift, setShift] = useState<string | null | undefined>(undefined);
+  const [catalogVersion, setCatalogVersion] = useState(0);
+  const [status, setStatus] = useState<string>("");
+
+  useEffect(() => {
+    void restore().then(restorePending);
+  }, []);
+
+  const token = device.value?.token;
+  useEffect(() => {
+    if (!token) return;
+    const refresh = async () => {
+      try {
+        await loadStore(token);
+        setStatus("Updating products…");
+        setCatalogVersion(await syncCatalog(db, token));
+        setStatus("");
+      } catch (e) {
+        setCatalogVersion((await db.get<number>("catalog_version")) ?? 0);
+        setStatus(e instanceof Unreachable ? "Appliance unreachable: showing the products last seen" : String(e));
+      }
+    };
+    void refresh();
+    const timer = setInterval(refresh, 60_000);
+    return () => clearInterval(timer);
+  }, [token]);
+
+  const staff = session.value;
+  useEffect(() => {
+    if (!staff || !token) {
+      setShift(undefined);
+      return;
+    }
+    call<Shift>("GET", "/shifts/current", { token })
+      .then((s) => setShift(s.id))
+      .catch((e) => setShift(e instanceof ApiError && e.status === 404 ? null : undefined));
+  }, [staff, token]);
+
+  if (!loaded.value) return <main class="screen center">Starting…</main>;
+  if (!device.value) return <Pair />;
+  if (!staff) return <Login />;
+  return (
+    <div class="app">
+      <header class="bar">
+        <span>{device.value.register.name}</span>
+        <span class="status" role="status">{status}</span>
+        <span>{staff.staff.name}</span>
+        <button type="button" class="link" onClick={() => void logout()}>
+          Log out
+        </button>
+      </header>
+      <PendingBanner
+        onConfirmed={(envelope) => {
+          if (envelope.type === "sale.completed") clear();
+          if (envelope.type === "shift.opened") setShift(String((envelope.body as { shift: string }).shift));
+        }}
+      />
+      {shift === undefined ? (
+        <main class="screen center">Loading…</main>
+      ) : shift === null ? (
+        <OpenShift onOpened={setShift} />
+      ) : (
+        <Sell shift={shift} catalogVersion={catalogVersion} />
+      )}
+    </div>
+  );
+}

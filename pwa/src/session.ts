@@ -1,0 +1,79 @@
+// Who this tablet is (a paired register) and who is working on it (a staff session).
+import { signal } from "@preact/signals";
+import { call } from "./api";
+import { db } from "./db";
+
+export type Register = { id: string; name: string };
+export type Staff = { id: string; name: string; role: string; locked: boolean };
+export type StoreSettings = {
+  store: string;
+  name: string;
+  currency: string;
+  tax_mode: "inclusive" | "exclusive";
+  tax_rounding: "line" | "total";
+  tax_rates: { tax_class: string; rate_ppm: number }[];
+  discount_threshold_bp: number;
+  denominations: number[];
+  catalog_version: number;
+};
+export type Device = { token: string; register: Register; store: string };
+export type Session = { token: string; staff: Staff };
+
+export const device = signal<Device | null>(null);
+export const session = signal<Session | null>(null);
+export const store = signal<StoreSettings | null>(null);
+export const loaded = signal(false);
+
+/** Read what this tablet already knows (its pairing, the last store settings). */
+export async function restore(): Promise<void> {
+  device.value = (await db.get<Device>("device")) ?? null;
+  store.value = (await db.get<StoreSettings>("store")) ?? null;
+  loaded.value = true;
+}
+
+/** A manager approves this tablet as a register with their PIN. */
+export async function pair(name: string, managerPin: string): Promise<void> {
+  const paired = await call<{ register: Register; token: string; store: string }>(
+    "POST",
+    "/registers",
+    { body: { name, manager_pin: managerPin } },
+  );
+  const value: Device = { token: paired.token, register: paired.register, store: paired.store };
+  await db.put("device", value);
+  // A new register starts its own chain of events at seq 1.
+  await db.put("chain", null);
+  device.value = value;
+}
+
+export async function loadStore(token: string): Promise<StoreSettings> {
+  const settings = await call<StoreSettings>("GET", "/store", { token });
+  await db.put("store", settings);
+  store.value = settings;
+  return settings;
+}
+
+export async function listStaff(token: string): Promise<Staff[]> {
+  return (await call<{ staff: Staff[] }>("GET", "/staff", { token })).staff;
+}
+
+export async function login(staff: Staff, pin: string): Promise<void> {
+  const token = device.value?.token;
+  if (!token) throw new Error("this tablet is not paired");
+  const answer = await call<{ token: string }>("POST", "/sessions", {
+    token,
+    body: { staff: staff.id, pin },
+  });
+  session.value = { token: answer.token, staff };
+}
+
+export async function logout(): Promise<void> {
+  const current = session.value;
+  session.value = null;
+  if (current) {
+    try {
+      await call("DELETE", "/sessions/current", { token: current.token });
+    } catch {
+      // Ended here either way; the appliance ends idle sessions itself.
+    }
+  }
+}

@@ -1,0 +1,132 @@
+"""The cashier app end to end: pair, log in, open a shift, sell by search and by scan."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from flask import Flask
+from playwright.sync_api import Page, expect
+
+from appliance.app import create_app
+from appliance.runtime import Runtime
+from appliance.server import RunningServer, start_in_thread
+from appliance.settings import Settings
+from tests.conftest import PINS, Store
+
+
+def snapshot(page: Page, name: str) -> None:
+    """With TILLBOX_SCREENSHOTS=dir, keep a 1280×800 picture of this screen (for the docs)."""
+    folder = os.environ.get("TILLBOX_SCREENSHOTS")
+    if folder:
+        page.screenshot(path=str(Path(folder) / f"{name}.png"))
+
+
+def keypad(page: Page, digits: str) -> None:
+    for digit in digits:
+        page.get_by_role("button", name=digit, exact=True).click()
+    page.get_by_role("button", name="Enter", exact=True).click()
+
+
+def test_pair_log_in_open_a_shift_and_sell_with_split_tender(
+    page: Page, store: Store, catalog: Runtime, server: RunningServer
+) -> None:
+    rt = store.rt
+    page.goto(server.url)
+
+    # Pair: a manager approves this tablet with their PIN.
+    expect(page.get_by_role("heading", name="Set up this register")).to_be_visible()
+    page.get_by_label("Register name").fill("Till by the door")
+    keypad(page, PINS["manager"])
+
+    # Log in as the cashier.
+    page.get_by_role("button", name="Cashier, cashier").click()
+    keypad(page, PINS["cashier"])
+
+    # No open shift yet: count a float of 10 × 10.00.
+    expect(page.get_by_role("heading", name="Open your shift")).to_be_visible()
+    page.get_by_label(re.compile(r"How many of €10\.00")).fill("10")
+    expect(page.get_by_test_id("float-total")).to_have_text("€100.00")
+    page.get_by_role("button", name="Open shift").click()
+
+    # Sell: one tee found by typing, one mug by scanning its barcode.
+    search = page.get_by_label("Search products")
+    expect(search).to_be_visible()
+    search.fill("classic tee m")
+    page.get_by_role("button", name=re.compile("TEE-M-RED")).click()
+    search.fill("96385074")
+    search.press("Enter")
+    expect(page.get_by_test_id("total")).to_have_text("€22.49")
+    search.fill("tee")
+    snapshot(page, "pwa-sell")
+
+    # Split tender: 10.00 cash, the rest by card.
+    page.get_by_role("button", name=re.compile("^Pay")).click()
+    page.get_by_label("Cash received").fill("10")
+    snapshot(page, "pwa-tender")
+    page.get_by_role("button", name="Complete sale").click()
+    register = rt.db.scalar("SELECT id FROM register WHERE name = 'Till by the door'")
+    expect(page.get_by_role("status").filter(has_text="done")).to_contain_text(
+        f"Sale {register}-000001 done"
+    )
+
+    sale = rt.db.one("SELECT * FROM sale WHERE receipt = ?", (f"{register}-000001",))
+    assert sale is not None
+    assert (sale["total"], sale["tax"], sale["actor"]) == (2249, 375, store.staff["cashier"])
+    payments = rt.db.query(
+        "SELECT kind, amount FROM payment WHERE event = ? ORDER BY idx", (sale["id"],)
+    )
+    assert [(p["kind"], p["amount"]) for p in payments] == [("cash", 1000), ("card", 1249)]
+    assert rt.db.scalar("SELECT count(*) FROM review_flag") == 1  # stock went below zero
+
+
+def test_a_sale_whose_answer_was_lost_is_sent_again_once_even_after_a_reload(
+    page: Page, store: Store, catalog: Runtime, server: RunningServer, settings: Settings
+) -> None:
+    rt = store.rt
+    page.goto(server.url)
+    page.get_by_label("Register name").fill("Till by the door")
+    keypad(page, PINS["manager"])
+    page.get_by_role("button", name="Cashier, cashier").click()
+    keypad(page, PINS["cashier"])
+    page.get_by_label(re.compile(r"How many of €10\.00")).fill("10")
+    page.get_by_role("button", name="Open shift").click()
+    search = page.get_by_label("Search products")
+    search.fill("96385074")
+    search.press("Enter")
+    page.get_by_role("button", name=re.compile("^Pay")).click()
+
+    # The appliance goes away just as the cashier completes the sale.
+    port = server.port
+    server.stop()
+    page.get_by_role("button", name="Complete sale").click()
+    expect(page.get_by_role("alert")).to_contain_text("not confirmed by the appliance")
+    assert rt.db.scalar("SELECT count(*) FROM sale") == 0
+
+    # It comes back; the tablet is reloaded (the cashier logs in again) and sends it again.
+    back = start_in_thread(server_app(rt, settings), settings, port=port)
+    try:
+        page.reload()
+        page.get_by_role("button", name="Cashier, cashier").click()
+        keypad(page, PINS["cashier"])
+        banner = page.get_by_role("alert")
+        expect(banner).to_contain_text("-000001")
+        banner.get_by_role("button", name="Send again").click()
+        expect(banner).to_have_count(0)
+        assert rt.db.scalar("SELECT count(*) FROM sale") == 1
+
+        # The chain carries on: the next sale is receipt 2.
+        search.fill("96385074")
+        search.press("Enter")
+        page.get_by_role("button", name=re.compile("^Pay")).click()
+        page.get_by_role("button", name="Complete sale").click()
+        expect(page.get_by_role("status").filter(has_text="done")).to_contain_text("-000002 done")
+        assert rt.db.scalar("SELECT count(*) FROM sale") == 2
+    finally:
+        back.stop()
+
+
+def server_app(rt: Runtime, settings: Settings) -> Flask:
+    """The same store's app again (as after an appliance restart)."""
+    return create_app(settings, runtime=rt)
