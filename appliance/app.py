@@ -74,6 +74,8 @@ def _init_pwa(app: Flask, root: Path) -> None:
         return response
 
     app.add_url_rule("/", "pwa_index", index)
+    # The service worker precaches the shell by this name (and serves it for every page).
+    app.add_url_rule("/index.html", "pwa_index_html", index)
     # Explicit rules for the build's files, never a catch-all, so /api/… keeps its own 404/405.
     app.add_url_rule("/assets/<path:name>", "pwa_assets", lambda name: asset(f"assets/{name}"))
     if root.is_dir():

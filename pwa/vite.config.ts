@@ -8,7 +8,7 @@ export default defineConfig({
     preact(),
     VitePWA({
       registerType: "autoUpdate",
-      injectRegister: "script-defer",
+      injectRegister: null,
       includeAssets: ["icons/icon.svg"],
       manifest: {
         name: "Tillbox register",

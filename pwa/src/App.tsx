@@ -6,10 +6,9 @@ import { device, loadStore, loaded, logout, restore, session } from "./session";
 import { Login } from "./screens/Login";
 import { OpenShift } from "./screens/OpenShift";
 import { Pair } from "./screens/Pair";
-import { PendingBanner } from "./screens/PendingBanner";
 import { Sell } from "./screens/Sell";
-import { clear } from "./cart";
-import { restorePending } from "./till";
+import { SyncStatus } from "./screens/SyncStatus";
+import { kick, refreshOutboxState } from "./till";
 
 type Shift = { id: string };
 
@@ -20,7 +19,18 @@ export function App() {
   const [status, setStatus] = useState<string>("");
 
   useEffect(() => {
-    void restore().then(restorePending);
+    void restore().then(async () => {
+      await refreshOutboxState();
+      kick();
+    });
+    // Whatever is waiting goes as soon as the network is back, and is retried meanwhile.
+    const online = () => kick();
+    window.addEventListener("online", online);
+    const timer = setInterval(kick, 15_000);
+    return () => {
+      window.removeEventListener("online", online);
+      clearInterval(timer);
+    };
   }, []);
 
   const token = device.value?.token;
@@ -55,24 +65,24 @@ export function App() {
 
   if (!loaded.value) return <main class="screen center">Starting…</main>;
   if (!device.value) return <Pair />;
-  if (!staff) return <Login />;
   return (
     <div class="app">
       <header class="bar">
         <span>{device.value.register.name}</span>
-        <span class="status" role="status">{status}</span>
-        <span>{staff.staff.name}</span>
-        <button type="button" class="link" onClick={() => void logout()}>
-          Log out
-        </button>
+        <span class="status">{status}</span>
+        <SyncStatus />
+        {staff ? (
+          <>
+            <span>{staff.staff.name}</span>
+            <button type="button" class="link" onClick={() => void logout()}>
+              Log out
+            </button>
+          </>
+        ) : null}
       </header>
-      <PendingBanner
-        onConfirmed={(envelope) => {
-          if (envelope.type === "sale.completed") clear();
-          if (envelope.type === "shift.opened") setShift(String((envelope.body as { shift: string }).shift));
-        }}
-      />
-      {shift === undefined ? (
+      {!staff ? (
+        <Login />
+      ) : shift === undefined ? (
         <main class="screen center">Loading…</main>
       ) : shift === null ? (
         <OpenShift onOpened={setShift} />

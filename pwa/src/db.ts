@@ -20,9 +20,20 @@ export type VariantDoc = {
 
 export type KeyValue = { key: string; value: unknown };
 
+/** A sealed event of this register: queued until the appliance holds it, then kept a while. */
+export type OutboxRow = {
+  seq: number;
+  envelope: import("./protocol/envelope").Envelope;
+  /** 0 while waiting for the appliance, 1 once it holds the event (kept for the cloud). */
+  held: 0 | 1;
+  sealedAt: number;
+  heldAt: number | null;
+};
+
 export class TillDatabase extends Dexie {
   kv!: Table<KeyValue, string>;
   variants!: Table<VariantDoc, string>;
+  outbox!: Table<OutboxRow, number>;
 
   constructor(name = "tillbox") {
     super(name);
@@ -30,6 +41,7 @@ export class TillDatabase extends Dexie {
       kv: "key",
       variants: "id, sku, *barcodes, *words, category",
     });
+    this.version(2).stores({ outbox: "seq, held, [held+seq], heldAt" });
   }
 
   async get<T>(key: string): Promise<T | undefined> {

@@ -1,10 +1,13 @@
-// This register's chain of events: seal the next one (seq, prev hash, HLC), keep it on the
-// tablet, push it live with the cashier's session, and advance the chain once the appliance
-// holds it. A push whose answer never came is sent again as the very same envelope (same id
-// and seq), which the appliance takes as a no-op if it already has it: nothing is doubled.
+// This register's journal: every event is sealed here (seq, prev hash, HLC) and written to
+// the IndexedDB outbox in the same transaction that advances the chain, before it is sent.
+// Online, it goes to the appliance at once, live, with the cashier's session (a refusal
+// rewinds the chain: nothing was stored). When the appliance cannot be reached the sale is
+// still done: the event waits in the outbox, and the pusher replays the queue in seq order,
+// with the device token, when the appliance is back. Pushing the same envelope twice is a
+// no-op on the appliance, so a lost answer never doubles a sale.
 import { signal } from "@preact/signals";
-import { ApiError, call } from "./api";
-import { db } from "./db";
+import { ApiError, Unreachable, call } from "./api";
+import { db, type OutboxRow } from "./db";
 import type { JsonObject } from "./protocol/canonical";
 import { formatAt, seal, type Envelope, type EventType } from "./protocol/envelope";
 import { Clock, parseHlc } from "./protocol/hlc";
@@ -12,23 +15,37 @@ import { newId } from "./protocol/ids";
 import { device, session } from "./session";
 
 type Chain = { seq: number; prev: string | null; receipts: number; hlc: string | null };
-type Pending = { envelope: Envelope; usesReceipt: boolean };
 export type Flag = { code: string; message: string };
 export type PushResult = { acked: Record<string, number>; flagged: { id: string; flags: Flag[] }[] };
+export type Sent = { envelope: Envelope; queued: boolean; flags: Flag[] };
 
-/** A sealed event the appliance has not confirmed yet (its answer was lost), or null. */
-export const pending = signal<Pending | null>(null);
+/** What the sync indicator shows: events waiting on this tablet, the oldest, the last ack. */
+export const outboxState = signal<{ waiting: number; oldestAt: number | null; lastAckAt: number | null; pushing: boolean }>({
+  waiting: 0,
+  oldestAt: null,
+  lastAckAt: null,
+  pushing: false,
+});
+
+// Events stay on the tablet after the appliance has them, for the cloud, within these bounds.
+const KEEP_HELD_MS = 14 * 24 * 3600 * 1000;
+const KEEP_HELD_MAX = 100_000;
+const BATCH = 100;
 
 let clock: Clock | null = null;
 let queue: Promise<unknown> = Promise.resolve();
+let pusher: Promise<void> | null = null;
+let retryTimer: ReturnType<typeof setTimeout> | null = null;
+let retryMs = 1000;
 
 async function chain(): Promise<Chain> {
   return (await db.get<Chain>("chain")) ?? { seq: 0, prev: null, receipts: 0, hlc: null };
 }
 
-/** Load a pending event left by a reload or a crash. */
-export async function restorePending(): Promise<void> {
-  pending.value = (await db.get<Pending>("pending")) ?? null;
+function serial<T>(work: () => Promise<T>): Promise<T> {
+  const run = queue.then(work);
+  queue = run.catch(() => undefined);
+  return run;
 }
 
 /** The next receipt number of this register, e.g. s01-r02-000017 (taken when used). */
@@ -38,82 +55,147 @@ export async function nextReceipt(): Promise<string> {
   return `${origin}-${String(current.receipts + 1).padStart(6, "0")}`;
 }
 
-function serial<T>(work: () => Promise<T>): Promise<T> {
-  const run = queue.then(work);
-  queue = run.catch(() => undefined);
-  return run;
+export async function refreshOutboxState(): Promise<void> {
+  const waiting = await db.outbox.where("held").equals(0).count();
+  const oldest = await db.outbox.where("[held+seq]").between([0, 0], [0, Infinity]).first();
+  outboxState.value = { ...outboxState.value, waiting, oldestAt: oldest?.sealedAt ?? null };
 }
 
-/** Seal and push one live event; events go one at a time, in seq order. */
-export function send(type: EventType, body: JsonObject, options: { receipt?: boolean } = {}): Promise<PushResult> {
+/** Seal the next event, keep it, and send it; resolves once it is safe on this tablet. */
+export function send(type: EventType, body: JsonObject, options: { receipt?: boolean } = {}): Promise<Sent> {
   return serial(async () => {
-    if (pending.value) throw new Error("the last event is not confirmed yet: send it again first");
     const dev = device.value;
     const staff = session.value;
     if (!dev || !staff) throw new Error("log in first");
-    const current = await chain();
+    const before = await chain();
     // The clock carries on from the last stamp this register used, even across a reload with
     // the tablet's clock set back: the appliance refuses events whose HLC goes backwards.
-    clock ??= new Clock(dev.register.id, { last: current.hlc ? parseHlc(current.hlc) : null });
+    clock ??= new Clock(dev.register.id, { last: before.hlc ? parseHlc(before.hlc) : null });
     const envelope = seal({
       id: newId(),
       type,
       store: dev.store,
       origin: dev.register.id,
-      seq: current.seq + 1,
+      seq: before.seq + 1,
       hlc: clock.now(),
       at: formatAt(Date.now()),
       actor: staff.staff.id,
       override: null,
       body,
-      prev: current.prev,
+      prev: before.prev,
     });
-    const sealed: Pending = { envelope, usesReceipt: options.receipt ?? false };
-    await db.put("pending", sealed);
-    pending.value = sealed;
-    return push(sealed, staff.token);
-  });
-}
-
-/** Send the unconfirmed event again (the same envelope). */
-export function resend(): Promise<PushResult> {
-  return serial(async () => {
-    const sealed = pending.value;
-    const staff = session.value;
-    if (!sealed) throw new Error("nothing to send again");
-    if (!staff) throw new Error("log in first");
-    return push(sealed, staff.token);
-  });
-}
-
-async function push(sealed: Pending, token: string): Promise<PushResult> {
-  let result: PushResult;
-  try {
-    result = await call<PushResult>("POST", "/events", {
-      token,
-      body: { events: [sealed.envelope], mode: "live" },
+    const after: Chain = {
+      seq: envelope.seq,
+      prev: envelope.hash,
+      receipts: before.receipts + (options.receipt ? 1 : 0),
+      hlc: envelope.hlc,
+    };
+    const earlier = await db.transaction("rw", db.kv, db.outbox, async () => {
+      const waiting = await db.outbox.where("held").equals(0).count();
+      await db.outbox.add({ seq: envelope.seq, envelope, held: 0, sealedAt: Date.now(), heldAt: null });
+      await db.put("chain", after);
+      return waiting;
     });
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 422) {
-      // Refused, and nothing stored: the chain stays where it was.
-      await settle(null);
+    await refreshOutboxState();
+    if (earlier > 0) {
+      // Older events are still waiting: this one goes after them, in order.
+      kick();
+      return { envelope, queued: true, flags: [] };
     }
-    throw error;
-  }
-  const current = await chain();
-  await settle({
-    seq: sealed.envelope.seq,
-    prev: sealed.envelope.hash,
-    receipts: current.receipts + (sealed.usesReceipt ? 1 : 0),
-    hlc: sealed.envelope.hlc,
+    try {
+      const result = await call<PushResult>("POST", "/events", {
+        token: staff.token,
+        body: { events: [envelope], mode: "live" },
+      });
+      await markHeld([envelope.seq]);
+      return { envelope, queued: false, flags: result.flagged.flatMap((f) => f.flags) };
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 422) {
+        // Refused live, and nothing stored: take it back, as if never sealed.
+        await db.transaction("rw", db.kv, db.outbox, async () => {
+          await db.outbox.delete(envelope.seq);
+          await db.put("chain", before);
+        });
+        clock = null;
+        await refreshOutboxState();
+        throw error;
+      }
+      if (error instanceof Unreachable || (error instanceof ApiError && error.status >= 500)) {
+        kick();
+        return { envelope, queued: true, flags: [] };
+      }
+      throw error;
+    }
   });
-  return result;
 }
 
-async function settle(next: Chain | null): Promise<void> {
-  await db.transaction("rw", db.kv, async () => {
-    if (next) await db.put("chain", next);
-    await db.kv.delete("pending");
+async function markHeld(seqs: number[]): Promise<void> {
+  const now = Date.now();
+  await db.transaction("rw", db.outbox, async () => {
+    await db.outbox.where("seq").anyOf(seqs).modify({ held: 1, heldAt: now });
+    // Keep what the appliance holds for 14 days or the last 100,000 events, whichever is less.
+    await db.outbox.where("heldAt").below(now - KEEP_HELD_MS).delete();
+    const held = await db.outbox.where("held").equals(1).count();
+    if (held > KEEP_HELD_MAX) {
+      const oldest = await db.outbox.where("[held+seq]").between([1, 0], [1, Infinity]).limit(held - KEEP_HELD_MAX).primaryKeys();
+      await db.outbox.bulkDelete(oldest);
+    }
   });
-  pending.value = null;
+  outboxState.value = { ...outboxState.value, lastAckAt: now };
+  await refreshOutboxState();
+}
+
+/** Push what is waiting, in seq order, until nothing is left or the appliance is away. */
+export function kick(): void {
+  if (retryTimer !== null) {
+    clearTimeout(retryTimer);
+    retryTimer = null;
+  }
+  pusher ??= withLock(drain).finally(() => {
+    pusher = null;
+  });
+}
+
+async function withLock(work: () => Promise<void>): Promise<void> {
+  // One tab pushes (two tabs of one register would send the same events twice over).
+  const locks = (globalThis.navigator as (Navigator & { locks?: LockManager }) | undefined)?.locks;
+  if (locks) await locks.request("tillbox-outbox", work);
+  else await work();
+}
+
+async function drain(): Promise<void> {
+  const dev = device.value;
+  if (!dev) return;
+  outboxState.value = { ...outboxState.value, pushing: true };
+  try {
+    for (;;) {
+      const batch: OutboxRow[] = await db.outbox.where("[held+seq]").between([0, 0], [0, Infinity]).limit(BATCH).toArray();
+      if (!batch.length) {
+        retryMs = 1000;
+        return;
+      }
+      let result: PushResult;
+      try {
+        // Replayed events happened even if the appliance would now refuse them: it keeps
+        // them and flags them for the manager (the device token, not a cashier's session).
+        result = await call<PushResult>("POST", "/events", {
+          token: dev.token,
+          body: { events: batch.map((row) => row.envelope), mode: "replay" },
+          timeoutMs: 30_000,
+        });
+      } catch (error) {
+        if (error instanceof ApiError && error.status < 500) {
+          // A 4xx for a queued event is a bug or a replaced appliance: keep it, say so, retry later.
+          console.error("the appliance refused queued events", error.code, error.message, error.details);
+        }
+        retryTimer = setTimeout(kick, retryMs);
+        retryMs = Math.min(retryMs * 2, 30_000);
+        return;
+      }
+      const acked = result.acked[dev.register.id] ?? 0;
+      await markHeld(batch.filter((row) => row.seq <= acked).map((row) => row.seq));
+    }
+  } finally {
+    outboxState.value = { ...outboxState.value, pushing: false };
+  }
 }

@@ -91,6 +91,14 @@ def test_the_build_is_served_at_the_root_without_caching(pwa_client: FlaskClient
     assert response.headers["Cache-Control"] == "no-cache"
 
 
+def test_the_shell_is_also_served_by_name_for_the_service_worker(pwa_client: FlaskClient) -> None:
+    # Workbox precaches "index.html": without it the service worker never installs.
+    response = fetch(pwa_client, "/index.html")
+    assert response.status == 200
+    assert response.text == INDEX
+    assert response.headers["Cache-Control"] == "no-cache"
+
+
 def test_hashed_assets_are_cached_for_good(pwa_client: FlaskClient) -> None:
     response = fetch(pwa_client, "/assets/app-abc123.js")
     assert response.status == 200

@@ -9,13 +9,17 @@ export function Login() {
   const [chosen, setChosen] = useState<Staff | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [attempt, setAttempt] = useState(0);
   useEffect(() => {
     const token = device.value?.token;
     if (!token) return;
     listStaff(token)
-      .then(setStaff)
+      .then((found) => {
+        setStaff(found);
+        setError(null);
+      })
       .catch((e) => setError(e instanceof Unreachable ? "The store appliance cannot be reached." : String(e)));
-  }, []);
+  }, [attempt]);
   const submit = async (pin: string) => {
     if (!chosen) return;
     setBusy(true);
@@ -30,7 +34,6 @@ export function Login() {
   };
   return (
     <main class="screen center">
-      <h1>{device.value?.register.name ?? "Register"}</h1>
       {chosen ? (
         <>
           <p>
@@ -41,7 +44,14 @@ export function Login() {
       ) : (
         <>
           <p>Who is selling?</p>
-          {error ? <p class="error" role="alert">{error}</p> : null}
+          {error ? (
+            <p class="error" role="alert">
+              {error}{" "}
+              <button type="button" onClick={() => setAttempt(attempt + 1)}>
+                Try again
+              </button>
+            </p>
+          ) : null}
           <div class="tiles">
             {staff.map((member) => (
               <button

@@ -1,12 +1,12 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { ApiError, Unreachable } from "../api";
+import { ApiError } from "../api";
 import { add, cart, clear, setQty, totals } from "../cart";
 import { byBarcode, searchCatalog } from "../catalog";
 import { db, type VariantDoc } from "../db";
 import type { JsonObject } from "../protocol/canonical";
 import { formatMoney, parseAmount } from "../protocol/money";
 import { store } from "../session";
-import { nextReceipt, pending, send } from "../till";
+import { nextReceipt, send } from "../till";
 
 type Props = { shift: string; catalogVersion: number };
 
@@ -43,7 +43,6 @@ export function Sell({ shift, catalogVersion }: Props) {
   }, [query]);
 
   const onEnter = async () => {
-    if (pending.value !== null) return;
     const scanned = await byBarcode(db, query);
     if (scanned) {
       add(scanned);
@@ -59,7 +58,7 @@ export function Sell({ shift, catalogVersion }: Props) {
   };
 
   const total = totals.value?.total ?? 0;
-  const locked = busy || pending.value !== null;
+  const locked = busy;
   const cashAmount = Math.min(parseCash(cash, currency) ?? 0, total);
   const change = Math.max(0, (parseCash(cash, currency) ?? 0) - total);
 
@@ -74,7 +73,7 @@ export function Sell({ shift, catalogVersion }: Props) {
     if (t.total - cashAmount > 0) tenders.push({ kind: "card", amount: t.total - cashAmount, reference: "TERMINAL" });
     try {
       const receipt = await nextReceipt();
-      await send(
+      const sent = await send(
         "sale.completed",
         {
           receipt,
@@ -90,15 +89,18 @@ export function Sell({ shift, catalogVersion }: Props) {
       clear();
       setPaying(false);
       setCash("");
-      setMessage(change > 0 ? `Sale ${receipt} done. Change: ${formatMoney(change, currency)}` : `Sale ${receipt} done.`);
+      const changeText = change > 0 ? ` Change: ${formatMoney(change, currency)}` : "";
+      setMessage(
+        sent.queued
+          ? `Sale ${receipt} saved on this tablet; it goes to the appliance when it is back.${changeText}`
+          : `Sale ${receipt} done.${changeText}`,
+      );
       search.current?.focus();
     } catch (e) {
       setMessage(
         e instanceof ApiError
           ? e.message
-          : e instanceof Unreachable
-            ? "The appliance did not answer: the sale is kept on this tablet. Send it again when the Wi-Fi is back."
-            : String(e),
+          : String(e),
       );
     } finally {
       setBusy(false);

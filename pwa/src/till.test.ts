@@ -1,0 +1,120 @@
+import "fake-indexeddb/auto";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import { db } from "./db";
+import { verifyHash, verifyLink, type Envelope } from "./protocol/envelope";
+import { device, session } from "./session";
+import { kick, outboxState, refreshOutboxState, send } from "./till";
+
+type Call = { url: string; body: { events: Envelope[]; mode: string }; auth: string };
+
+/** A fake appliance behind fetch: it can be down, refuse live events, or lose its answers. */
+function appliance() {
+  const held: Envelope[] = [];
+  const calls: Call[] = [];
+  const state = { down: false, refuse: false, loseAnswer: false };
+  const fetchStub = vi.fn(async (url: string, init: RequestInit) => {
+    const body = JSON.parse(String(init.body)) as Call["body"];
+    calls.push({ url, body, auth: String((init.headers as Record<string, string>).Authorization) });
+    if (state.down) throw new TypeError("Failed to fetch");
+    if (state.refuse && body.mode === "live") {
+      return new Response(JSON.stringify({ error: "totals_mismatch", message: "no" }), { status: 422 });
+    }
+    for (const env of body.events) if (!held.some((h) => h.id === env.id)) held.push(env);
+    if (state.loseAnswer) {
+      state.loseAnswer = false;
+      throw new TypeError("network changed");
+    }
+    const last = held.length ? held[held.length - 1]!.seq : 0;
+    return new Response(JSON.stringify({ acked: { "s01-r02": last }, flagged: [] }), { status: 200 });
+  });
+  vi.stubGlobal("fetch", fetchStub);
+  return { held, calls, state };
+}
+
+async function drained(): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    await refreshOutboxState();
+    if (outboxState.value.waiting === 0 && !outboxState.value.pushing) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error("the outbox never drained");
+}
+
+const sale = (n: number) => ({ receipt: `s01-r02-${String(n).padStart(6, "0")}`, n });
+
+beforeEach(async () => {
+  vi.unstubAllGlobals();
+  await db.delete();
+  await db.open();
+  device.value = { token: "tbd_device", register: { id: "s01-r02", name: "Till 2" }, store: "s01" };
+  session.value = { token: "tbs_session", staff: { id: "s01-staff-1", name: "Maya", role: "cashier", locked: false } };
+});
+
+describe("the outbox", () => {
+  it("sends live with the session, and the chain links", async () => {
+    const fake = appliance();
+    const first = await send("cash.moved", sale(1));
+    const second = await send("cash.moved", sale(2));
+    expect([first.queued, second.queued]).toEqual([false, false]);
+    expect(fake.calls.map((c) => [c.body.mode, c.auth])).toEqual([
+      ["live", "Bearer tbs_session"],
+      ["live", "Bearer tbs_session"],
+    ]);
+    expect(fake.held.map((e) => e.seq)).toEqual([1, 2]);
+    expect(fake.held.every(verifyHash)).toBe(true);
+    expect(verifyLink(fake.held[0]!.hash, fake.held[1]!)).toBe(true);
+    expect(outboxState.value.waiting).toBe(0);
+  });
+
+  it("keeps selling while the appliance is down, then replays in order once", async () => {
+    const fake = appliance();
+    fake.state.down = true;
+    for (let n = 1; n <= 5; n++) expect((await send("cash.moved", sale(n))).queued).toBe(true);
+    await refreshOutboxState();
+    expect(outboxState.value.waiting).toBe(5);
+    fake.state.down = false;
+    kick();
+    await drained();
+    expect(fake.held.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
+    const replays = fake.calls.filter((c) => c.body.mode === "replay");
+    expect(replays.length).toBeGreaterThan(0);
+    expect(replays.every((c) => c.auth === "Bearer tbd_device")).toBe(true);
+  });
+
+  it("sends a push whose answer was lost again as the same envelope", async () => {
+    const fake = appliance();
+    fake.state.loseAnswer = true;
+    const lost = await send("cash.moved", sale(1));
+    expect(lost.queued).toBe(true);
+    kick();
+    await drained();
+    const ids = fake.calls.flatMap((c) => c.body.events.map((e) => e.id));
+    expect(ids).toEqual([lost.envelope.id, lost.envelope.id]);
+    expect(fake.held).toHaveLength(1);
+  });
+
+  it("takes back an event refused live, so the next one reuses its seq", async () => {
+    const fake = appliance();
+    fake.state.refuse = true;
+    await expect(send("cash.moved", sale(1))).rejects.toMatchObject({ status: 422 });
+    fake.state.refuse = false;
+    const next = await send("cash.moved", sale(1));
+    expect(next.envelope.seq).toBe(1);
+    expect(next.envelope.prev).toBeNull();
+    expect(await db.outbox.where("held").equals(0).count()).toBe(0);
+  });
+
+  it("survives a reload: the queue and the chain are in IndexedDB", async () => {
+    const fake = appliance();
+    fake.state.down = true;
+    await send("cash.moved", sale(1));
+    await send("cash.moved", sale(2));
+    db.close();
+    await db.open();
+    expect(await db.outbox.where("held").equals(0).count()).toBe(2);
+    fake.state.down = false;
+    kick();
+    await drained();
+    expect(fake.held.map((e) => e.seq)).toEqual([1, 2]);
+  });
+});
