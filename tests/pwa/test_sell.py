@@ -55,8 +55,22 @@ def test_pair_log_in_open_a_shift_and_sell_with_split_tender(
     expect(search).to_be_visible()
     search.fill("classic tee m")
     page.get_by_role("button", name=re.compile("TEE-M-RED")).click()
-    search.fill("96385074")
+    # A keyboard-wedge scanner, with no field focused: a burst of keys and Enter.
+    page.get_by_role("region", name="Cart").click(position={"x": 5, "y": 5})
+    page.keyboard.type("96385074", delay=5)
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("total")).to_have_text("€22.49")
+    # An unknown code says so, and blocks nothing.
+    page.keyboard.type("12345670", delay=5)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status").filter(has_text="barcode")).to_have_text(
+        "No product has the barcode 12345670"
+    )
+    # Typing a barcode into the search box and pressing Enter works as well.
+    search.fill("4006381333931")
     search.press("Enter")
+    expect(page.get_by_test_id("total")).to_have_text("€35.48")
+    page.get_by_role("button", name="One less Classic Tee — M / Red").click()
     expect(page.get_by_test_id("total")).to_have_text("€22.49")
     search.fill("tee")
     snapshot(page, "pwa-sell")

@@ -6,6 +6,7 @@ import { db, type VariantDoc } from "../db";
 import type { JsonObject } from "../protocol/canonical";
 import { formatMoney, parseAmount } from "../protocol/money";
 import { store } from "../session";
+import { WedgeDetector } from "../scanner";
 import { nextReceipt, send } from "../till";
 
 type Props = { shift: string; catalogVersion: number };
@@ -41,6 +42,29 @@ export function Sell({ shift, catalogVersion }: Props) {
       stale = true;
     };
   }, [query]);
+
+  // A scanner that types into the tablet works with no field focused: bursts of keys are
+  // told from typing by their speed. (In the search box, Enter after a code does the same.)
+  useEffect(() => {
+    const detector = new WedgeDetector();
+    const onKey = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement | null;
+      if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA")) return;
+      const code = detector.key({ key: e.key, timeStamp: e.timeStamp });
+      if (code === null) return;
+      e.preventDefault();
+      void byBarcode(db, code).then((found) => {
+        if (found) {
+          add(found);
+          setMessage(null);
+        } else {
+          setMessage(`No product has the barcode ${code}`);
+        }
+      });
+    };
+    document.addEventListener("keydown", onKey);
+    return () => document.removeEventListener("keydown", onKey);
+  }, []);
 
   const onEnter = async () => {
     const scanned = await byBarcode(db, query);
