@@ -4,6 +4,7 @@ import { syncCatalog } from "./catalog";
 import { db } from "./db";
 import { device, loadStore, loaded, logout, restore, session } from "./session";
 import { Login } from "./screens/Login";
+import { CloseShift } from "./screens/CloseShift";
 import { OpenShift } from "./screens/OpenShift";
 import { Pair } from "./screens/Pair";
 import { Sell } from "./screens/Sell";
@@ -17,6 +18,7 @@ export function App() {
   const [shift, setShift] = useState<string | null | undefined>(undefined);
   const [catalogVersion, setCatalogVersion] = useState(0);
   const [status, setStatus] = useState<string>("");
+  const [closing, setClosing] = useState(false);
 
   useEffect(() => {
     void restore().then(async () => {
@@ -74,6 +76,11 @@ export function App() {
         {staff ? (
           <>
             <span>{staff.staff.name}</span>
+            {shift && !closing ? (
+              <button type="button" class="link" onClick={() => setClosing(true)}>
+                Close shift
+              </button>
+            ) : null}
             <button type="button" class="link" onClick={() => void logout()}>
               Log out
             </button>
@@ -86,6 +93,16 @@ export function App() {
         <main class="screen center">Loading…</main>
       ) : shift === null ? (
         <OpenShift onOpened={setShift} />
+      ) : closing ? (
+        <CloseShift
+          shift={shift}
+          onCancel={() => setClosing(false)}
+          onClosed={() => {
+            setClosing(false);
+            setShift(null);
+            void logout();
+          }}
+        />
       ) : (
         <Sell shift={shift} catalogVersion={catalogVersion} />
       )}

@@ -94,6 +94,22 @@ def test_pair_log_in_open_a_shift_and_sell_with_split_tender(
     assert [(p["kind"], p["amount"]) for p in payments] == [("cash", 1000), ("card", 1249)]
     assert rt.db.scalar("SELECT count(*) FROM review_flag") == 1  # stock went below zero
 
+    # Blind close: 11 × 10.00 in the drawer, the card terminal says 12.49; then the Z report.
+    page.get_by_role("button", name="Close shift").click()
+    page.get_by_label(re.compile(r"How many of €10\.00")).fill("11")
+    page.get_by_label("Card terminal total").fill("12.49")
+    snapshot(page, "pwa-close")
+    page.get_by_role("button", name="Close shift").click()
+    expect(page.get_by_role("heading", name="Z report 1")).to_be_visible()
+    expect(page.get_by_test_id("difference-cash")).to_have_text("€0.00")
+    expect(page.get_by_test_id("difference-card")).to_have_text("€0.00")
+    expect(page.get_by_test_id("net-sales")).to_have_text("€22.49")
+    snapshot(page, "pwa-z-report")
+    page.get_by_role("button", name="Done").click()
+    expect(page.get_by_text("Who is selling?")).to_be_visible()
+    closed = rt.db.one("SELECT closed_by FROM shift WHERE register = ?", (register,))
+    assert closed is not None and closed["closed_by"] == store.staff["cashier"]
+
 
 def test_an_outage_burst_of_20_sales_survives_two_reloads_and_arrives_once(
     browser: Browser, store: Store, catalog: Runtime, server: RunningServer, settings: Settings
