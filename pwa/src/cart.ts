@@ -4,7 +4,8 @@ import type { VariantDoc } from "./db";
 import { priceSale } from "./protocol/pricing";
 import { store } from "./session";
 
-export type CartLine = { variant: VariantDoc; qty: number };
+/** A line: the variant, how many, and its price (the catalog's, or an approved override). */
+export type CartLine = { variant: VariantDoc; qty: number; unitPrice: number; priceApproval?: string };
 
 export const cart = signal<CartLine[]>([]);
 
@@ -14,13 +15,21 @@ export function add(variant: VariantDoc): void {
   if (existing >= 0) {
     cart.value = lines.map((l, i) => (i === existing ? { ...l, qty: l.qty + 1 } : l));
   } else {
-    cart.value = [...lines, { variant, qty: 1 }];
+    cart.value = [...lines, { variant, qty: 1, unitPrice: variant.price }];
   }
 }
 
 export function setQty(index: number, qty: number): void {
   cart.value =
     qty <= 0 ? cart.value.filter((_, i) => i !== index) : cart.value.map((l, i) => (i === index ? { ...l, qty } : l));
+}
+
+export function setPrice(index: number, unitPrice: number, approval: string | null): void {
+  cart.value = cart.value.map((l, i) => {
+    if (i !== index) return l;
+    const { priceApproval: _old, ...rest } = l;
+    return approval ? { ...rest, unitPrice, priceApproval: approval } : { ...rest, unitPrice };
+  });
 }
 
 export function clear(): void {
@@ -36,7 +45,7 @@ export const totals = computed(() => {
   const settings = store.value;
   if (!settings) return null;
   return priceSale(
-    cart.value.map((l) => ({ qty: l.qty, unit_price: l.variant.price, tax_rate_ppm: rate(l.variant.tax_class) })),
+    cart.value.map((l) => ({ qty: l.qty, unit_price: l.unitPrice, tax_rate_ppm: rate(l.variant.tax_class) })),
     { orderDiscount: null, mode: settings.tax_mode, rounding: settings.tax_rounding },
   );
 });

@@ -164,3 +164,46 @@ def test_an_outage_burst_of_20_sales_survives_two_reloads_and_arrives_once(
     assert receipts == [f"{register}-{n:06d}" for n in range(1, 21)]
     assert quick_on_hand(rt, mug) == -20
     assert rt.db.scalar("SELECT count(*) FROM payment") == 20
+
+
+def start_selling(page: Page, url: str) -> None:
+    """Pair a new register, log the cashier in, open a shift with a 100.00 float."""
+    page.goto(url)
+    page.get_by_label("Register name").fill("Till by the door")
+    keypad(page, PINS["manager"])
+    page.get_by_role("button", name="Cashier, cashier").click()
+    keypad(page, PINS["cashier"])
+    page.get_by_label(re.compile(r"How many of €10\.00")).fill("10")
+    page.get_by_role("button", name="Open shift").click()
+    expect(page.get_by_label("Search products")).to_be_visible()
+
+
+def test_a_price_override_approved_by_a_supervisor_pin_on_the_register(
+    page: Page, store: Store, catalog: Runtime, server: RunningServer
+) -> None:
+    rt = store.rt
+    start_selling(page, server.url)
+    search = page.get_by_label("Search products")
+    search.fill("96385074")
+    search.press("Enter")
+    page.get_by_role("button", name=re.compile("^Price of Crème Brûlée Mug")).click()
+    dialog = page.get_by_role("dialog", name="Change the price")
+    dialog.get_by_label("New price").fill("8.00")
+    dialog.get_by_label("Reason").select_option("Damaged item")
+    # A wrong PIN is refused in place; the supervisor's is accepted.
+    keypad(page, "0000")
+    expect(dialog.get_by_role("alert")).to_be_visible()
+    keypad(page, PINS["supervisor"])
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_test_id("total")).to_have_text("€8.00")
+    page.get_by_role("button", name=re.compile("^Pay")).click()
+    page.get_by_role("button", name="Complete sale").click()
+    expect(page.get_by_role("status").filter(has_text="done")).to_contain_text("-000001 done")
+
+    line = rt.db.one("SELECT unit_price, list_price FROM sale_line")
+    assert line is not None and (line["unit_price"], line["list_price"]) == (800, 950)
+    approval = rt.db.one("SELECT action, amount, approver_id, used_for FROM approval")
+    assert approval is not None
+    assert (approval["action"], approval["amount"]) == ("price_override", 800)
+    assert approval["approver_id"] == store.staff["supervisor"]
+    assert approval["used_for"] == rt.db.scalar("SELECT id FROM sale")

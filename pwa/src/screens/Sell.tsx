@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "../api";
-import { add, cart, clear, setQty, totals } from "../cart";
+import { add, cart, clear, setPrice, setQty, totals } from "../cart";
+import { PriceOverride } from "./PriceOverride";
 import { byBarcode, searchCatalog } from "../catalog";
 import { db, type VariantDoc } from "../db";
 import type { JsonObject } from "../protocol/canonical";
@@ -30,6 +31,7 @@ export function Sell({ shift, catalogVersion }: Props) {
   const [paying, setPaying] = useState(false);
   const [cash, setCash] = useState("");
   const [busy, setBusy] = useState(false);
+  const [repricing, setRepricing] = useState<number | null>(null);
   const search = useRef<HTMLInputElement>(null);
   const currency = settings?.currency ?? "EUR";
 
@@ -104,7 +106,13 @@ export function Sell({ shift, catalogVersion }: Props) {
           shift,
           catalog_version: catalogVersion,
           currency,
-          lines: cart.value.map((l, i) => ({ line: i + 1, variant: l.variant.id, qty: l.qty, unit_price: l.variant.price })),
+          lines: cart.value.map((l, i) => ({
+            line: i + 1,
+            variant: l.variant.id,
+            qty: l.qty,
+            unit_price: l.unitPrice,
+            ...(l.priceApproval ? { price_approval: l.priceApproval } : {}),
+          })),
           tenders,
           totals: { subtotal: t.subtotal, discount: t.discount, tax: t.tax, total: t.total },
         },
@@ -131,8 +139,19 @@ export function Sell({ shift, catalogVersion }: Props) {
     }
   };
 
+  const repriced = repricing === null ? undefined : cart.value[repricing];
   return (
     <main class="sell">
+      {repriced && repricing !== null ? (
+        <PriceOverride
+          line={repriced}
+          onCancel={() => setRepricing(null)}
+          onDone={(unitPrice, approval) => {
+            setPrice(repricing, unitPrice, approval);
+            setRepricing(null);
+          }}
+        />
+      ) : null}
       <section class="find">
         <input
           ref={search}
@@ -170,7 +189,15 @@ export function Sell({ shift, catalogVersion }: Props) {
                 <span data-testid="qty">{line.qty}</span>
                 <button type="button" disabled={locked} aria-label={`One more ${line.variant.title}`} onClick={() => setQty(i, line.qty + 1)}>+</button>
               </span>
-              <span class="amount">{formatMoney(line.variant.price * line.qty, currency)}</span>
+              <button
+                type="button"
+                class="amount"
+                disabled={locked}
+                aria-label={`Price of ${line.variant.title}`}
+                onClick={() => setRepricing(i)}
+              >
+                {formatMoney(line.unitPrice * line.qty, currency)}
+              </button>
             </li>
           ))}
         </ul>
