@@ -59,11 +59,9 @@ export function Login() {
                 class="tile"
                 key={member.id}
                 disabled={member.locked}
-                aria-label={`${member.name}, ${member.role}${member.locked ? ", locked" : ""}`}
                 onClick={() => setChosen(member)}
               >
-                <strong>{member.name}</strong>
-                <span>{member.locked ? "locked" : member.role}</span>
+                <strong>{member.name}</strong> <span>{member.locked ? "locked" : member.role}</span>
               </button>
             ))}
           </div>

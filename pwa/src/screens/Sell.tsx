@@ -193,7 +193,7 @@ export function Sell({ shift, catalogVersion }: Props) {
                 type="button"
                 class="amount"
                 disabled={locked}
-                aria-label={`Price of ${line.variant.title}`}
+                aria-label={`${formatMoney(line.unitPrice * line.qty, currency)}: change the price of ${line.variant.title}`}
                 onClick={() => setRepricing(i)}
               >
                 {formatMoney(line.unitPrice * line.qty, currency)}

@@ -1,0 +1,68 @@
+"""axe-core on every main screen of the register app: no serious or critical violation."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from appliance.runtime import Runtime
+from appliance.server import RunningServer
+from tests.conftest import PINS, Store
+from tests.pwa.test_sell import keypad
+
+AXE = Path(__file__).resolve().parents[2] / "pwa" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def serious_violations(page: Page) -> list[dict[str, Any]]:
+    """Run axe-core on the page as it is; what is serious or critical, with where."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_every_main_screen_passes_axe(
+    page: Page, store: Store, catalog: Runtime, server: RunningServer
+) -> None:
+    assert AXE.is_file(), "pwa/node_modules is missing: run scripts/bootstrap.sh"
+    found: dict[str, list[dict[str, Any]]] = {}
+    page.goto(server.url)
+    expect(page.get_by_role("heading", name="Set up this register")).to_be_visible()
+    found["pair"] = serious_violations(page)
+    page.get_by_label("Register name").fill("Till by the door")
+    keypad(page, PINS["manager"])
+    expect(page.get_by_text("Who is selling?")).to_be_visible()
+    found["login"] = serious_violations(page)
+    page.get_by_role("button", name="Cashier cashier").click()
+    found["pin"] = serious_violations(page)
+    keypad(page, PINS["cashier"])
+    expect(page.get_by_role("heading", name="Open your shift")).to_be_visible()
+    found["open shift"] = serious_violations(page)
+    page.get_by_label(re.compile(r"How many of €10\.00")).fill("10")
+    page.get_by_role("button", name="Open shift").click()
+    search = page.get_by_label("Search products")
+    search.fill("tee")
+    page.get_by_role("button", name=re.compile("TEE-M-RED")).click()
+    found["sell"] = serious_violations(page)
+    page.get_by_role("button", name=re.compile("change the price of Classic Tee")).click()
+    found["price override"] = serious_violations(page)
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_role("button", name=re.compile("^Pay")).click()
+    found["tender"] = serious_violations(page)
+    page.get_by_role("button", name="Complete sale").click()
+    page.get_by_role("button", name="Close shift").click()
+    found["close shift"] = serious_violations(page)
+    page.get_by_label("Card terminal total").fill("12.99")
+    page.get_by_role("button", name="Close shift").click()
+    expect(page.get_by_role("heading", name="Z report 1")).to_be_visible()
+    found["z report"] = serious_violations(page)
+    failing = {screen: v for screen, v in found.items() if v}
+    assert not failing, json.dumps(failing, indent=1)
