@@ -43,6 +43,7 @@ export function App() {
         await loadStore(token);
         setStatus("Updating products…");
         setCatalogVersion(await syncCatalog(db, token));
+        performance.mark("tillbox:catalog-synced");
         setStatus("");
       } catch (e) {
         setCatalogVersion((await db.get<number>("catalog_version")) ?? 0);
@@ -71,7 +72,7 @@ export function App() {
     <div class="app">
       <header class="bar">
         <span>{device.value.register.name}</span>
-        <span class="status">{status}</span>
+        <span class="status" data-testid="catalog-status">{status}</span>
         <SyncStatus />
         {staff ? (
           <>

@@ -27,6 +27,8 @@ export function Sell({ shift, catalogVersion }: Props) {
   const settings = store.value;
   const [query, setQuery] = useState("");
   const [results, setResults] = useState<VariantDoc[]>([]);
+  // Which query the shown results answer (tests and the benchmark wait on it).
+  const [answered, setAnswered] = useState("");
   const [message, setMessage] = useState<string | null>(null);
   const [paying, setPaying] = useState(false);
   const [cash, setCash] = useState("");
@@ -38,7 +40,9 @@ export function Sell({ shift, catalogVersion }: Props) {
   useEffect(() => {
     let stale = false;
     searchCatalog(db, query).then((found) => {
-      if (!stale) setResults(found);
+      if (stale) return;
+      setResults(found);
+      setAnswered(query);
     });
     return () => {
       stale = true;
@@ -167,7 +171,7 @@ export function Sell({ shift, catalogVersion }: Props) {
           }}
         />
         {message ? <p class="notice" role="status">{message}</p> : null}
-        <ul class="results">
+        <ul class="results" data-query={answered}>
           {results.map((v) => (
             <li key={v.id}>
               <button type="button" class="result" disabled={locked} onClick={() => add(v)}>
@@ -180,7 +184,7 @@ export function Sell({ shift, catalogVersion }: Props) {
         </ul>
       </section>
       <section class="cart" aria-label="Cart">
-        <ul>
+        <ul data-lines={cart.value.length}>
           {cart.value.map((line, i) => (
             <li key={line.variant.id} class="line">
               <span class="title">{line.variant.title}</span>
