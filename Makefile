@@ -31,10 +31,11 @@ lint: ## Set up, then ruff, ruff format --check, mypy and shellcheck only
 	scripts/bootstrap.sh
 	scripts/check.sh --lint-only
 
-bench: ## Set up, then run the catalog and selling benchmarks
+bench: ## Set up, then run the catalog, selling and register-app benchmarks
 	scripts/bootstrap.sh
 	.venv/bin/python bench/catalog_bench.py
 	.venv/bin/python bench/selling_bench.py
+	.venv/bin/python bench/pwa_bench.py
 
 # DATA is removed recursively, so only a path inside var/ is accepted.
 clean-demo: ## Delete the demo store (DATA, default var/demo)
