@@ -6,6 +6,8 @@ type Change = { kind: string; id: string; version: number; data: Record<string, 
 type ChangesPage = { changes: Change[]; next: number; head: number };
 
 const PAGE = 2000;
+// How many index entries one search looks at, at most, when it must filter on more words.
+const SCAN_LIMIT = 1500;
 
 /** Words a cashier may type the start of: title words, the SKU and its parts. */
 export function wordsOf(title: string, sku: string): string[] {
@@ -63,9 +65,13 @@ export async function searchCatalog(db: TillDatabase, query: string, limit = 30)
   if (!first) return [];
   const found: VariantDoc[] = [];
   const seen = new Set<string>();
+  // The longest word narrows best; the rest are checked on each candidate. A short prefix can
+  // match tens of thousands of rows: look at a bounded number of them, so a keystroke never
+  // waits on a full index walk (the next keystroke narrows it anyway).
   await db.variants
     .where("words")
     .startsWith(first)
+    .limit(rest.length ? SCAN_LIMIT : limit * 2)
     .until(() => found.length >= limit)
     .each((variant) => {
       if (seen.has(variant.id) || !variant.active) return;
