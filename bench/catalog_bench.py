@@ -251,6 +251,20 @@ def wait_up(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> No
     raise RuntimeError("the server did not come up")
 
 
+def record_section(begin: str, end: str, report: str) -> None:
+    """Put `report` (which starts with `begin` and ends with `end`) into docs/benchmarks.md,
+    replacing the section between those markers, or appending it the first time."""
+    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
+    if begin in text:
+        text = re.sub(
+            re.escape(begin) + r".*?" + re.escape(end), lambda _: report, text, flags=re.S
+        )
+    else:
+        text = text.rstrip("\n") + "\n\n" + report + "\n"
+    DOC.write_text(text, encoding="utf-8")
+    print(f"recorded in {DOC}")
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -409,15 +423,7 @@ def main() -> None:
         )
     )
     if args.record:
-        text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
-        if BEGIN in text:
-            text = re.sub(
-                re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: report, text, flags=re.S
-            )
-        else:
-            text = text.rstrip("\n") + "\n\n" + report + "\n"
-        DOC.write_text(text, encoding="utf-8")
-        print(f"recorded in {DOC}")
+        record_section(BEGIN, END, report)
 
 
 if __name__ == "__main__":

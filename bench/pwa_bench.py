@@ -31,6 +31,7 @@ from catalog_bench import (  # noqa: E402
     free_port,
     machine,
     make_catalog,
+    record_section,
     run,
     search_terms,
     wait_up,
@@ -38,7 +39,6 @@ from catalog_bench import (  # noqa: E402
 from playwright.sync_api import Page, sync_playwright  # noqa: E402
 
 TILLBOX = str(Path(sys.executable).parent / "tillbox")
-DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- pwa-bench:begin -->", "<!-- pwa-bench:end -->"
 CHROMIUM = os.environ.get("TILLBOX_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
@@ -220,15 +220,7 @@ def main() -> None:
     )
     print(report)
     if args.record:
-        text = DOC.read_text(encoding="utf-8")
-        if BEGIN in text:
-            text = re.sub(
-                re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: report, text, flags=re.S
-            )
-        else:
-            text = text.rstrip("\n") + "\n\n" + report + "\n"
-        DOC.write_text(text, encoding="utf-8")
-        print(f"recorded in {DOC}")
+        record_section(BEGIN, END, report)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import http.client
 import json
 import os
 import random
-import re
 import shutil
 import socket
 import sqlite3
@@ -30,6 +29,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "bench"))
+
+from catalog_bench import free_port, machine, record_section  # noqa: E402
+
 from appliance.db import PRAGMAS  # noqa: E402
 from protocol.envelope import envelope_dict, format_at, seal  # noqa: E402
 from protocol.hlc import Clock  # noqa: E402
@@ -38,20 +41,12 @@ from protocol.pricing import LineInput, TaxMode, TaxRounding, price_sale  # noqa
 
 OUT = ROOT / "bench" / "out"
 TILLBOX = str(Path(sys.executable).parent / "tillbox")
-DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- selling-bench:begin -->", "<!-- selling-bench:end -->"
 RATE = 200_000  # standard rate, ppm
 
 
 def run(*args: str, env: dict[str, str]) -> str:
     return subprocess.run(args, check=True, capture_output=True, text=True, env=env).stdout
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -324,18 +319,6 @@ def http_ceiling(registers: int, requests: int, sample_event: dict[str, Any]) ->
         proc.wait(timeout=10)
 
 
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown CPU",
-    )
-    return f"{cpu}, {os.cpu_count()} cores, Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -552,15 +535,7 @@ def main() -> None:
     )
     print(report)
     if args.record:
-        text = DOC.read_text(encoding="utf-8")
-        if BEGIN in text:
-            text = re.sub(
-                re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: report, text, flags=re.S
-            )
-        else:
-            text = text.rstrip("\n") + "\n\n" + report + "\n"
-        DOC.write_text(text, encoding="utf-8")
-        print(f"recorded in {DOC}")
+        record_section(BEGIN, END, report)
 
 
 if __name__ == "__main__":
