@@ -13,6 +13,7 @@ from appliance.runtime import Runtime, open_runtime
 from protocol.envelope import Envelope, envelope_dict, format_at, seal
 from protocol.hlc import Clock
 from protocol.ids import new_id
+from tests.appliance.selling.helpers import make_till, ok, uid
 from tests.appliance.till import Item, Till
 from tests.conftest import FakeWall, Store, make_settings
 
@@ -21,30 +22,8 @@ from tests.conftest import FakeWall, Store, make_settings
 TABLES = ("event", "sale", "sale_line", "payment", "stock_ledger", "review_flag", "return_doc")
 
 
-def uid(rt: Runtime, sku: str) -> str:
-    value: str = rt.db.scalar("SELECT uid FROM variant WHERE sku = ?", (sku,))
-    assert value is not None, sku
-    return value
-
-
 def counts(rt: Runtime) -> dict[str, int]:
     return {table: int(rt.db.scalar(f"SELECT count(*) FROM {table}")) for table in TABLES}
-
-
-def make_till(store: Store, wall: FakeWall, who: str = "cashier") -> Till:
-    """The fixture register with `who` logged in and a shift open."""
-    till = Till(
-        store.client,
-        "s01",
-        store.register_id,
-        store.device,
-        wall,
-        staff_token=store.login(who),
-        actor=store.staff[who],
-    )
-    opened = till.open_shift()
-    assert opened.status_code == 200, opened.get_json()
-    return till
 
 
 def other_till(store: Store, wall: FakeWall, who: str = "cashier2") -> Till:
@@ -62,12 +41,6 @@ def refused(response: Any, code: str, status: int) -> dict[str, Any]:
     assert response.status_code == status, data
     assert set(data) == {"error", "message", "details"}, data
     assert data["error"] == code, data
-    return data
-
-
-def ok(response: Any) -> dict[str, Any]:
-    data: dict[str, Any] = response.get_json()
-    assert response.status_code == 200, data
     return data
 
 

@@ -15,6 +15,7 @@ from appliance.runtime import Runtime, open_runtime
 from appliance.server import RunningServer
 from protocol.envelope import Envelope, Override, format_at, seal
 from protocol.ids import new_id
+from tests.appliance.selling.helpers import ok, on_hand, refused, uid
 from tests.appliance.till import Item, Till
 from tests.conftest import PINS, FakeWall, Store, make_settings
 
@@ -23,29 +24,8 @@ from tests.conftest import PINS, FakeWall, Store, make_settings
 TABLES = ("event", "sale", "payment", "stock_ledger", "review_flag", "return_doc", "return_line")
 
 
-def uid(rt: Runtime, sku: str) -> str:
-    value: str = rt.db.scalar("SELECT uid FROM variant WHERE sku = ?", (sku,))
-    assert value is not None, sku
-    return value
-
-
 def counts(rt: Runtime) -> dict[str, int]:
     return {table: int(rt.db.scalar(f"SELECT count(*) FROM {table}")) for table in TABLES}
-
-
-def refused(response: Any, code: str, status: int = 422) -> dict[str, Any]:
-    """The one error shape, with this status and code."""
-    data: dict[str, Any] = response.get_json()
-    assert response.status_code == status, data
-    assert set(data) == {"error", "message", "details"}, data
-    assert data["error"] == code, data
-    return data
-
-
-def ok(response: Any) -> dict[str, Any]:
-    data: dict[str, Any] = response.get_json()
-    assert response.status_code == 200, data
-    return data
 
 
 def open_till(store: Store, register: str, device: str, wall: FakeWall, who: str) -> Till:
@@ -69,13 +49,6 @@ def approve(store: Store, till: Till, action: str, amount: int | None) -> str:
     assert response.status_code == 201, response.get_json()
     approval: str = response.get_json()["id"]
     return approval
-
-
-def on_hand(store: Store, sku: str) -> int:
-    response = store.client.get(f"/api/v1/stock?variant={sku}", headers=store.bearer(store.device))
-    assert response.status_code == 200, response.get_json()
-    value: int = response.get_json()["on_hand"]
-    return value
 
 
 def sell(

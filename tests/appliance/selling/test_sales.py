@@ -12,6 +12,7 @@ from appliance.catalog.queries import head
 from appliance.runtime import Runtime
 from protocol.envelope import Override
 from protocol.ids import new_id
+from tests.appliance.selling.helpers import make_till, ok, on_hand, refused, uid
 from tests.appliance.till import Item, Till
 from tests.conftest import PINS, SMALL_CATALOG, FakeWall, Store
 
@@ -20,28 +21,6 @@ from tests.conftest import PINS, SMALL_CATALOG, FakeWall, Store
 # The float Till.open_shift counts by default.
 FLOAT_COUNTS = {"2000": 5, "1000": 5, "500": 4, "100": 20}
 FLOAT: dict[str, Any] = {"counts": FLOAT_COUNTS, "total": 19000}
-
-
-def uid(rt: Runtime, sku: str) -> str:
-    value: str = rt.db.scalar("SELECT uid FROM variant WHERE sku = ?", (sku,))
-    assert value is not None, sku
-    return value
-
-
-def make_till(store: Store, wall: FakeWall, who: str = "cashier") -> Till:
-    """The fixture register, with `who` logged in, and an open shift."""
-    till = Till(
-        store.client,
-        "s01",
-        store.register_id,
-        store.device,
-        wall,
-        staff_token=store.login(who),
-        actor=store.staff[who],
-    )
-    opened = till.open_shift()
-    assert opened.status_code == 200, opened.get_json()
-    return till
 
 
 def approve(
@@ -61,28 +40,6 @@ def approve(
     assert response.status_code == 201, response.get_json()
     approval: str = response.get_json()["id"]
     return approval
-
-
-def refused(response: Any, code: str, status: int = 422) -> dict[str, Any]:
-    """The one error shape, with this status and code."""
-    data: dict[str, Any] = response.get_json()
-    assert response.status_code == status, data
-    assert set(data) == {"error", "message", "details"}, data
-    assert data["error"] == code, data
-    return data
-
-
-def ok(response: Any) -> dict[str, Any]:
-    data: dict[str, Any] = response.get_json()
-    assert response.status_code == 200, data
-    return data
-
-
-def on_hand(store: Store, sku: str) -> int:
-    response = store.client.get(f"/api/v1/stock?variant={sku}", headers=store.bearer(store.device))
-    assert response.status_code == 200, response.get_json()
-    value: int = response.get_json()["on_hand"]
-    return value
 
 
 def receive(till: Till, rt: Runtime, **quantities: int) -> None:

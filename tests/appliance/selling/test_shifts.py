@@ -11,6 +11,7 @@ from appliance.db import IntegrityError
 from appliance.runtime import Runtime
 from protocol.envelope import Override, format_at
 from protocol.ids import new_id
+from tests.appliance.selling.helpers import as_staff, till_for
 from tests.appliance.till import Item, Till
 from tests.conftest import PINS, FakeWall, Store
 
@@ -20,24 +21,6 @@ FLOAT_100 = {"2000": 2, "1000": 3, "500": 4, "100": 10}  # 40 + 30 + 20 + 10 = 1
 def uid(rt: Runtime, sku: str) -> str:
     value: str = rt.db.scalar("SELECT uid FROM variant WHERE sku = ?", (sku,))
     return value
-
-
-def till_for(
-    store: Store, wall: FakeWall, who: str = "cashier", *, register: tuple[str, str] | None = None
-) -> Till:
-    """A scripted register with `who` logged in (the store's own register unless given)."""
-    origin, device = register or (store.register_id, store.device)
-    till = Till(client=store.client, store="s01", origin=origin, device=device, wall=wall)
-    till.staff_token = store.login(who, device=device)
-    till.actor = store.staff[who]
-    return till
-
-
-def as_staff(store: Store, till: Till, who: str) -> Till:
-    """The same register (its seq, chain and clock), with `who` logged in instead."""
-    till.staff_token = store.login(who, device=till.device)
-    till.actor = store.staff[who]
-    return till
 
 
 def approve(store: Store, till: Till, action: str, amount: int | None = None) -> Override:

@@ -17,6 +17,7 @@ from protocol.hlc import HLC
 from protocol.ids import new_id
 from protocol.pricing import LineResult, refund_for
 from protocol.stock import Movement
+from tests.appliance.selling.helpers import as_staff, till_for
 from tests.appliance.till import Item, Till
 from tests.conftest import PINS, FakeWall, Store
 
@@ -31,24 +32,6 @@ def uid(rt: Runtime, sku: str) -> str:
 def at(hour: int, minute: int) -> int:
     """Milliseconds of 25 November 2026, hh:mm UTC (the ARCHITECTURE.md example's day)."""
     return timegm((2026, 11, 25, hour, minute, 0)) * 1000
-
-
-def till_for(
-    store: Store, wall: FakeWall, who: str = "cashier", *, register: tuple[str, str] | None = None
-) -> Till:
-    """A scripted register with `who` logged in (the store's own register unless given)."""
-    origin, device = register or (store.register_id, store.device)
-    till = Till(client=store.client, store="s01", origin=origin, device=device, wall=wall)
-    till.staff_token = store.login(who, device=device)
-    till.actor = store.staff[who]
-    return till
-
-
-def as_staff(store: Store, till: Till, who: str) -> Till:
-    """The same register (its seq, chain and clock), with `who` logged in instead."""
-    till.staff_token = store.login(who, device=till.device)
-    till.actor = store.staff[who]
-    return till
 
 
 def approve(store: Store, till: Till, action: str, approver: str) -> Override:
