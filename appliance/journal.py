@@ -74,23 +74,22 @@ def record(
         return append(rt, envelope)
 
 
-def append(rt: Runtime, envelope: Envelope, *, hash_checked: bool = False) -> Stored:
+def append(rt: Runtime, envelope: Envelope) -> Stored:
     """Store one envelope that continues its origin's chain, inside the caller's `rt.db.write()`.
 
     Outside one it makes its own, so the event and its origin's cursor never part.
-    `hash_checked` says the caller already verified the hash (the push does, first thing).
     """
     with rt.db.write():
-        return _append(rt, envelope, hash_checked=hash_checked)
+        return _append(rt, envelope)
 
 
-def _append(rt: Runtime, envelope: Envelope, *, hash_checked: bool = False) -> Stored:
+def _append(rt: Runtime, envelope: Envelope) -> Stored:
     if envelope.store != rt.store:
         raise Invalid(
             f"event {envelope.id} belongs to store {envelope.store}, this is {rt.store}",
             code="wrong_store",
         )
-    if not hash_checked and not verify_hash(envelope):
+    if not verify_hash(envelope):
         raise Invalid(f"event {envelope.id} does not match its hash", code="bad_hash")
     last_seq, last_hash = _cursor(rt, envelope.origin)
     if envelope.seq != last_seq + 1:
