@@ -66,3 +66,40 @@ def test_every_main_screen_passes_axe(
     found["z report"] = serious_violations(page)
     failing = {screen: v for screen, v in found.items() if v}
     assert not failing, json.dumps(failing, indent=1)
+
+
+def test_the_returns_screen_passes_axe(
+    page: Page, store: Store, catalog: Runtime, server: RunningServer
+) -> None:
+    from tests.appliance.selling.helpers import uid
+    from tests.appliance.till import Item
+    from tests.pwa.test_returns import TEE, front_till, open_returns, scan, sell_at
+    from tests.pwa.test_sell import start_selling
+
+    _, receipt = sell_at(
+        front_till(store),
+        [Item(uid(store.rt, "TEE-M-RED"), 2, 1299)],
+        [{"kind": "card", "amount": 2598, "reference": "AUTH"}],
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    start_selling(page, server.url)
+    open_returns(page)
+    found["returns"] = serious_violations(page)
+    scan(page, receipt)
+    page.get_by_role("button", name=f"One more {TEE} back").click()
+    found["returns lines"] = serious_violations(page)
+    page.get_by_role("button", name=f"Pick a reason for {TEE}").click()
+    found["return reason"] = serious_violations(page)
+    page.get_by_role("button", name=re.compile("^Changed mind")).click()
+    found["returns picked"] = serious_violations(page)
+    page.get_by_role("button", name="No receipt", exact=True).click()
+    scan(page, "96385074")
+    page.get_by_label("Search the returned item").fill("tee")
+    found["no receipt"] = serious_violations(page)
+    page.get_by_role("button", name=re.compile("^Pick a reason")).click()
+    page.get_by_role("button", name=re.compile("^Changed mind")).click()
+    page.get_by_role("button", name=re.compile("^Refund €")).click()
+    expect(page.get_by_role("dialog", name="Refund without a receipt")).to_be_visible()
+    found["no receipt approval"] = serious_violations(page)
+    failing = {screen: v for screen, v in found.items() if v}
+    assert not failing, json.dumps(failing, indent=1)
