@@ -9,7 +9,7 @@ import { signal } from "@preact/signals";
 import { ApiError, Unreachable, call } from "./api";
 import { db, type OutboxRow } from "./db";
 import type { JsonObject } from "./protocol/canonical";
-import { formatAt, seal, type Envelope, type EventType } from "./protocol/envelope";
+import { formatAt, seal, type Envelope, type EventType, type Override } from "./protocol/envelope";
 import { Clock, parseHlc } from "./protocol/hlc";
 import { newId } from "./protocol/ids";
 import { device, session } from "./session";
@@ -50,9 +50,14 @@ function serial<T>(work: () => Promise<T>): Promise<T> {
 
 /** The next receipt number of this register, e.g. s01-r02-000017 (taken when used). */
 export async function nextReceipt(): Promise<string> {
+  return (await nextReceipts(1))[0] ?? "";
+}
+
+/** The next `count` receipt numbers (an exchange takes two: its return and its sale). */
+export async function nextReceipts(count: number): Promise<string[]> {
   const current = await chain();
   const origin = device.value?.register.id ?? "";
-  return `${origin}-${String(current.receipts + 1).padStart(6, "0")}`;
+  return Array.from({ length: count }, (_, i) => `${origin}-${String(current.receipts + 1 + i).padStart(6, "0")}`);
 }
 
 export async function refreshOutboxState(): Promise<void> {
@@ -61,8 +66,31 @@ export async function refreshOutboxState(): Promise<void> {
   outboxState.value = { ...outboxState.value, waiting, oldestAt: oldest?.sealedAt ?? null };
 }
 
+/** One event to seal: its type, body, and whether it takes this register's next receipt number. */
+export type Draft = {
+  type: EventType;
+  body: JsonObject;
+  receipt?: boolean;
+  /** The event's id, when another event of the same push names it (an exchange's halves). */
+  id?: string;
+  /** A supervisor's approval for the whole event (a no-sale, a return without a receipt). */
+  override?: Override | null;
+};
+
 /** Seal the next event, keep it, and send it; resolves once it is safe on this tablet. */
-export function send(type: EventType, body: JsonObject, options: { receipt?: boolean } = {}): Promise<Sent> {
+export async function send(
+  type: EventType,
+  body: JsonObject,
+  options: { receipt?: boolean; override?: Override | null } = {},
+): Promise<Sent> {
+  const [sent] = await sendTogether([{ type, body, ...options }]);
+  if (!sent) throw new Error("nothing was sealed");
+  return sent;
+}
+
+/** Seal several events as one push (an exchange: the return and its sale), kept and sent
+ * together: the appliance takes all of them or, live, refuses all of them. */
+export function sendTogether(drafts: readonly Draft[]): Promise<Sent[]> {
   return serial(async () => {
     const dev = device.value;
     const staff = session.value;
@@ -71,49 +99,60 @@ export function send(type: EventType, body: JsonObject, options: { receipt?: boo
     // The clock carries on from the last stamp this register used, even across a reload with
     // the tablet's clock set back: the appliance refuses events whose HLC goes backwards.
     clock ??= new Clock(dev.register.id, { last: before.hlc ? parseHlc(before.hlc) : null });
-    const envelope = seal({
-      id: newId(),
-      type,
-      store: dev.store,
-      origin: dev.register.id,
-      seq: before.seq + 1,
-      hlc: clock.now(),
-      at: formatAt(Date.now()),
-      actor: staff.staff.id,
-      override: null,
-      body,
-      prev: before.prev,
-    });
-    const after: Chain = {
-      seq: envelope.seq,
-      prev: envelope.hash,
-      receipts: before.receipts + (options.receipt ? 1 : 0),
-      hlc: envelope.hlc,
-    };
+    let after: Chain = before;
+    const envelopes: Envelope[] = [];
+    for (const draft of drafts) {
+      const envelope = seal({
+        id: draft.id ?? newId(),
+        type: draft.type,
+        store: dev.store,
+        origin: dev.register.id,
+        seq: after.seq + 1,
+        hlc: clock.now(),
+        at: formatAt(Date.now()),
+        actor: staff.staff.id,
+        override: draft.override ?? null,
+        body: draft.body,
+        prev: after.prev,
+      });
+      envelopes.push(envelope);
+      after = {
+        seq: envelope.seq,
+        prev: envelope.hash,
+        receipts: after.receipts + (draft.receipt ? 1 : 0),
+        hlc: envelope.hlc,
+      };
+    }
+    const sealedAt = Date.now();
     const earlier = await db.transaction("rw", db.kv, db.outbox, async () => {
       const waiting = await db.outbox.where("held").equals(0).count();
-      await db.outbox.add({ seq: envelope.seq, envelope, held: 0, sealedAt: Date.now(), heldAt: null });
+      await db.outbox.bulkAdd(envelopes.map((envelope) => ({ seq: envelope.seq, envelope, held: 0, sealedAt, heldAt: null })));
       await db.put("chain", after);
       return waiting;
     });
     await refreshOutboxState();
+    const queued = (): Sent[] => envelopes.map((envelope) => ({ envelope, queued: true, flags: [] }));
     if (earlier > 0) {
-      // Older events are still waiting: this one goes after them, in order.
+      // Older events are still waiting: these go after them, in order.
       kick();
-      return { envelope, queued: true, flags: [] };
+      return queued();
     }
     try {
       const result = await call<PushResult>("POST", "/events", {
         token: staff.token,
-        body: { events: [envelope], mode: "live" },
+        body: { events: envelopes, mode: "live" },
       });
-      await markHeld([envelope.seq]);
-      return { envelope, queued: false, flags: result.flagged.flatMap((f) => f.flags) };
+      await markHeld(envelopes.map((envelope) => envelope.seq));
+      return envelopes.map((envelope) => ({
+        envelope,
+        queued: false,
+        flags: result.flagged.filter((f) => f.id === envelope.id).flatMap((f) => f.flags),
+      }));
     } catch (error) {
       if (error instanceof ApiError && error.status === 422) {
-        // Refused live, and nothing stored: take it back, as if never sealed.
+        // Refused live, and nothing stored: take them back, as if never sealed.
         await db.transaction("rw", db.kv, db.outbox, async () => {
-          await db.outbox.delete(envelope.seq);
+          await db.outbox.bulkDelete(envelopes.map((envelope) => envelope.seq));
           await db.put("chain", before);
         });
         clock = null;
@@ -122,7 +161,7 @@ export function send(type: EventType, body: JsonObject, options: { receipt?: boo
       }
       if (error instanceof Unreachable || (error instanceof ApiError && error.status >= 500)) {
         kick();
-        return { envelope, queued: true, flags: [] };
+        return queued();
       }
       throw error;
     }
