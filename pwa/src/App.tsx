@@ -4,12 +4,22 @@ import { syncCatalog } from "./catalog";
 import { db } from "./db";
 import { device, loadStore, loaded, logout, restore, session } from "./session";
 import { Login } from "./screens/Login";
-import { CloseShift } from "./screens/CloseShift";
 import { OpenShift } from "./screens/OpenShift";
 import { Pair } from "./screens/Pair";
+import { Returns } from "./screens/Returns";
 import { Sell } from "./screens/Sell";
-import { SyncStatus } from "./screens/SyncStatus";
+import { ShiftScreen } from "./screens/Shift";
+import { StockLookup } from "./screens/StockLookup";
+import { SyncDetail, SyncStatus } from "./screens/SyncStatus";
+import { view, type View } from "./nav";
 import { kick, refreshOutboxState } from "./till";
+
+const TABS: { view: View; label: string }[] = [
+  { view: "sell", label: "Sell" },
+  { view: "returns", label: "Returns" },
+  { view: "stock", label: "Stock" },
+  { view: "shift", label: "Shift" },
+];
 
 type Shift = { id: string };
 
@@ -18,7 +28,6 @@ export function App() {
   const [shift, setShift] = useState<string | null | undefined>(undefined);
   const [catalogVersion, setCatalogVersion] = useState(0);
   const [status, setStatus] = useState<string>("");
-  const [closing, setClosing] = useState(false);
 
   useEffect(() => {
     void restore().then(async () => {
@@ -73,33 +82,48 @@ export function App() {
       <header class="bar">
         <span>{device.value.register.name}</span>
         <span class="status" data-testid="catalog-status">{status}</span>
-        <SyncStatus />
+        <SyncStatus onOpen={() => (view.value = "sync")} />
         {staff ? (
           <>
             <span>{staff.staff.name}</span>
-            {shift && !closing ? (
-              <button type="button" class="link" onClick={() => setClosing(true)}>
-                Close shift
-              </button>
-            ) : null}
             <button type="button" class="link" onClick={() => void logout()}>
               Log out
             </button>
           </>
         ) : null}
       </header>
-      {!staff ? (
+      {staff && shift ? (
+        <nav class="tabs" aria-label="Screens">
+          {TABS.map((tab) => (
+            <button
+              type="button"
+              key={tab.view}
+              class={view.value === tab.view ? "tab current" : "tab"}
+              aria-current={view.value === tab.view ? "page" : undefined}
+              onClick={() => (view.value = tab.view)}
+            >
+              {tab.label}
+            </button>
+          ))}
+        </nav>
+      ) : null}
+      {view.value === "sync" ? (
+        <SyncDetail />
+      ) : !staff ? (
         <Login />
       ) : shift === undefined ? (
         <main class="screen center">Loading…</main>
       ) : shift === null ? (
         <OpenShift onOpened={setShift} />
-      ) : closing ? (
-        <CloseShift
+      ) : view.value === "returns" ? (
+        <Returns shift={shift} />
+      ) : view.value === "stock" ? (
+        <StockLookup />
+      ) : view.value === "shift" ? (
+        <ShiftScreen
           shift={shift}
-          onCancel={() => setClosing(false)}
           onClosed={() => {
-            setClosing(false);
+            view.value = "sell";
             setShift(null);
             void logout();
           }}

@@ -13,8 +13,16 @@ export type StoreSettings = {
   tax_rounding: "line" | "total";
   tax_rates: { tax_class: string; rate_ppm: number }[];
   discount_threshold_bp: number;
+  no_receipt_refunds: string[];
+  override_ttl_seconds: number;
   denominations: number[];
   catalog_version: number;
+};
+export type Reason = {
+  code: string;
+  kind: "return" | "adjust" | "cash";
+  label: string;
+  disposition: "restock" | "damaged" | "rtv" | null;
 };
 export type Device = { token: string; register: Register; store: string };
 export type Session = { token: string; staff: Staff };
@@ -22,12 +30,14 @@ export type Session = { token: string; staff: Staff };
 export const device = signal<Device | null>(null);
 export const session = signal<Session | null>(null);
 export const store = signal<StoreSettings | null>(null);
+export const reasons = signal<Reason[]>([]);
 export const loaded = signal(false);
 
 /** Read what this tablet already knows (its pairing, the last store settings). */
 export async function restore(): Promise<void> {
   device.value = (await db.get<Device>("device")) ?? null;
   store.value = (await db.get<StoreSettings>("store")) ?? null;
+  reasons.value = (await db.get<Reason[]>("reasons")) ?? [];
   loaded.value = true;
 }
 
@@ -49,7 +59,16 @@ export async function loadStore(token: string): Promise<StoreSettings> {
   const settings = await call<StoreSettings>("GET", "/store", { token });
   await db.put("store", settings);
   store.value = settings;
+  // Reason codes are kept with the catalog, so returns and pay-outs work offline.
+  const list = (await call<{ reasons: Reason[] }>("GET", "/reasons", { token })).reasons;
+  await db.put("reasons", list);
+  reasons.value = list;
   return settings;
+}
+
+/** The reason codes of one kind (return, adjust, cash), as the appliance last listed them. */
+export function reasonsOf(kind: Reason["kind"]): Reason[] {
+  return reasons.value.filter((r) => r.kind === kind);
 }
 
 export async function listStaff(token: string): Promise<Staff[]> {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -77,13 +78,29 @@ def test_pair_log_in_open_a_shift_and_sell_with_split_tender(
 
     # Split tender: 10.00 cash, the rest by card.
     page.get_by_role("button", name=re.compile("^Pay")).click()
-    page.get_by_label("Cash received").fill("10")
+    page.get_by_label("Amount").fill("10")
+    page.get_by_role("button", name="Cash", exact=True).click()
+    expect(page.get_by_test_id("left")).to_have_text("€12.49")
     snapshot(page, "pwa-tender")
-    page.get_by_role("button", name="Complete sale").click()
+    page.get_by_label("Reference").fill("A1B2C3")
+    page.get_by_role("button", name="Card", exact=True).click()
     register = rt.db.scalar("SELECT id FROM register WHERE name = 'Till by the door'")
     expect(page.get_by_role("status").filter(has_text="done")).to_contain_text(
         f"Sale {register}-000001 done"
     )
+    # The customer wants the receipt by email.
+    page.get_by_role("button", name="Email").click()
+    page.get_by_label("Customer's email").fill("ana@example.com")
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_label("Search products")).to_be_enabled()
+    asked = rt.db.one("SELECT envelope FROM event WHERE type = 'receipt.requested'")
+    assert asked is not None
+    assert json.loads(asked["envelope"])["body"] == {
+        "receipt": f"{register}-000001",
+        "channel": "email",
+        "to": "ana@example.com",
+        "gift": False,
+    }
 
     sale = rt.db.one("SELECT * FROM sale WHERE receipt = ?", (f"{register}-000001",))
     assert sale is not None
@@ -95,6 +112,7 @@ def test_pair_log_in_open_a_shift_and_sell_with_split_tender(
     assert rt.db.scalar("SELECT count(*) FROM review_flag") == 1  # stock went below zero
 
     # Blind close: 11 × 10.00 in the drawer, the card terminal says 12.49; then the Z report.
+    page.get_by_role("button", name="Shift", exact=True).click()
     page.get_by_role("button", name="Close shift").click()
     page.get_by_label(re.compile(r"How many of €10\.00")).fill("11")
     page.get_by_label("Card terminal total").fill("12.49")
@@ -139,11 +157,12 @@ def test_an_outage_burst_of_20_sales_survives_two_reloads_and_arrives_once(
             search.fill("96385074")
             search.press("Enter")
             page.get_by_role("button", name=re.compile("^Pay")).click()
-            page.get_by_label("Cash received").fill("10")
-            page.get_by_role("button", name="Complete sale").click()
+            page.get_by_label("Amount").fill("10")
+            page.get_by_role("button", name="Cash", exact=True).click()
             expect(
                 page.get_by_role("status").filter(has_text="saved on this tablet")
             ).to_contain_text(f"-{n:06d} saved on this tablet")
+            page.get_by_role("button", name="No receipt").click()
         expect(page.get_by_test_id("sync")).to_contain_text("20 waiting on this tablet")
         assert rt.db.scalar("SELECT count(*) FROM sale") == 0
 
@@ -186,7 +205,10 @@ def test_a_price_override_approved_by_a_supervisor_pin_on_the_register(
     search = page.get_by_label("Search products")
     search.fill("96385074")
     search.press("Enter")
-    page.get_by_role("button", name=re.compile("change the price of Crème Brûlée Mug")).click()
+    page.get_by_role(
+        "button", name=re.compile("price, discount or remove Crème Brûlée Mug")
+    ).click()
+    page.get_by_role("button", name="Change the price").click()
     dialog = page.get_by_role("dialog", name="Change the price")
     dialog.get_by_label("New price").fill("8.00")
     dialog.get_by_label("Reason").select_option("Damaged item")
@@ -197,7 +219,8 @@ def test_a_price_override_approved_by_a_supervisor_pin_on_the_register(
     expect(dialog).to_have_count(0)
     expect(page.get_by_test_id("total")).to_have_text("€8.00")
     page.get_by_role("button", name=re.compile("^Pay")).click()
-    page.get_by_role("button", name="Complete sale").click()
+    page.get_by_label("Reference").fill("A1B2C3")
+    page.get_by_role("button", name="Card", exact=True).click()
     expect(page.get_by_role("status").filter(has_text="done")).to_contain_text("-000001 done")
 
     line = rt.db.one("SELECT unit_price, list_price FROM sale_line")

@@ -7,8 +7,8 @@ import { send } from "../till";
 type Props = { shift: string; onClosed: () => void; onCancel: () => void };
 
 type Tender = { kind: string; expected: number; counted?: number | null; difference?: number | null };
-type ZReport = {
-  number: number;
+export type ZReport = {
+  number?: number;
   currency: string;
   sales: { count: number; total: number };
   returns: { count: number; total: number };
@@ -76,27 +76,7 @@ export function CloseShift({ shift, onClosed, onCancel }: Props) {
     return (
       <main class="screen">
         <h1>Z report {z.number}</h1>
-        <table class="report" aria-label="Over or short per tender">
-          <thead>
-            <tr><th>Tender</th><th>Expected</th><th>Counted</th><th>Over / short</th></tr>
-          </thead>
-          <tbody>
-            {z.tenders.map((t) => (
-              <tr key={t.kind}>
-                <td>{KINDS[t.kind] ?? t.kind}</td>
-                <td>{formatMoney(t.expected, currency)}</td>
-                <td>{t.counted === undefined || t.counted === null ? "not counted" : formatMoney(t.counted, currency)}</td>
-                <td data-testid={`difference-${t.kind}`}>
-                  {t.difference === undefined || t.difference === null ? "—" : formatMoney(t.difference, currency)}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-        <p>
-          {z.sales.count} {z.sales.count === 1 ? "sale" : "sales"}, {formatMoney(z.sales.total, currency)} · returns {formatMoney(z.returns.total, currency)} ·
-          net sales <strong data-testid="net-sales">{formatMoney(z.net_sales, currency)}</strong> (tax {formatMoney(z.net_tax, currency)})
-        </p>
+        <ReportTable report={z} currency={currency} />
         <button type="button" class="big primary" onClick={onClosed}>Done</button>
       </main>
     );
@@ -136,5 +116,34 @@ export function CloseShift({ shift, onClosed, onCancel }: Props) {
         </button>
       </div>
     </main>
+  );
+}
+
+/** An X or Z report: each tender expected, counted and over or short, and the shift's sales. */
+export function ReportTable({ report: z, currency }: { report: ZReport; currency: string }) {
+  return (
+    <>
+    <table class="report" aria-label="Over or short per tender">
+      <thead>
+        <tr><th>Tender</th><th>Expected</th><th>Counted</th><th>Over / short</th></tr>
+      </thead>
+      <tbody>
+        {z.tenders.map((t) => (
+          <tr key={t.kind}>
+            <td>{KINDS[t.kind] ?? t.kind}</td>
+            <td>{formatMoney(t.expected, currency)}</td>
+            <td>{t.counted === undefined || t.counted === null ? "not counted" : formatMoney(t.counted, currency)}</td>
+            <td data-testid={`difference-${t.kind}`}>
+              {t.difference === undefined || t.difference === null ? "—" : formatMoney(t.difference, currency)}
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+    <p>
+      {z.sales.count} {z.sales.count === 1 ? "sale" : "sales"}, {formatMoney(z.sales.total, currency)} · returns {formatMoney(z.returns.total, currency)} ·
+      net sales <strong data-testid="net-sales">{formatMoney(z.net_sales, currency)}</strong> (tax {formatMoney(z.net_tax, currency)})
+    </p>
+    </>
   );
 }

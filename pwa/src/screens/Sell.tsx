@@ -1,26 +1,19 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { ApiError } from "../api";
-import { add, cart, clear, setPrice, setQty, totals } from "../cart";
+import { add, cart, cartNotice, clear, exchange, orderDiscount, setLineDiscount, setPrice, setQty, totals } from "../cart";
+import type { Completed } from "../checkout";
 import { PriceOverride } from "./PriceOverride";
 import { byBarcode, searchCatalog } from "../catalog";
 import { db, type VariantDoc } from "../db";
-import type { JsonObject } from "../protocol/canonical";
-import { formatMoney, parseAmount } from "../protocol/money";
+import { formatMoney } from "../protocol/money";
 import { store } from "../session";
 import { WedgeDetector } from "../scanner";
-import { nextReceipt, send } from "../till";
+import { DiscountDialog } from "./DiscountDialog";
+import { ReceiptChoice } from "./ReceiptChoice";
+import { Tender } from "./Tender";
 
 type Props = { shift: string; catalogVersion: number };
 
-/** What the cashier typed as cash received, in minor units; null while it is not an amount. */
-function parseCash(text: string, currency: string): number | null {
-  try {
-    const amount = parseAmount(text.trim().replace(",", "."), currency);
-    return amount >= 0 ? amount : null;
-  } catch {
-    return null;
-  }
-}
+type Dialog = { kind: "line"; index: number } | { kind: "price"; index: number } | { kind: "discount"; index: number } | { kind: "order" };
 
 /** Search or scan, build the cart, take payment. */
 export function Sell({ shift, catalogVersion }: Props) {
@@ -31,11 +24,11 @@ export function Sell({ shift, catalogVersion }: Props) {
   const [answered, setAnswered] = useState("");
   const [message, setMessage] = useState<string | null>(null);
   const [paying, setPaying] = useState(false);
-  const [cash, setCash] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [repricing, setRepricing] = useState<number | null>(null);
+  const [done, setDone] = useState<Completed | null>(null);
+  const [dialog, setDialog] = useState<Dialog | null>(null);
   const search = useRef<HTMLInputElement>(null);
   const currency = settings?.currency ?? "EUR";
+  const locked = paying || done !== null;
 
   useEffect(() => {
     let stale = false;
@@ -51,6 +44,8 @@ export function Sell({ shift, catalogVersion }: Props) {
 
   // A scanner that types into the tablet works with no field focused: bursts of keys are
   // told from typing by their speed. (In the search box, Enter after a code does the same.)
+  const lockedRef = useRef(locked);
+  lockedRef.current = locked || dialog !== null;
   useEffect(() => {
     const detector = new WedgeDetector();
     const onKey = (e: KeyboardEvent) => {
@@ -59,6 +54,10 @@ export function Sell({ shift, catalogVersion }: Props) {
       const code = detector.key({ key: e.key, timeStamp: e.timeStamp });
       if (code === null) return;
       e.preventDefault();
+      if (lockedRef.current) {
+        setMessage(`Scanned ${code}: finish the payment first`);
+        return;
+      }
       void byBarcode(db, code).then((found) => {
         if (found) {
           add(found);
@@ -87,72 +86,71 @@ export function Sell({ shift, catalogVersion }: Props) {
     }
   };
 
-  const total = totals.value?.total ?? 0;
-  const locked = busy;
-  const cashAmount = Math.min(parseCash(cash, currency) ?? 0, total);
-  const change = Math.max(0, (parseCash(cash, currency) ?? 0) - total);
+  const t = totals.value;
+  const total = t?.total ?? 0;
+  const credit = exchange.value;
+  const due = Math.max(0, total - (credit?.total ?? 0));
+  const selected = dialog && dialog.kind !== "order" ? cart.value[dialog.index] : undefined;
+  const lineResult = dialog && dialog.kind !== "order" ? t?.lines[dialog.index] : undefined;
 
-  const complete = async () => {
-    const t = totals.value;
-    if (!t || !cart.value.length) return;
-    setBusy(true);
-    setMessage(null);
-    const tendered = parseCash(cash, currency) ?? 0;
-    const tenders: JsonObject[] = [];
-    if (cashAmount > 0) tenders.push({ kind: "cash", amount: cashAmount, tendered: Math.max(tendered, cashAmount) });
-    if (t.total - cashAmount > 0) tenders.push({ kind: "card", amount: t.total - cashAmount, reference: "TERMINAL" });
-    try {
-      const receipt = await nextReceipt();
-      const sent = await send(
-        "sale.completed",
-        {
-          receipt,
-          shift,
-          catalog_version: catalogVersion,
-          currency,
-          lines: cart.value.map((l, i) => ({
-            line: i + 1,
-            variant: l.variant.id,
-            qty: l.qty,
-            unit_price: l.unitPrice,
-            ...(l.priceApproval ? { price_approval: l.priceApproval } : {}),
-          })),
-          tenders,
-          totals: { subtotal: t.subtotal, discount: t.discount, tax: t.tax, total: t.total },
-        },
-        { receipt: true },
-      );
-      clear();
-      setPaying(false);
-      setCash("");
-      const changeText = change > 0 ? ` Change: ${formatMoney(change, currency)}` : "";
-      setMessage(
-        sent.queued
-          ? `Sale ${receipt} saved on this tablet; it goes to the appliance when it is back.${changeText}`
-          : `Sale ${receipt} done.${changeText}`,
-      );
-      search.current?.focus();
-    } catch (e) {
-      setMessage(
-        e instanceof ApiError
-          ? e.message
-          : String(e),
-      );
-    } finally {
-      setBusy(false);
-    }
-  };
-
-  const repriced = repricing === null ? undefined : cart.value[repricing];
   return (
     <main class="sell">
-      {repriced && repricing !== null ? (
+      {dialog?.kind === "line" && selected ? (
+        <div class="dialog" role="dialog" aria-label={selected.variant.title}>
+          <h2>{selected.variant.title}</h2>
+          <p class="sku">{selected.variant.sku}</p>
+          <button type="button" class="big" onClick={() => setDialog({ kind: "price", index: dialog.index })}>
+            Change the price
+          </button>
+          <button type="button" class="big" onClick={() => setDialog({ kind: "discount", index: dialog.index })}>
+            {selected.discount ? "Change the discount" : "Discount"}
+          </button>
+          <button
+            type="button"
+            class="big"
+            onClick={() => {
+              setQty(dialog.index, 0);
+              setDialog(null);
+            }}
+          >
+            Remove from the sale
+          </button>
+          <button type="button" class="big" onClick={() => setDialog(null)}>
+            Back
+          </button>
+        </div>
+      ) : null}
+      {dialog?.kind === "price" && selected ? (
         <PriceOverride
-          line={repriced}
-          onCancel={() => setRepricing(null)}
+          line={selected}
+          onCancel={() => setDialog(null)}
           onDone={(unitPrice, approval) => {
-            setPrice(repricing, unitPrice, approval);
-            setRepricing(null);
+            setPrice(dialog.index, unitPrice, approval);
+            setDialog(null);
+          }}
+        />
+      ) : null}
+      {dialog?.kind === "discount" && selected && lineResult ? (
+        <DiscountDialog
+          subject={selected.variant.title}
+          base={lineResult.gross}
+          current={selected.discount ?? null}
+          onCancel={() => setDialog(null)}
+          onDone={(discount) => {
+            setLineDiscount(dialog.index, discount);
+            setDialog(null);
+          }}
+        />
+      ) : null}
+      {dialog?.kind === "order" && t ? (
+        <DiscountDialog
+          subject="the whole sale"
+          base={t.lines.reduce((sum, l) => sum + l.gross - l.line_discount, 0)}
+          current={orderDiscount.value}
+          onCancel={() => setDialog(null)}
+          onDone={(discount) => {
+            orderDiscount.value = discount;
+            setDialog(null);
           }}
         />
       ) : null}
@@ -165,12 +163,18 @@ export function Sell({ shift, catalogVersion }: Props) {
           placeholder="Search name, SKU or scan"
           aria-label="Search products"
           autoFocus
+          disabled={locked}
           onInput={(e) => setQuery((e.target as HTMLInputElement).value)}
           onKeyDown={(e) => {
             if (e.key === "Enter") void onEnter();
           }}
         />
         {message ? <p class="notice" role="status">{message}</p> : null}
+        {cartNotice.value ? (
+          <p class="notice" role="status">
+            {cartNotice.value}
+          </p>
+        ) : null}
         <ul class="results" data-query={answered}>
           {results.map((v) => (
             <li key={v.id}>
@@ -183,60 +187,101 @@ export function Sell({ shift, catalogVersion }: Props) {
           ))}
         </ul>
       </section>
-      <section class="cart" aria-label="Cart">
-        <ul data-lines={cart.value.length}>
-          {cart.value.map((line, i) => (
-            <li key={line.variant.id} class="line">
-              <span class="title">{line.variant.title}</span>
-              <span class="qty">
-                <button type="button" disabled={locked} aria-label={`One less ${line.variant.title}`} onClick={() => setQty(i, line.qty - 1)}>−</button>
-                <span data-testid="qty">{line.qty}</span>
-                <button type="button" disabled={locked} aria-label={`One more ${line.variant.title}`} onClick={() => setQty(i, line.qty + 1)}>+</button>
-              </span>
-              <button
-                type="button"
-                class="amount"
-                disabled={locked}
-                aria-label={`${formatMoney(line.unitPrice * line.qty, currency)}: change the price of ${line.variant.title}`}
-                onClick={() => setRepricing(i)}
-              >
-                {formatMoney(line.unitPrice * line.qty, currency)}
+      {done ? (
+        <section class="cart" aria-label="Cart">
+          <ReceiptChoice
+            done={done}
+            onNext={() => {
+              setDone(null);
+              search.current?.focus();
+            }}
+          />
+        </section>
+      ) : paying ? (
+        <section class="cart" aria-label="Cart">
+          <Tender
+            shift={shift}
+            catalogVersion={catalogVersion}
+            onBack={() => setPaying(false)}
+            onCompleted={(completed) => {
+              setPaying(false);
+              setDone(completed);
+              setMessage(null);
+              cartNotice.value = null;
+            }}
+          />
+        </section>
+      ) : (
+        <section class="cart" aria-label="Cart">
+          <ul data-lines={cart.value.length}>
+            {cart.value.map((line, i) => {
+              const priced = t?.lines[i];
+              return (
+                <li key={line.key} class="line">
+                  <span class="title">
+                    {line.variant.title}
+                    {line.discount && priced ? (
+                      <span class="discount">
+                        {" "}
+                        −{formatMoney(priced.line_discount, currency)}
+                        {line.discount.kind === "percent" ? ` (${line.discount.value / 100} %)` : ""}
+                      </span>
+                    ) : null}
+                  </span>
+                  <span class="qty">
+                    <button type="button" aria-label={`One less ${line.variant.title}`} onClick={() => setQty(i, line.qty - 1)}>
+                      −
+                    </button>
+                    <span data-testid="qty">{line.qty}</span>
+                    <button type="button" aria-label={`One more ${line.variant.title}`} onClick={() => setQty(i, line.qty + 1)}>
+                      +
+                    </button>
+                  </span>
+                  <button
+                    type="button"
+                    class="amount"
+                    aria-label={`${formatMoney(priced ? priced.gross - priced.line_discount : line.unitPrice * line.qty, currency)}: price, discount or remove ${line.variant.title}`}
+                    onClick={() => setDialog({ kind: "line", index: i })}
+                  >
+                    {formatMoney(priced ? priced.gross - priced.line_discount : line.unitPrice * line.qty, currency)}
+                  </button>
+                </li>
+              );
+            })}
+          </ul>
+          {credit ? (
+            <p class="credit" data-testid="exchange-credit">
+              Exchange credit −{formatMoney(credit.total, currency)} ({credit.titles.join(", ")}){" "}
+              <button type="button" class="link" onClick={() => (exchange.value = null)}>
+                Cancel the exchange
               </button>
-            </li>
-          ))}
-        </ul>
-        <div class="totals">
-          <span>Tax</span>
-          <span>{formatMoney(totals.value?.tax ?? 0, currency)}</span>
-          <strong>Total</strong>
-          <strong data-testid="total">{formatMoney(total, currency)}</strong>
-        </div>
-        {paying ? (
-          <div class="pay">
-            <label class="field">
-              Cash received
-              <input
-                inputMode="decimal"
-                value={cash}
-                aria-label="Cash received"
-                onInput={(e) => setCash((e.target as HTMLInputElement).value)}
-              />
-            </label>
-            <p>
-              Cash {formatMoney(cashAmount, currency)} · Card {formatMoney(total - cashAmount, currency)}
-              {change > 0 ? ` · Change ${formatMoney(change, currency)}` : ""}
             </p>
-            <div class="row">
-              <button type="button" class="big" onClick={() => setPaying(false)} disabled={locked}>Back</button>
-              <button type="button" class="big primary" onClick={complete} disabled={locked}>Complete sale</button>
-            </div>
+          ) : null}
+          <div class="totals">
+            {t && t.discount > 0 ? (
+              <>
+                <span>Discounts</span>
+                <span data-testid="discount">−{formatMoney(t.discount, currency)}</span>
+              </>
+            ) : null}
+            <span>Tax</span>
+            <span>{formatMoney(t?.tax ?? 0, currency)}</span>
+            <strong>Total</strong>
+            <strong data-testid="total">{formatMoney(total, currency)}</strong>
           </div>
-        ) : (
+          <div class="row">
+            <button type="button" class="big" disabled={!cart.value.length} onClick={() => setDialog({ kind: "order" })}>
+              {orderDiscount.value ? "Sale discount…" : "Discount on sale"}
+            </button>
+            <button type="button" class="big" disabled={!cart.value.length && !credit} onClick={clear}>
+              Clear
+            </button>
+          </div>
           <button type="button" class="big primary" disabled={!cart.value.length} onClick={() => setPaying(true)}>
-            Pay {formatMoney(total, currency)}
+            Pay {formatMoney(due, currency)}
           </button>
-        )}
-      </section>
+        </section>
+      )}
     </main>
   );
 }

@@ -1,5 +1,9 @@
 import { useEffect, useState } from "preact/hooks";
-import { outboxState } from "../till";
+import { ApiError, Unreachable, call } from "../api";
+import { db, type OutboxRow } from "../db";
+import { view } from "../nav";
+import { device } from "../session";
+import { kick, outboxState } from "../till";
 
 function ago(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -9,7 +13,7 @@ function ago(ms: number): string {
 }
 
 /** The sync indicator on every screen: what is waiting on this tablet, and since when. */
-export function SyncStatus() {
+export function SyncStatus({ onOpen }: { onOpen: () => void }) {
   const [now, setNow] = useState(Date.now());
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), 5000);
@@ -19,16 +23,123 @@ export function SyncStatus() {
   const lastAck = state.lastAckAt === null ? "" : ` · last sent ${ago(now - state.lastAckAt)} ago`;
   if (state.waiting === 0) {
     return (
-      <span class="sync ok" data-testid="sync" title="Everything on this tablet is on the appliance">
+      <button type="button" class="sync ok" data-testid="sync" onClick={onOpen} aria-label={`All sent${lastAck}: sync details`}>
         All sent{lastAck}
-      </span>
+      </button>
     );
   }
   const oldest = state.oldestAt === null ? "" : `, oldest ${ago(now - state.oldestAt)}`;
   return (
-    <span class="sync waiting" data-testid="sync" role="status">
+    <button type="button" class="sync waiting" data-testid="sync" onClick={onOpen}>
       {state.waiting} waiting on this tablet{oldest}
       {state.pushing ? " · sending…" : ""}
-    </span>
+    </button>
+  );
+}
+
+/** The appliance's side of sync (GET /api/v1/sync/status). */
+type ApplianceSync = {
+  connected: boolean;
+  outbox: { depth: number; oldest_at: string | null; oldest_age_s: number | null };
+  last_ack_at: string | null;
+};
+
+const TYPES: Record<string, string> = {
+  "sale.completed": "Sale",
+  "return.completed": "Return",
+  "sale.voided": "Post-void",
+  "shift.opened": "Shift opened",
+  "shift.closed": "Shift closed",
+  "cash.moved": "Drawer",
+  "receipt.requested": "Receipt",
+};
+
+/** The sync queue in detail: what waits on this tablet, what waits on the appliance for the cloud. */
+export function SyncDetail() {
+  const state = outboxState.value;
+  const [now, setNow] = useState(Date.now());
+  const [rows, setRows] = useState<OutboxRow[]>([]);
+  const [appliance, setAppliance] = useState<ApplianceSync | null>(null);
+  const [applianceError, setApplianceError] = useState<string | null>(null);
+
+  useEffect(() => {
+    const load = async () => {
+      setNow(Date.now());
+      setRows(await db.outbox.where("[held+seq]").between([0, 0], [0, Infinity]).limit(50).toArray());
+      try {
+        setAppliance(await call<ApplianceSync>("GET", "/sync/status", { token: device.value?.token ?? null }));
+        setApplianceError(null);
+      } catch (e) {
+        setAppliance(null);
+        setApplianceError(
+          e instanceof Unreachable ? "The appliance cannot be reached from this tablet." : e instanceof ApiError ? e.message : String(e),
+        );
+      }
+    };
+    void load();
+    const timer = setInterval(() => void load(), 5000);
+    return () => clearInterval(timer);
+  }, [state.waiting, state.lastAckAt]);
+
+  return (
+    <main class="screen sync-detail">
+      <h1>Sync</h1>
+      <section aria-label="This tablet">
+        <h2>This tablet → the appliance</h2>
+        <p data-testid="tablet-waiting">
+          {state.waiting === 0
+            ? "Nothing waiting: every event made here is on the appliance."
+            : `${state.waiting} waiting${state.oldestAt === null ? "" : `, the oldest for ${ago(now - state.oldestAt)}`}${state.pushing ? " · sending…" : ""}`}
+        </p>
+        <p>Last sent: {state.lastAckAt === null ? "not since this page opened" : `${ago(now - state.lastAckAt)} ago`}</p>
+        {rows.length ? (
+          <table class="report" aria-label="Waiting on this tablet">
+            <thead>
+              <tr>
+                <th>#</th>
+                <th>What</th>
+                <th>Receipt</th>
+                <th>Waiting for</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((row) => (
+                <tr key={row.seq}>
+                  <td>{row.seq}</td>
+                  <td>{TYPES[row.envelope.type] ?? row.envelope.type}</td>
+                  <td>{String((row.envelope.body as Record<string, unknown>)["receipt"] ?? "")}</td>
+                  <td>{ago(now - row.sealedAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : null}
+        <button type="button" class="big" disabled={state.waiting === 0 || state.pushing} onClick={kick}>
+          Send now
+        </button>
+      </section>
+      <section aria-label="The appliance">
+        <h2>The appliance → the cloud</h2>
+        {appliance ? (
+          <>
+            <p data-testid="appliance-waiting">
+              {appliance.outbox.depth === 0
+                ? "Nothing waiting for the cloud."
+                : `${appliance.outbox.depth} waiting for the cloud${appliance.outbox.oldest_age_s === null ? "" : `, the oldest for ${ago(appliance.outbox.oldest_age_s * 1000)}`}`}
+            </p>
+            <p>
+              {appliance.connected ? "Connected to the cloud" : "Not connected to the cloud"} · last cloud ack:{" "}
+              {appliance.last_ack_at === null ? "never" : `${ago(now - Date.parse(appliance.last_ack_at))} ago`}
+            </p>
+            <p class="notice">Selling never waits for the cloud: the appliance keeps everything and sends it when it can.</p>
+          </>
+        ) : (
+          <p class="notice">{applianceError ?? "Asking the appliance…"}</p>
+        )}
+      </section>
+      <button type="button" class="big primary" onClick={() => (view.value = "sell")}>
+        Back
+      </button>
+    </main>
   );
 }
