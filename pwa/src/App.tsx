@@ -23,6 +23,12 @@ const TABS: { view: View; label: string }[] = [
 
 type Shift = { id: string };
 
+/** Whether this tablet still holds, unsent, the event that opened `shift`. */
+async function shiftOpenedWaiting(shift: string): Promise<boolean> {
+  const waiting = await db.outbox.where("held").equals(0).toArray();
+  return waiting.some((row) => row.envelope.type === "shift.opened" && row.envelope.body["shift"] === shift);
+}
+
 /** Pair → log in → (open a shift) → sell. */
 export function App() {
   const [shift, setShift] = useState<string | null | undefined>(undefined);
@@ -70,10 +76,38 @@ export function App() {
       setShift(undefined);
       return;
     }
+    // The register's open shift, remembered for a reload while the appliance is away.
     call<Shift>("GET", "/shifts/current", { token })
-      .then((s) => setShift(s.id))
-      .catch((e) => setShift(e instanceof ApiError && e.status === 404 ? null : undefined));
+      .then((s) => {
+        void db.put("shift", s.id);
+        setShift(s.id);
+      })
+      .catch(async (e) => {
+        if (e instanceof ApiError && e.status === 404) {
+          const kept = await db.get<string>("shift");
+          // A shift opened on this tablet during an outage is open even if the appliance
+          // has not heard of it yet; the outbox still holds its shift.opened.
+          const waiting = kept ? await shiftOpenedWaiting(kept) : false;
+          setShift(waiting ? kept : null);
+          if (!waiting) void db.put("shift", null);
+        } else if (e instanceof Unreachable) {
+          setShift((await db.get<string>("shift")) ?? null);
+        } else {
+          setShift(undefined);
+        }
+      });
   }, [staff, token]);
+
+  const opened = (id: string) => {
+    void db.put("shift", id);
+    setShift(id);
+  };
+  const closed = () => {
+    void db.put("shift", null);
+    view.value = "sell";
+    setShift(null);
+    void logout();
+  };
 
   if (!loaded.value) return <main class="screen center">Starting…</main>;
   if (!device.value) return <Pair />;
@@ -114,7 +148,7 @@ export function App() {
       ) : shift === undefined ? (
         <main class="screen center">Loading…</main>
       ) : shift === null ? (
-        <OpenShift onOpened={setShift} />
+        <OpenShift onOpened={opened} />
       ) : view.value === "returns" ? (
         <Returns shift={shift} />
       ) : view.value === "stock" ? (
@@ -122,11 +156,7 @@ export function App() {
       ) : view.value === "shift" ? (
         <ShiftScreen
           shift={shift}
-          onClosed={() => {
-            view.value = "sell";
-            setShift(null);
-            void logout();
-          }}
+          onClosed={closed}
         />
       ) : (
         <Sell shift={shift} catalogVersion={catalogVersion} />

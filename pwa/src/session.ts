@@ -33,9 +33,39 @@ export const store = signal<StoreSettings | null>(null);
 export const reasons = signal<Reason[]>([]);
 export const loaded = signal(false);
 
-/** Read what this tablet already knows (its pairing, the last store settings). */
+// The staff session lives in this tab's sessionStorage: a reload (or a crash of the page)
+// during an outage keeps the cashier selling, while closing the tab or the browser ends it.
+const SESSION_KEY = "tillbox.session";
+
+function keptSession(): Session | null {
+  try {
+    const raw = globalThis.sessionStorage?.getItem(SESSION_KEY);
+    return raw ? (JSON.parse(raw) as Session) : null;
+  } catch {
+    return null;
+  }
+}
+
+function keepSession(value: Session | null): void {
+  try {
+    if (value) globalThis.sessionStorage?.setItem(SESSION_KEY, JSON.stringify(value));
+    else globalThis.sessionStorage?.removeItem(SESSION_KEY);
+  } catch {
+    // Private mode without storage: the session just does not survive a reload.
+  }
+}
+
+/** The appliance no longer knows this session (expired, revoked): back to the login tiles. */
+export function endSession(): void {
+  keepSession(null);
+  session.value = null;
+}
+
+/** Read what this tablet already knows (its pairing, the last store settings, this tab's session). */
 export async function restore(): Promise<void> {
   device.value = (await db.get<Device>("device")) ?? null;
+  const kept = keptSession();
+  if (kept && device.value) session.value = kept;
   store.value = (await db.get<StoreSettings>("store")) ?? null;
   reasons.value = (await db.get<Reason[]>("reasons")) ?? [];
   loaded.value = true;
@@ -83,11 +113,12 @@ export async function login(staff: Staff, pin: string): Promise<void> {
     body: { staff: staff.id, pin },
   });
   session.value = { token: answer.token, staff };
+  keepSession(session.value);
 }
 
 export async function logout(): Promise<void> {
   const current = session.value;
-  session.value = null;
+  endSession();
   if (current) {
     try {
       await call("DELETE", "/sessions/current", { token: current.token });

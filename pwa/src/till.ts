@@ -12,7 +12,7 @@ import type { JsonObject } from "./protocol/canonical";
 import { formatAt, seal, type Envelope, type EventType, type Override } from "./protocol/envelope";
 import { Clock, parseHlc } from "./protocol/hlc";
 import { newId } from "./protocol/ids";
-import { device, session } from "./session";
+import { device, endSession, session } from "./session";
 
 type Chain = { seq: number; prev: string | null; receipts: number; hlc: string | null };
 export type Flag = { code: string; message: string };
@@ -149,14 +149,17 @@ export function sendTogether(drafts: readonly Draft[]): Promise<Sent[]> {
         flags: result.flagged.filter((f) => f.id === envelope.id).flatMap((f) => f.flags),
       }));
     } catch (error) {
-      if (error instanceof ApiError && error.status === 422) {
-        // Refused live, and nothing stored: take them back, as if never sealed.
+      if (error instanceof ApiError && error.status < 500) {
+        // Refused live (a broken rule, a missing approval, an expired session), and nothing
+        // stored: take them back, as if never sealed. Keeping them would replay a sale the
+        // cashier was told had failed.
         await db.transaction("rw", db.kv, db.outbox, async () => {
           await db.outbox.bulkDelete(envelopes.map((envelope) => envelope.seq));
           await db.put("chain", before);
         });
         clock = null;
         await refreshOutboxState();
+        if (error.status === 401) endSession();
         throw error;
       }
       if (error instanceof Unreachable || (error instanceof ApiError && error.status >= 500)) {

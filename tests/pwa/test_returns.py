@@ -16,7 +16,7 @@ from appliance.stock import quick_on_hand
 from tests.appliance.selling.helpers import make_till, ok, uid
 from tests.appliance.till import Item, Till
 from tests.conftest import PINS, FakeWall, Store
-from tests.pwa.test_sell import keypad, snapshot, start_selling
+from tests.pwa.test_sell import keypad, snapshot, start_selling, wedge_scan
 
 TEE = "Classic Tee — M / Red"
 MUG = 'Crème Brûlée Mug, "Large"'
@@ -46,8 +46,7 @@ def open_returns(page: Page) -> None:
 def scan(page: Page, code: str) -> None:
     """A keyboard-wedge scanner with no field focused: a burst of keys and Enter."""
     page.get_by_role("heading", name="Returns", exact=True).click()
-    page.keyboard.type(code, delay=5)
-    page.keyboard.press("Enter")
+    wedge_scan(page, code)
 
 
 def find(page: Page, receipt: str) -> None:

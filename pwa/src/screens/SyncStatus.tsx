@@ -92,28 +92,6 @@ export function SyncDetail() {
             : `${state.waiting} waiting${state.oldestAt === null ? "" : `, the oldest for ${ago(now - state.oldestAt)}`}${state.pushing ? " · sending…" : ""}`}
         </p>
         <p>Last sent: {state.lastAckAt === null ? "not since this page opened" : `${ago(now - state.lastAckAt)} ago`}</p>
-        {rows.length ? (
-          <table class="report" aria-label="Waiting on this tablet">
-            <thead>
-              <tr>
-                <th>#</th>
-                <th>What</th>
-                <th>Receipt</th>
-                <th>Waiting for</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((row) => (
-                <tr key={row.seq}>
-                  <td>{row.seq}</td>
-                  <td>{TYPES[row.envelope.type] ?? row.envelope.type}</td>
-                  <td>{String((row.envelope.body as Record<string, unknown>)["receipt"] ?? "")}</td>
-                  <td>{ago(now - row.sealedAt)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        ) : null}
         <button type="button" class="big" disabled={state.waiting === 0 || state.pushing} onClick={kick}>
           Send now
         </button>
@@ -140,6 +118,33 @@ export function SyncDetail() {
       <button type="button" class="big primary" onClick={() => (view.value = "sell")}>
         Back
       </button>
+      <section class="queue" aria-label="Waiting on this tablet">
+        <h2>Waiting on this tablet</h2>
+        {rows.length ? (
+          <table class="report" aria-label="Events waiting on this tablet">
+            <thead>
+              <tr>
+                <th>#</th>
+                <th>What</th>
+                <th>Receipt</th>
+                <th>Waiting for</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((row) => (
+                <tr key={row.seq}>
+                  <td>{row.seq}</td>
+                  <td>{TYPES[row.envelope.type] ?? row.envelope.type}</td>
+                  <td>{String((row.envelope.body as Record<string, unknown>)["receipt"] ?? "")}</td>
+                  <td>{ago(now - row.sealedAt)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <p class="notice">Nothing.</p>
+        )}
+      </section>
     </main>
   );
 }
