@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { db } from "./db";
 import { verifyHash, verifyLink, type Envelope } from "./protocol/envelope";
 import { device, session } from "./session";
-import { kick, outboxState, refreshOutboxState, send } from "./till";
+import { kick, nextReceipt, outboxState, refreshOutboxState, send, sendTogether } from "./till";
 
 type Call = { url: string; body: { events: Envelope[]; mode: string }; auth: string };
 
@@ -11,13 +11,13 @@ type Call = { url: string; body: { events: Envelope[]; mode: string }; auth: str
 function appliance() {
   const held: Envelope[] = [];
   const calls: Call[] = [];
-  const state = { down: false, refuse: false, loseAnswer: false };
+  const state = { down: false, refuse: false, loseAnswer: false, status: 422, error: "totals_mismatch" };
   const fetchStub = vi.fn(async (url: string, init: RequestInit) => {
     const body = JSON.parse(String(init.body)) as Call["body"];
     calls.push({ url, body, auth: String((init.headers as Record<string, string>).Authorization) });
     if (state.down) throw new TypeError("Failed to fetch");
     if (state.refuse && body.mode === "live") {
-      return new Response(JSON.stringify({ error: "totals_mismatch", message: "no" }), { status: 422 });
+      return new Response(JSON.stringify({ error: state.error, message: "no" }), { status: state.status });
     }
     for (const env of body.events) if (!held.some((h) => h.id === env.id)) held.push(env);
     if (state.loseAnswer) {
@@ -102,6 +102,40 @@ describe("the outbox", () => {
     expect(next.envelope.seq).toBe(1);
     expect(next.envelope.prev).toBeNull();
     expect(await db.outbox.where("held").equals(0).count()).toBe(0);
+  });
+
+  it("takes back an event refused for a missing approval, and ends an expired session", async () => {
+    const fake = appliance();
+    Object.assign(fake.state, { refuse: true, status: 403, error: "override_required" });
+    await expect(send("cash.moved", sale(1))).rejects.toMatchObject({ status: 403 });
+    expect(await db.outbox.count()).toBe(0);
+    expect(session.value).not.toBeNull();
+    Object.assign(fake.state, { status: 401, error: "unauthorized" });
+    await expect(send("cash.moved", sale(1))).rejects.toMatchObject({ status: 401 });
+    expect(await db.outbox.count()).toBe(0);
+    expect(session.value).toBeNull();
+  });
+
+  it("sends an exchange's two events in one push, and takes both back when it is refused", async () => {
+    const fake = appliance();
+    const sent = await sendTogether([
+      { type: "return.completed", body: sale(1), receipt: true },
+      { type: "sale.completed", body: sale(2), receipt: true },
+    ]);
+    expect(sent.map((s) => s.envelope.seq)).toEqual([1, 2]);
+    expect(fake.calls).toHaveLength(1);
+    expect(fake.calls[0]!.body.events.map((e) => e.type)).toEqual(["return.completed", "sale.completed"]);
+    expect(verifyLink(sent[0]!.envelope.hash, sent[1]!.envelope)).toBe(true);
+    expect(await nextReceipt()).toBe("s01-r02-000003");
+    fake.state.refuse = true;
+    await expect(
+      sendTogether([
+        { type: "return.completed", body: sale(3), receipt: true },
+        { type: "sale.completed", body: sale(4), receipt: true },
+      ]),
+    ).rejects.toMatchObject({ status: 422 });
+    expect(await db.outbox.where("held").equals(0).count()).toBe(0);
+    expect(await nextReceipt()).toBe("s01-r02-000003");
   });
 
   it("survives a reload: the queue and the chain are in IndexedDB", async () => {
