@@ -124,3 +124,53 @@ def test_the_returns_screen_passes_axe(
     found["no receipt approval"] = serious_violations(page)
     failing = {screen: v for screen, v in found.items() if v}
     assert not failing, json.dumps(failing, indent=1)
+
+
+def fits(page: Page) -> None:
+    """Nothing sticks out sideways, and every button is at least 44 × 44 px."""
+    width = page.viewport_size["width"] if page.viewport_size else 0
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    small = page.evaluate(
+        """() => [...document.querySelectorAll('button')]
+            .filter(b => b.offsetParent !== null)
+            .map(b => [b.textContent.trim() || b.getAttribute('aria-label'), b.getBoundingClientRect()])
+            .filter(([, r]) => r.width < 44 || r.height < 44)
+            .map(([name, r]) => `${name}: ${Math.round(r.width)}×${Math.round(r.height)}`)"""
+    )
+    assert small == []
+
+
+def test_a_small_tablet_at_1024_by_600_sells_with_every_control_in_reach(
+    page: Page, store: Store, catalog: Runtime, server: RunningServer
+) -> None:
+    page.set_viewport_size({"width": 1024, "height": 600})
+    page.goto(server.url)
+    page.get_by_label("Register name").fill("Till by the door")
+    keypad(page, PINS["manager"])
+    page.get_by_role("button", name="Cashier cashier").click()
+    keypad(page, PINS["cashier"])
+    page.get_by_label(re.compile(r"How many of €10\.00")).fill("10")
+    page.get_by_role("button", name="Open shift").click()
+    search = page.get_by_label("Search products")
+    for code in ("4006381333931", "96385074", "4006381333931"):
+        search.fill(code)
+        search.press("Enter")
+    fits(page)
+    pay = page.get_by_role("button", name=re.compile("^Pay"))
+    expect(pay).to_be_in_viewport()
+    pay.click()
+    fits(page)
+    expect(page.get_by_role("button", name="Card", exact=True)).to_be_in_viewport()
+    page.get_by_role("button", name="Back to the cart").click()
+    page.get_by_role("button", name="Discount on sale").click()
+    page.get_by_label("Percent off").fill("50")
+    page.get_by_role("button", name="Ask a supervisor").click()
+    # The supervisor's keypad, Enter included, is on screen without scrolling.
+    expect(page.get_by_role("button", name="Enter", exact=True)).to_be_in_viewport()
+    fits(page)
+    page.get_by_role("button", name="Cancel").click()  # back to the discount
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_role("button", name="Shift", exact=True).click()
+    fits(page)
+    page.get_by_role("button", name="Close shift").click()
+    fits(page)

@@ -113,7 +113,7 @@ def test_a_scanned_receipt_returns_one_of_two_to_the_card_and_back_on_the_shelf(
         page.get_by_role("button", name=f"Reason for {TEE}: Changed mind · back on the shelf")
     ).to_be_visible()
     expect(page.get_by_test_id("refund-to")).to_have_text("Refund €12.99 to card")
-    snapshot(page, "pwa-returns")
+    snapshot(page, "register-returns")
     page.get_by_role("button", name="Refund €12.99").click()
     register = register_of(rt)
     expect(notice(page)).to_have_text(f"Return {register}-000001 done. €12.99 to card.")

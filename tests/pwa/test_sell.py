@@ -92,14 +92,14 @@ def test_pair_log_in_open_a_shift_and_sell_with_split_tender(
     page.get_by_role("button", name="One less Classic Tee — M / Red").click()
     expect(page.get_by_test_id("total")).to_have_text("€22.49")
     search.fill("tee")
-    snapshot(page, "pwa-sell")
+    snapshot(page, "register-sell")
 
     # Split tender: 10.00 cash, the rest by card.
     page.get_by_role("button", name=re.compile("^Pay")).click()
     page.get_by_label("Amount").fill("10")
     page.get_by_role("button", name="Cash", exact=True).click()
     expect(page.get_by_test_id("left")).to_have_text("€12.49")
-    snapshot(page, "pwa-tender")
+    snapshot(page, "register-tender")
     page.get_by_label("Reference").fill("A1B2C3")
     page.get_by_role("button", name="Card", exact=True).click()
     register = rt.db.scalar("SELECT id FROM register WHERE name = 'Till by the door'")
@@ -134,13 +134,13 @@ def test_pair_log_in_open_a_shift_and_sell_with_split_tender(
     page.get_by_role("button", name="Close shift").click()
     page.get_by_label(re.compile(r"How many of €10\.00")).fill("11")
     page.get_by_label("Card terminal total").fill("12.49")
-    snapshot(page, "pwa-close")
+    snapshot(page, "register-close")
     page.get_by_role("button", name="Close shift").click()
     expect(page.get_by_role("heading", name="Z report 1")).to_be_visible()
     expect(page.get_by_test_id("difference-cash")).to_have_text("€0.00")
     expect(page.get_by_test_id("difference-card")).to_have_text("€0.00")
     expect(page.get_by_test_id("net-sales")).to_have_text("€22.49")
-    snapshot(page, "pwa-z-report")
+    snapshot(page, "register-z-report")
     page.get_by_role("button", name="Done").click()
     expect(page.get_by_text("Who is selling?")).to_be_visible()
     closed = rt.db.one("SELECT closed_by FROM shift WHERE register = ?", (register,))
@@ -194,7 +194,7 @@ def test_an_outage_burst_of_20_sales_survives_two_reloads_and_arrives_once(
         expect(page.get_by_role("region", name="The appliance")).to_contain_text(
             "cannot be reached"
         )
-        snapshot(page, "pwa-sync")
+        snapshot(page, "register-sync")
         page.get_by_role("button", name="Back").click()
         # The cashier is still logged in after the reloads, with the shift open: one more sale.
         search.fill("96385074")

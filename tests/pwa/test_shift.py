@@ -89,7 +89,7 @@ def test_pay_in_and_no_sale_need_a_supervisor_and_the_x_report_shows_the_drawer(
     page.get_by_label("Amount").fill("25")
     page.get_by_label("Reason").select_option(label="Float top-up")
     page.get_by_role("button", name="Pay in: ask a supervisor").click()
-    snapshot(page, "pwa-pay-in")
+    snapshot(page, "register-pay-in")
     keypad(page, PINS["supervisor"])
     expect(page.get_by_role("status")).to_contain_text("Pay in €25.00 (Float top-up) recorded")
 
@@ -116,7 +116,7 @@ def test_pay_in_and_no_sale_need_a_supervisor_and_the_x_report_shows_the_drawer(
     page.get_by_role("button", name="Shift", exact=True).click()
     page.get_by_role("button", name="X report").click()
     expect(page.get_by_test_id("x-expected-cash")).to_have_text("€125.00")
-    snapshot(page, "pwa-x-report")
+    snapshot(page, "register-x-report")
 
 
 def test_stock_lookup_shows_on_hand_here_and_how_fresh_it_is(
