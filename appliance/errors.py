@@ -96,3 +96,16 @@ class UnsupportedMediaType(ApiError):
 
     status = 415
     code = "unsupported_media_type"
+
+
+class Unavailable(ApiError):
+    """The appliance cannot take this request right now (all scan streams in use, shutting
+    down). 503 with Retry-After: nothing was changed, and asking again later may work."""
+
+    status = 503
+    code = "unavailable"
+
+    def headers(self) -> dict[str, str]:
+        """Retry-After in seconds, when the error says how long to wait."""
+        retry = (self.details or {}).get("retry_after_s")
+        return {"Retry-After": str(retry)} if retry is not None else {}

@@ -14,6 +14,7 @@ REF = "#/components/schemas/{name}"
 _STATUS_TEXT = {
     200: "OK",
     201: "Created",
+    202: "Accepted",
     204: "No content",
     400: "The body is not valid JSON",
     401: "No token, or a wrong, expired or revoked one",
@@ -25,7 +26,8 @@ _STATUS_TEXT = {
     415: "The body is not application/json",
     422: "The request breaks a rule; `details` says where",
     429: "Locked after too many wrong PINs; Retry-After says for how long",
-    503: "The database is busy with a long write; nothing was stored, retry after Retry-After",
+    503: "Busy (a long database write, or every scan stream in use) or stopping; nothing was "
+    "stored, retry after Retry-After",
 }
 
 
@@ -64,6 +66,10 @@ def build(operations: list[Operation], *, prefix: str, title: str, version: str)
             {"name": name, "in": "path", "required": True, "schema": schema}
             for name, schema in op.path_params.items()
         ]
+        parameters += [
+            {"name": name, "in": "header", "required": False, "schema": schema}
+            for name, schema in op.headers.items()
+        ]
         if op.query is not None:
             component = components[op.query.__name__]
             required = set(component.get("required", ()))
@@ -82,11 +88,18 @@ def build(operations: list[Operation], *, prefix: str, title: str, version: str)
         if op.status == 204:
             responses["204"] = {"description": _STATUS_TEXT[204]}
         else:
-            content = (
-                {"application/json": {"schema": refs[id(op.response)]}}
-                if op.response is not None
-                else {}
-            )
+            content: dict[str, Any] = {}
+            if op.response is not None and op.media_type == "application/json":
+                content = {"application/json": {"schema": refs[id(op.response)]}}
+            elif op.response is not None:
+                # OpenAPI 3.1 cannot describe the items of a stream: the body is text, and
+                # the extension names the schema of each event's data.
+                content = {
+                    op.media_type: {
+                        "schema": {"type": "string"},
+                        "x-event-data": refs[id(op.response)],
+                    }
+                }
             responses[str(op.status)] = {"description": _STATUS_TEXT.get(op.status, "OK")}
             if content:
                 responses[str(op.status)]["content"] = content

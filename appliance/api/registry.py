@@ -89,6 +89,11 @@ class Operation:
     status: int
     path_params: dict[str, dict[str, Any]]
     errors: tuple[int, ...]
+    # What a successful answer is: JSON of `response`, or e.g. a text/event-stream whose
+    # events carry `response` as their data.
+    media_type: str = "application/json"
+    # Request headers the route reads, documented as header parameters.
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class Api:
@@ -115,6 +120,8 @@ class Api:
         status: int = 200,
         path: dict[str, dict[str, Any]] | None = None,
         errors: tuple[int, ...] = (),
+        media_type: str = "application/json",
+        headers: dict[str, dict[str, Any]] | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare a route. `action` gates it by the permission table (no on-the-spot override);
         `role` gates it by a minimum role; approvable actions are checked in the handler."""
@@ -152,6 +159,8 @@ class Api:
                 status=status,
                 path_params=path_params,
                 errors=errors,
+                media_type=media_type,
+                headers=dict(headers or {}),
             )
             self.operations.append(operation)
 
