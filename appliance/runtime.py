@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from appliance.db import Database
 from appliance.db.migrate import pending
+from appliance.scans import ScanBus
 from appliance.settings import Settings
 from appliance.staff.lockout import AddressGuard
 from appliance.staff.pins import PinHasher
@@ -33,6 +34,8 @@ class Runtime:
     pins: PinHasher
     address_guard: AddressGuard
     wall: Callable[[], int] = field(default=wall_ms)
+    # In memory: scans from appliance-attached scanners on their way to their register.
+    scans: ScanBus = field(default_factory=ScanBus)
 
     @property
     def store(self) -> str:
@@ -49,7 +52,8 @@ class Runtime:
         return self.wall()
 
     def close(self) -> None:
-        """Release this thread's database connection and the PIN worker thread."""
+        """End scan streams; release this thread's database connection and the PIN worker."""
+        self.scans.close()
         self.pins.close()
         self.db.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import logging
 import signal
@@ -14,6 +15,8 @@ from flask import Flask
 from waitress import wasyncore
 from waitress.server import create_server
 
+from appliance.runtime import Runtime
+from appliance.scans import ScanBus
 from appliance.settings import Settings
 
 _log = logging.getLogger(__name__)
@@ -42,6 +45,7 @@ class RunningServer:
 
     server: Any
     thread: threading.Thread
+    scans: ScanBus
     stopped: bool = False
 
     @property
@@ -64,12 +68,22 @@ class RunningServer:
             return
         self.stopped = True
         server = self.server
+        # A scan stream never finishes by itself: end them first, or the shutdown below
+        # would wait for their threads.
+        self.scans.close()
 
         def shut_down() -> None:
             server.task_dispatcher.shutdown()
             wasyncore.close_all(server._map)
 
-        server.trigger.pull_trigger(shut_down)
+        try:
+            server.trigger.pull_trigger(shut_down)
+        except OSError as exc:
+            # A worker finishing a request (an ending scan stream) woke the loop between
+            # queuing shut_down and writing its wake-up byte, and shut_down has already
+            # closed the trigger: the server is stopping, as asked.
+            if exc.errno != errno.EBADF:
+                raise
         self.thread.join(timeout=10)
 
 
@@ -78,9 +92,17 @@ def start_in_thread(
 ) -> RunningServer:
     """Start serving on a background thread and return once the socket is listening."""
     server = create_server(app, host=host, port=port, **_options(settings))
+    scans = _scan_bus(app)
+    scans.open()
     thread = threading.Thread(target=server.run, name="waitress", daemon=True)
     thread.start()
-    return RunningServer(server=server, thread=thread)
+    return RunningServer(server=server, thread=thread, scans=scans)
+
+
+def _scan_bus(app: Flask) -> ScanBus:
+    """The scan bus of the store this app serves."""
+    runtime: Runtime = app.extensions["tillbox"]
+    return runtime.scans
 
 
 def serve(
@@ -104,11 +126,22 @@ def serve(
         host or settings.host,
         bound,
     )
-    previous = None
+    scans = _scan_bus(app)
+
+    def stop(signum: int, frame: object) -> None:
+        # Waitress waits up to 5 s for busy threads before it stops, and a scan stream never
+        # ends by itself: end them before the serving loop hears of the signal.
+        scans.close()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(0)
+
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         # systemd stops the service with SIGTERM: let it finish like Ctrl-C (waitress ends
         # its loop and lets running requests finish) instead of dying mid-request.
-        previous = signal.signal(signal.SIGTERM, _stop)
+        for handled in (signal.SIGTERM, signal.SIGINT):
+            previous[handled] = signal.signal(handled, stop)
     # What start-up built (modules, the app, its routes) lives as long as the process. Out
     # of the collector's sight, a full collection walks only what requests made since: it
     # was a 30-40 ms pause of every thread, a few times a minute under load.
@@ -120,11 +153,8 @@ def serve(
         pass
     finally:
         _log.info("stopping")
+        scans.close()
         server.close()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _stop(signum: int, frame: object) -> None:
-    """SIGTERM handler: end the serving loop the way Ctrl-C does."""
-    raise SystemExit(0)
+        for handled, handler in previous.items():
+            if handler is not None:
+                signal.signal(handled, handler)

@@ -70,6 +70,9 @@ class Settings:
     # How long a write waits for another process's write (a big CLI import) before the
     # request answers 503 busy. Sales should wait rather than fail.
     busy_timeout_ms: int = 30_000
+    # Lets a register's device token send scans with POST /api/v1/scans (the fake scanner,
+    # for development and demos until the appliance reads real scanners). Managers always can.
+    fake_scanner: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -166,6 +169,8 @@ class Settings:
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
+_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+
 _FIELD_TYPES: dict[str, Any] = typing.get_type_hints(Settings)
 _SETTABLE = {f.name for f in fields(Settings)} - {"extra"}
 
@@ -183,6 +188,12 @@ def _coerce(name: str, value: Any, *, from_env: bool) -> Any:
         if not isinstance(value, (str, os.PathLike)):
             raise problem
         return Path(value).expanduser()
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if from_env and isinstance(value, str) and value.strip().lower() in _BOOLEANS:
+            return _BOOLEANS[value.strip().lower()]
+        raise problem
     if hint is int:
         if isinstance(value, bool) or (not from_env and not isinstance(value, int)):
             raise problem

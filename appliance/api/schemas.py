@@ -496,3 +496,46 @@ class ResolveBody(Strict):
     """A manager's note on a reviewed flag."""
 
     note: Reason
+
+
+# ---- scans -------------------------------------------------------------------------------
+
+RegisterId = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9]{1,15}-r[0-9]{2,4}$")]
+# What a scanner types: printable ASCII, no surrounding spaces (a scanner's Enter ends it).
+ScanCode = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=128,
+        pattern=r"^[!-~]([ -~]{0,126}[!-~])?$",
+        description="1 to 128 printable ASCII characters, no leading or trailing space",
+    ),
+]
+
+
+class ScanBody(Strict):
+    """A scan for a register, as if the scanner bound to it had read it."""
+
+    register: RegisterId
+    code: ScanCode
+
+
+class ScanOut(msgspec.Struct, kw_only=True):
+    """A scan handed to its register. `streaming` says whether the register had a scan
+    stream open; if not, the scan waits 60 s for a stream that resumes with Last-Event-ID."""
+
+    id: str
+    register: str
+    code: str
+    source: str
+    at: str
+    streaming: bool
+
+
+class ScanEvent(msgspec.Struct, kw_only=True):
+    """The data of one `scan` event on GET /scans/stream; `id` is also the event's SSE id."""
+
+    code: str
+    source: str
+    at: str
+    id: str

@@ -116,6 +116,12 @@ EXPECTED: dict[tuple[str, str], tuple[str, Request]] = {
     ("GET", "/reasons"): ("device", _plain("/api/v1/reasons")),
     ("GET", "/store"): ("device", _plain("/api/v1/store")),
     ("GET", "/review"): ("manager", _plain("/api/v1/review")),
+    ("GET", "/scans/stream"): ("device", _plain("/api/v1/scans/stream")),
+    # A manager, or any register when the fake_scanner setting is on (off here).
+    ("POST", "/scans"): (
+        "manager",
+        lambda store: ("/api/v1/scans", {"register": store.register_id, "code": "96385074"}),
+    ),
     ("POST", "/review/<int:flag_id>/resolve"): (
         "manager",
         lambda store: ("/api/v1/review/1/resolve", {"note": "looked at it"}),

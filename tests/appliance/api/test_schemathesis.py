@@ -26,7 +26,9 @@ def _document() -> dict[str, Any]:
     )
 
 
-schema = schemathesis.openapi.from_dict(_document())
+# The scan stream never ends by itself, and schemathesis reads a whole body: it has its own
+# tests (test_scans_api.py).
+schema = schemathesis.openapi.from_dict(_document()).exclude(path=f"{PREFIX}/scans/stream")
 schema.config.generation.update(max_examples=EXAMPLES)
 
 
