@@ -539,3 +539,35 @@ class ScanEvent(msgspec.Struct, kw_only=True):
     source: str
     at: str
     id: str
+
+
+# ---- sync --------------------------------------------------------------------------------
+
+
+class OutboxOut(msgspec.Struct, kw_only=True):
+    """Events the appliance holds that the cloud has not applied yet."""
+
+    depth: int
+    head: int
+    oldest_received_at: str | None
+    oldest_age_s: int | None
+
+
+class OriginSyncOut(msgspec.Struct, kw_only=True):
+    """One origin's chain: the highest seq the appliance holds, and the highest the cloud
+    has applied (a register may forget its events up to `cloud`)."""
+
+    held: int
+    cloud: int
+
+
+class SyncStatus(msgspec.Struct, kw_only=True):
+    """Where the appliance stands with the cloud. `applied_through` and `head` are store_seq."""
+
+    store: str
+    connected: bool
+    cloud: str | None
+    last_ack_at: str | None
+    applied_through: int
+    outbox: OutboxOut
+    origins: dict[str, OriginSyncOut]

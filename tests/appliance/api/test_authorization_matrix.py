@@ -122,6 +122,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, Request]] = {
         "manager",
         lambda store: ("/api/v1/scans", {"register": store.register_id, "code": "96385074"}),
     ),
+    ("GET", "/sync/status"): ("device", _plain("/api/v1/sync/status")),
     ("POST", "/review/<int:flag_id>/resolve"): (
         "manager",
         lambda store: ("/api/v1/review/1/resolve", {"note": "looked at it"}),

@@ -1,0 +1,42 @@
+"""Sync status: what the appliance holds that the cloud has not applied yet."""
+
+from __future__ import annotations
+
+from appliance.api.registry import Call
+from appliance.api.schemas import OriginSyncOut, OutboxOut, SyncStatus
+from appliance.api.v1 import api
+from appliance.sync.status import sync_state
+from protocol.envelope import format_at
+
+
+@api.route(
+    "GET",
+    "/sync/status",
+    summary="Outbox depth, oldest unsynced event, last cloud ack, and per origin what the cloud has applied",
+    tag="sync",
+    auth="device",
+    response=SyncStatus,
+)
+def sync_status(call: Call) -> SyncStatus:
+    """Registers poll this. `outbox.depth` counts journal events the cloud has not applied;
+    `origins[o].cloud` is the highest seq of origin `o` the cloud has applied, so a register
+    may forget its own events up to it. The cloud link is not built yet: `connected` is false,
+    `cloud` and `last_ack_at` are null, and every event counts as unsynced."""
+    rt = call.rt
+    state = sync_state(rt)
+    now = rt.now_ms()
+    oldest = state.oldest_received_ms
+    return SyncStatus(
+        store=rt.store,
+        connected=state.connected,
+        cloud=state.cloud,
+        last_ack_at=None if state.last_ack_ms is None else format_at(state.last_ack_ms),
+        applied_through=state.applied_through,
+        outbox=OutboxOut(
+            depth=state.depth,
+            head=state.head,
+            oldest_received_at=None if oldest is None else format_at(oldest),
+            oldest_age_s=None if oldest is None else max(0, now - oldest) // 1000,
+        ),
+        origins={o.origin: OriginSyncOut(held=o.held, cloud=o.cloud) for o in state.origins},
+    )
