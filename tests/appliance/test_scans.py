@@ -4,6 +4,7 @@ stream replaces an older one, and a reconnect with Last-Event-ID gets exactly wh
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -136,6 +137,8 @@ def test_a_reconnect_during_a_burst_loses_and_repeats_nothing() -> None:
     def burst() -> None:
         for n in range(2000):
             published.append(_publish(bus, "s01-r01", f"S{n}").id)
+            if n % 50 == 0:
+                time.sleep(0.001)  # let the reader reconnect during the burst, not after it
 
     writer = threading.Thread(target=burst)
     writer.start()
