@@ -1,90 +1,190 @@
-// The catalog cache: filled once, then kept fresh by deltas from /catalog/changes.
+// The catalog cache: filled once, then kept fresh by deltas from /catalog/changes. It is stored
+// in IndexedDB in chunks with their word index (search.ts), read back into memory at start, and
+// searched and scanned there.
 import { call } from "./api";
-import { type TillDatabase, type VariantDoc } from "./db";
+import { variantDoc, type TillDatabase, type VariantDoc } from "./db";
+import { CHUNK, findBarcode, indexChunk, searchChunks, type CatalogChunk } from "./search";
 
 type Change = { kind: string; id: string; version: number; data: Record<string, unknown> };
 type ChangesPage = { changes: Change[]; next: number; head: number };
 
-const PAGE = 2000;
-// How many index entries one search looks at, at most, when it must filter on more words.
-const SCAN_LIMIT = 1500;
+// The appliance's largest page. The next page is fetched while this one is indexed and written.
+const PAGE = 5000;
 
-/** Words a cashier may type the start of: title words, the SKU and its parts. */
-export function wordsOf(title: string, sku: string): string[] {
-  const words = new Set<string>();
-  for (const text of [title, sku]) {
-    for (const word of text.toLowerCase().split(/[^\p{L}\p{N}]+/u)) {
-      if (word) words.add(word);
+/** Let the page handle input between two long pieces of work. */
+const pause = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/** One database's catalog, in memory. */
+class Catalog {
+  chunks: CatalogChunk[] = [];
+  private loading: Promise<void> | null = null;
+  /** Where each variant is, as chunk × 65536 + position; built when a change first needs it. */
+  private places: Map<string, number> | null = null;
+  private syncing: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly db: TillDatabase) {}
+
+  /** The stored chunks read into memory, once; the first caller starts it. */
+  get loaded(): Promise<void> {
+    this.loading ??= this.load();
+    return this.loading;
+  }
+
+  private async load(): Promise<void> {
+    const chunks: CatalogChunk[] = [];
+    // One chunk per read: each is a short task, so a start-up stays responsive meanwhile.
+    for (const n of await this.db.catalog.toCollection().primaryKeys()) {
+      const chunk = await this.db.catalog.get(n);
+      if (chunk) chunks[chunk.n] = chunk;
+    }
+    this.chunks = chunks;
+    performance.mark("tillbox:catalog-loaded");
+  }
+
+  byId(id: string): VariantDoc | undefined {
+    const at = this.placesOf().get(id);
+    return at === undefined ? undefined : this.chunks[Math.floor(at / 65536)]?.docs[at % 65536];
+  }
+
+  private placesOf(): Map<string, number> {
+    if (!this.places) {
+      const places = new Map<string, number>();
+      for (const chunk of this.chunks) chunk.docs.forEach((doc, i) => places.set(doc.id, chunk.n * 65536 + i));
+      this.places = places;
+    }
+    return this.places;
+  }
+
+  /** Pull changes until the appliance's head, one at a time per database. */
+  sync(token: string): Promise<number> {
+    const run = this.syncing.then(
+      () => this.pull(token),
+      () => this.pull(token),
+    );
+    this.syncing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async pull(token: string): Promise<number> {
+    // The stored catalog is read only when there are changes to apply: a start-up with none
+    // leaves it to the first search, not to the log-in screen.
+    let since = (await this.db.get<number>("catalog_version")) ?? 0;
+    const fetchPage = (from: number) => {
+      const page = call<ChangesPage>("GET", `/catalog/changes?since=${from}&limit=${PAGE}`, { token });
+      page.catch(() => undefined); // awaited below, or dropped when an earlier page fails
+      return page;
+    };
+    let pending = fetchPage(since);
+    for (;;) {
+      const page = await pending;
+      if (page.next < since) {
+        // The appliance was restored from another database: start again from nothing.
+        await this.loaded;
+        await this.db.transaction("rw", this.db.catalog, this.db.kv, async () => {
+          await this.db.catalog.clear();
+          await this.db.put("catalog_version", 0);
+        });
+        this.chunks = [];
+        this.places = new Map();
+        since = 0;
+        pending = fetchPage(since);
+        continue;
+      }
+      const more = page.next < page.head;
+      if (more) pending = fetchPage(page.next);
+      const variants = page.changes.filter((c) => c.kind === "variant").map((c) => variantDoc(c.data as VariantDoc));
+      if (variants.length) await this.loaded;
+      const changed = variants.length ? await this.apply(variants) : [];
+      await this.db.transaction("rw", this.db.catalog, this.db.kv, async () => {
+        if (changed.length) await this.db.catalog.bulkPut(changed, changed.map((c) => c.n));
+        await this.db.put("catalog_version", page.next);
+      });
+      since = page.next;
+      if (!more) return since;
     }
   }
-  words.add(sku.toLowerCase());
-  return [...words];
+
+  /** Put changed and new variants in their chunks, re-index those, and swap them in at once
+   * (a search meanwhile sees the catalog as it was). The chunks to store. */
+  private async apply(variants: VariantDoc[]): Promise<CatalogChunk[]> {
+    const places = this.placesOf();
+    const changed = new Map<number, VariantDoc[]>();
+    const docsOf = (n: number) => {
+      let docs = changed.get(n);
+      if (!docs) {
+        docs = [...(this.chunks[n]?.docs ?? [])];
+        changed.set(n, docs);
+      }
+      return docs;
+    };
+    let tail = this.chunks.length - 1;
+    let tailDocs: VariantDoc[] | null = null;
+    for (const variant of variants) {
+      const at = places.get(variant.id);
+      if (at !== undefined) {
+        docsOf(Math.floor(at / 65536))[at % 65536] = variant;
+        continue;
+      }
+      if (tail < 0) tail = 0;
+      tailDocs ??= docsOf(tail);
+      if (tailDocs.length >= CHUNK) tailDocs = docsOf(++tail);
+      // Set before the swap below: until then only byId reads it, and finds nothing there yet.
+      places.set(variant.id, tail * 65536 + tailDocs.length);
+      tailDocs.push(variant);
+    }
+    const indexed: CatalogChunk[] = [];
+    for (const [n, docs] of changed) {
+      if (docs.length) indexed.push(indexChunk(n, docs));
+      await pause();
+    }
+    for (const chunk of indexed) this.chunks[chunk.n] = chunk;
+    return indexed;
+  }
 }
 
-function toVariant(change: Change): VariantDoc {
-  const d = change.data as Omit<VariantDoc, "words">;
-  return { ...d, words: wordsOf(d.title, d.sku) };
+const catalogs = new WeakMap<TillDatabase, Catalog>();
+
+function catalogOf(db: TillDatabase): Catalog {
+  let catalog = catalogs.get(db);
+  if (!catalog) {
+    catalog = new Catalog(db);
+    catalogs.set(db, catalog);
+  }
+  return catalog;
+}
+
+/** Read the stored catalog into memory (search and scans wait for it); marks
+ * `tillbox:catalog-loaded` when done. A search, a scan or a sync with changes starts it too. */
+export function loadCatalog(db: TillDatabase): Promise<void> {
+  return catalogOf(db).loaded;
 }
 
 /** Bring the cache up to the appliance's head; returns the version now held. */
 export async function syncCatalog(db: TillDatabase, token: string): Promise<number> {
-  let since = (await db.get<number>("catalog_version")) ?? 0;
-  for (;;) {
-    const page = await call<ChangesPage>("GET", `/catalog/changes?since=${since}&limit=${PAGE}`, {
-      token,
-    });
-    if (page.next < since) {
-      // The appliance was restored from another database: start again from nothing.
-      await db.transaction("rw", db.variants, db.kv, async () => {
-        await db.variants.clear();
-        await db.put("catalog_version", 0);
-      });
-      since = 0;
-      continue;
-    }
-    const variants = page.changes.filter((c) => c.kind === "variant").map(toVariant);
-    await db.transaction("rw", db.variants, db.kv, async () => {
-      if (variants.length) await db.variants.bulkPut(variants);
-      await db.put("catalog_version", page.next);
-    });
-    since = page.next;
-    if (page.next >= page.head) return since;
-  }
+  return catalogOf(db).sync(token);
 }
 
-/** Active variants matching every typed word (prefixes), a barcode or a SKU; best first. */
+/** Active variants matching every typed word (prefixes of words of the title, SKU, category or
+ * barcodes; any case, accents or not), the exact SKU or barcode first. */
 export async function searchCatalog(db: TillDatabase, query: string, limit = 30): Promise<VariantDoc[]> {
-  const text = query.trim().toLowerCase();
-  if (!text) return [];
-  if (/^\d{6,14}$/.test(text)) {
-    const byCode = await db.variants.where("barcodes").equals(text).toArray();
-    if (byCode.length) return byCode.filter((v) => v.active);
-  }
-  const words = text.split(/[^\p{L}\p{N}]+/u).filter(Boolean);
-  const [first, ...rest] = words.sort((a, b) => b.length - a.length);
-  if (!first) return [];
-  const found: VariantDoc[] = [];
-  const seen = new Set<string>();
-  // The longest word narrows best; the rest are checked on each candidate. A short prefix can
-  // match tens of thousands of rows: look at a bounded number of them, so a keystroke never
-  // waits on a full index walk (the next keystroke narrows it anyway).
-  await db.variants
-    .where("words")
-    .startsWith(first)
-    .limit(rest.length ? SCAN_LIMIT : limit * 2)
-    .until(() => found.length >= limit)
-    .each((variant) => {
-      if (seen.has(variant.id) || !variant.active) return;
-      if (rest.every((w) => variant.words.some((v) => v.startsWith(w)))) {
-        seen.add(variant.id);
-        found.push(variant);
-      }
-    });
-  return found.sort((a, b) => a.title.localeCompare(b.title));
+  const catalog = catalogOf(db);
+  // An empty search (the Sell screen opening) starts reading the catalog for the next one.
+  const loaded = catalog.loaded;
+  if (!query.trim()) return [];
+  await loaded;
+  return searchChunks(catalog.chunks, query, limit);
 }
 
-/** The variant with this barcode, as scanned. */
+/** The active variant with this barcode, as scanned. */
 export async function byBarcode(db: TillDatabase, code: string): Promise<VariantDoc | undefined> {
-  const found = await db.variants.where("barcodes").equals(code.trim()).first();
-  return found?.active ? found : undefined;
+  const catalog = catalogOf(db);
+  await catalog.loaded;
+  return findBarcode(catalog.chunks, code.trim());
+}
+
+/** The variant with this id as last synced, active or not (e.g. for a line of an old sale). */
+export async function variantById(db: TillDatabase, id: string): Promise<VariantDoc | undefined> {
+  const catalog = catalogOf(db);
+  await catalog.loaded;
+  return catalog.byId(id);
 }

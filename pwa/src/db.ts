@@ -1,6 +1,7 @@
 // This tablet's own storage (IndexedDB through Dexie): its register identity, the catalog
 // cache kept fresh by deltas, and the chain of events it has sealed.
 import Dexie, { type Table } from "dexie";
+import { CHUNK, indexChunk, type CatalogChunk } from "./search";
 
 export type VariantDoc = {
   id: string;
@@ -14,9 +15,28 @@ export type VariantDoc = {
   currency: string;
   tax_class: string;
   active: boolean;
-  /** Lower-case words of the title and SKU, for prefix search (a multi-entry index). */
-  words: string[];
+  /** @deprecated No longer kept (search.ts indexes the words); optional only so that older
+   * fixtures which still set it type-check. */
+  words?: string[];
 };
+
+/** The fields the register uses, from a variant document of the change feed (the product and
+ * category ids, vendor and reorder settings are not kept: 100,000 of them weigh megabytes). */
+export function variantDoc(data: VariantDoc): VariantDoc {
+  return {
+    id: data.id,
+    sku: data.sku,
+    product: data.product,
+    title: data.title,
+    options: data.options,
+    barcodes: data.barcodes,
+    category: data.category,
+    price: data.price,
+    currency: data.currency,
+    tax_class: data.tax_class,
+    active: data.active,
+  };
+}
 
 export type KeyValue = { key: string; value: unknown };
 
@@ -32,7 +52,8 @@ export type OutboxRow = {
 
 export class TillDatabase extends Dexie {
   kv!: Table<KeyValue, string>;
-  variants!: Table<VariantDoc, string>;
+  /** The catalog cache in chunks of variants with their word index (see search.ts). */
+  catalog!: Table<CatalogChunk, number>;
   outbox!: Table<OutboxRow, number>;
 
   constructor(name = "tillbox") {
@@ -42,6 +63,24 @@ export class TillDatabase extends Dexie {
       variants: "id, sku, *barcodes, *words, category",
     });
     this.version(2).stores({ outbox: "seq, held, [held+seq], heldAt" });
+    // One record per variant with multi-entry indexes cost ~40 s of a slow tablet's CPU to fill
+    // with 100,000 variants; chunks of thousands are written in a few seconds. Their key (the
+    // chunk's `n`) is kept outside the record: a key inside it makes the browser copy each
+    // record once more to read the key. The variants already cached move into chunks here, so
+    // a tablet updated while offline keeps selling.
+    this.version(3)
+      .stores({ variants: null, catalog: "" })
+      .upgrade(async (tx) => {
+        const old = await tx.table<VariantDoc>("variants").toArray();
+        const chunks: CatalogChunk[] = [];
+        for (let at = 0; at < old.length; at += CHUNK) {
+          chunks.push(indexChunk(chunks.length, old.slice(at, at + CHUNK).map(variantDoc)));
+        }
+        await tx.table<CatalogChunk, number>("catalog").bulkPut(
+          chunks,
+          chunks.map((c) => c.n),
+        );
+      });
   }
 
   async get<T>(key: string): Promise<T | undefined> {
