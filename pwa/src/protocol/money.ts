@@ -122,17 +122,27 @@ export function formatMoney(
   currency: string,
   locale?: string | readonly string[],
 ): string {
-  const places = exponent(currency);
-  const format = new Intl.NumberFormat(locale as string | string[] | undefined, {
-    style: "currency",
-    currency,
-    minimumFractionDigits: places,
-    maximumFractionDigits: places,
-  }).format as unknown as (value: string) => string;
+  const key = `${currency} ${locale === undefined ? "" : String(locale)}`;
+  let format = formats.get(key);
+  if (!format) {
+    const places = exponent(currency);
+    const formatter = new Intl.NumberFormat(locale as string | string[] | undefined, {
+      style: "currency",
+      currency,
+      minimumFractionDigits: places,
+      maximumFractionDigits: places,
+    });
+    format = formatter.format.bind(formatter) as unknown as (value: string) => string;
+    formats.set(key, format);
+  }
   // A decimal string is formatted exactly (Intl.NumberFormat v3); amount / 10 ** places would be
   // a float, which misprints the last cent of amounts above about 2^46.
   return format(toDecimalString(amount, currency));
 }
+
+// Making a NumberFormat costs far more than using one (a list of 30 prices took ~10 ms of a slow
+// tablet's CPU): one per currency and locale, made on first use.
+const formats = new Map<string, (value: string) => string>();
 
 /** Split minor units by non-negative integer weights (largest remainder, ties to the earlier). */
 export function allocate(amount: number, weights: readonly number[]): number[] {
