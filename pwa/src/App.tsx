@@ -12,6 +12,7 @@ import { ShiftScreen } from "./screens/Shift";
 import { StockLookup } from "./screens/StockLookup";
 import { SyncDetail, SyncStatus } from "./screens/SyncStatus";
 import { view, type View } from "./nav";
+import { startScanStream } from "./scans";
 import { kick, refreshOutboxState } from "./till";
 
 const TABS: { view: View; label: string }[] = [
@@ -69,6 +70,9 @@ export function App() {
     const timer = setInterval(refresh, 60_000);
     return () => clearInterval(timer);
   }, [token]);
+
+  // Scanners on the appliance bound to this register reach the Sell and Returns screens.
+  useEffect(() => (token ? startScanStream(token) : undefined), [token]);
 
   const staff = session.value;
   useEffect(() => {

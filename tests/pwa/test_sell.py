@@ -267,3 +267,36 @@ def test_a_price_override_approved_by_a_supervisor_pin_on_the_register(
     assert (approval["action"], approval["amount"]) == ("price_override", 800)
     assert approval["approver_id"] == store.staff["supervisor"]
     assert approval["used_for"] == rt.db.scalar("SELECT id FROM sale")
+
+
+def test_a_scanner_on_the_appliance_reaches_only_its_registers_sell_screen(
+    page: Page, store: Store, catalog: Runtime, server: RunningServer
+) -> None:
+    """The appliance's scanner bound to this register: the scan arrives over the SSE stream
+    and lands in the cart; a scan for another register does not."""
+    rt = store.rt
+    start_selling(page, server.url)
+    register = rt.db.scalar("SELECT id FROM register WHERE name = 'Till by the door'")
+    manager = store.login("manager")
+    page.get_by_test_id("sync").click()
+    expect(
+        page.get_by_text("Scanners on the appliance: connected to this register")
+    ).to_be_visible()
+    page.get_by_role("button", name="Back").click()
+
+    def fake_scan(to: str, code: str) -> None:
+        answer = store.client.post(
+            "/api/v1/scans", json={"register": to, "code": code}, headers=store.bearer(manager)
+        )
+        assert answer.status_code == 202, answer.get_json()
+
+    fake_scan(store.register_id, "96385074")  # the other register's scanner
+    fake_scan(register, "4006381333931")
+    expect(page.get_by_test_id("total")).to_have_text("€12.99")
+    fake_scan(register, "4006381333931")
+    expect(page.get_by_test_id("qty")).to_have_text("2")
+    fake_scan(register, "12345670")
+    expect(page.get_by_role("status").filter(has_text="barcode")).to_have_text(
+        "No product has the barcode 12345670"
+    )
+    expect(page.get_by_test_id("total")).to_have_text("€25.98")

@@ -28,7 +28,7 @@ import {
   type ReturnLine,
   type SaleReceipt,
 } from "../returns";
-import { WedgeDetector } from "../scanner";
+import { useScans } from "../scans";
 import { type Reason, reasonsOf, session, store } from "../session";
 import { nextReceipts, send } from "../till";
 import { Approve } from "./Approve";
@@ -153,23 +153,8 @@ export function Returns({ shift }: Props) {
     if (found) addItem(found);
     else setNotice({ text: `No product has the barcode ${code}`, error: true });
   };
-  const scanRef = useRef(onScan);
-  scanRef.current = onScan;
-
-  // A keyboard-wedge scanner works with no field focused (as on the Sell screen).
-  useEffect(() => {
-    const detector = new WedgeDetector();
-    const onKey = (e: KeyboardEvent) => {
-      const target = e.target as HTMLElement | null;
-      if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "SELECT")) return;
-      const code = detector.key({ key: e.key, timeStamp: e.timeStamp });
-      if (code === null) return;
-      e.preventDefault();
-      void scanRef.current(code);
-    };
-    document.addEventListener("keydown", onKey);
-    return () => document.removeEventListener("keydown", onKey);
-  }, []);
+  // Scans: a wedge scanner with no field focused, or the appliance's scanners (as on Sell).
+  useScans((code) => void onScan(code));
 
   useEffect(() => {
     if (unreceipted === null) return;

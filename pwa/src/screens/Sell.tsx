@@ -6,7 +6,7 @@ import { byBarcode, searchCatalog } from "../catalog";
 import { db, type VariantDoc } from "../db";
 import { formatMoney } from "../protocol/money";
 import { store } from "../session";
-import { WedgeDetector } from "../scanner";
+import { useScans } from "../scans";
 import { DiscountDialog } from "./DiscountDialog";
 import { ReceiptChoice } from "./ReceiptChoice";
 import { Tender } from "./Tender";
@@ -42,34 +42,22 @@ export function Sell({ shift, catalogVersion }: Props) {
     };
   }, [query]);
 
-  // A scanner that types into the tablet works with no field focused: bursts of keys are
-  // told from typing by their speed. (In the search box, Enter after a code does the same.)
-  const lockedRef = useRef(locked);
-  lockedRef.current = locked || dialog !== null;
-  useEffect(() => {
-    const detector = new WedgeDetector();
-    const onKey = (e: KeyboardEvent) => {
-      const target = e.target as HTMLElement | null;
-      if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA")) return;
-      const code = detector.key({ key: e.key, timeStamp: e.timeStamp });
-      if (code === null) return;
-      e.preventDefault();
-      if (lockedRef.current) {
-        setMessage(`Scanned ${code}: finish the payment first`);
-        return;
+  // Scans (a wedge scanner on the tablet with no field focused, or the appliance's scanners
+  // for this register) add the product; in the search box, Enter after a code does the same.
+  useScans((code) => {
+    if (locked || dialog !== null) {
+      setMessage(`Scanned ${code}: finish the payment first`);
+      return;
+    }
+    void byBarcode(db, code).then((found) => {
+      if (found) {
+        add(found);
+        setMessage(null);
+      } else {
+        setMessage(`No product has the barcode ${code}`);
       }
-      void byBarcode(db, code).then((found) => {
-        if (found) {
-          add(found);
-          setMessage(null);
-        } else {
-          setMessage(`No product has the barcode ${code}`);
-        }
-      });
-    };
-    document.addEventListener("keydown", onKey);
-    return () => document.removeEventListener("keydown", onKey);
-  }, []);
+    });
+  });
 
   const onEnter = async () => {
     const scanned = await byBarcode(db, query);

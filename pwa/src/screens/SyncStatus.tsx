@@ -2,6 +2,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiError, Unreachable, call } from "../api";
 import { db, type OutboxRow } from "../db";
 import { view } from "../nav";
+import { scanStream } from "../scans";
 import { device } from "../session";
 import { kick, outboxState } from "../till";
 
@@ -43,6 +44,13 @@ type ApplianceSync = {
   outbox: { depth: number; oldest_at: string | null; oldest_age_s: number | null };
   last_ack_at: string | null;
 };
+
+const SCANNERS = {
+  off: "not connected",
+  connecting: "connecting…",
+  live: "connected to this register",
+  superseded: "taken over by another tab of this register",
+} as const;
 
 const TYPES: Record<string, string> = {
   "sale.completed": "Sale",
@@ -110,6 +118,7 @@ export function SyncDetail() {
               {appliance.last_ack_at === null ? "never" : `${ago(now - Date.parse(appliance.last_ack_at))} ago`}
             </p>
             <p class="notice">Selling never waits for the cloud: the appliance keeps everything and sends it when it can.</p>
+            <p>Scanners on the appliance: {SCANNERS[scanStream.value]}</p>
           </>
         ) : (
           <p class="notice">{applianceError ?? "Asking the appliance…"}</p>
