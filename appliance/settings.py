@@ -35,6 +35,8 @@ class Settings:
     store: str = ""
     store_name: str = ""
     currency: str = "EUR"
+    # How registers show money and dates (a BCP 47 tag: "en-IE" gives €12.99, "de-DE" 12,99 €).
+    locale: str = "en-IE"
     host: str = "127.0.0.1"
     port: int = 8080
     # SSE streams hold a thread each, so waitress needs more than its default 4.
@@ -111,6 +113,10 @@ class Settings:
             )
         if self.currency not in CURRENCY_EXPONENTS:
             raise SettingsError(f"currency {self.currency!r} is not an ISO 4217 code")
+        if not re.fullmatch(r"[a-z]{2,3}(-[A-Z][a-z]{3})?(-([A-Z]{2}|[0-9]{3}))?", self.locale):
+            raise SettingsError(
+                f"locale {self.locale!r} is not a language tag like 'en-IE' or 'de-DE'"
+            )
         if not 1 <= self.port <= 65535:
             raise SettingsError(f"port {self.port} is outside 1–65535")
         if self.threads < 4:

@@ -452,6 +452,7 @@ class StoreOut(msgspec.Struct, kw_only=True):
     store: str
     name: str
     currency: str
+    locale: str
     tax_mode: Literal["inclusive", "exclusive"]
     tax_rounding: Literal["line", "total"]
     tax_rates: list[TaxRateOut]

@@ -240,6 +240,7 @@ def store_settings(call: Call) -> StoreOut:
         store=settings.store,
         name=settings.store_name,
         currency=settings.currency,
+        locale=settings.locale,
         tax_mode=settings.tax_mode,  # type: ignore[arg-type]  # validated in Settings
         tax_rounding=settings.tax_rounding,  # type: ignore[arg-type]
         tax_rates=[

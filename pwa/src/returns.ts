@@ -5,7 +5,7 @@
 import { call } from "./api";
 import type { RefundTender, ReturnLineBody } from "./cart";
 import type { JsonObject } from "./protocol/canonical";
-import { formatMoney } from "./protocol/money";
+import { formatMoney } from "./format";
 import { PPM, refundFor, type LineResult, type TaxMode } from "./protocol/pricing";
 import type { Reason } from "./session";
 

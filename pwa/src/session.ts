@@ -9,6 +9,8 @@ export type StoreSettings = {
   store: string;
   name: string;
   currency: string;
+  /** How money is shown, e.g. "en-IE" (missing from appliances before it was added). */
+  locale?: string;
   tax_mode: "inclusive" | "exclusive";
   tax_rounding: "line" | "total";
   tax_rates: { tax_class: string; rate_ppm: number }[];

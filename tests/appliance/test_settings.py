@@ -183,6 +183,18 @@ def test_bad_currencies_are_refused(tmp_path: Path, currency: str) -> None:
         load_settings(tmp_path, env={}, overrides={"currency": currency})
 
 
+@pytest.mark.parametrize("locale", ["en_IE", "EN-ie", "english", "", "de-DE; rm -rf"])
+def test_bad_locales_are_refused(tmp_path: Path, locale: str) -> None:
+    with pytest.raises(SettingsError, match="locale"):
+        load_settings(tmp_path, env={}, overrides={"locale": locale})
+
+
+def test_a_locale_from_the_environment_reaches_the_registers(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path, env={"TILLBOX_LOCALE": "de-DE"})
+    assert settings.locale == "de-DE"
+    assert load_settings(tmp_path, env={}).locale == "en-IE"
+
+
 @pytest.mark.parametrize("port", [0, -1, 65536])
 def test_ports_outside_the_range_are_refused(tmp_path: Path, port: int) -> None:
     with pytest.raises(SettingsError, match="port"):

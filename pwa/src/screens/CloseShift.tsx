@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import { ApiError, Unreachable, call } from "../api";
-import { formatMoney, parseMoney } from "../protocol/money";
+import { parseMoney } from "../protocol/money";
+import { formatMoney } from "../format";
 import { session, store } from "../session";
 import { send } from "../till";
 

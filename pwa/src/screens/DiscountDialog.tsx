@@ -1,7 +1,8 @@
 import { useState } from "preact/hooks";
 import { type CartDiscount, discountNeedsApproval } from "../cart";
 import { discountAmount } from "../protocol/pricing";
-import { formatMoney, parseMoney } from "../protocol/money";
+import { parseMoney } from "../protocol/money";
+import { formatMoney } from "../format";
 import { store } from "../session";
 import { Approve } from "./Approve";
 

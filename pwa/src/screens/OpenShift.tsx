@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { ApiError, Unreachable } from "../api";
-import { formatMoney } from "../protocol/money";
+import { formatMoney } from "../format";
 import { newId } from "../protocol/ids";
 import { store } from "../session";
 import { send } from "../till";

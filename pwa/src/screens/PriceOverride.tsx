@@ -1,7 +1,8 @@
 import { useState } from "preact/hooks";
 import { ApiError, Unreachable, call } from "../api";
 import type { CartLine } from "../cart";
-import { formatMoney, parseMoney } from "../protocol/money";
+import { parseMoney } from "../protocol/money";
+import { formatMoney } from "../format";
 import { session, store } from "../session";
 import { Keypad } from "./Keypad";
 

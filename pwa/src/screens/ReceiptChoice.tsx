@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { ApiError } from "../api";
 import type { Completed } from "../checkout";
-import { formatMoney } from "../protocol/money";
+import { formatMoney } from "../format";
 import { store } from "../session";
 import { send } from "../till";
 import { TENDER_LABELS } from "./Tender";

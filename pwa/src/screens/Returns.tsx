@@ -11,7 +11,7 @@ import { byBarcode, searchCatalog } from "../catalog";
 import { db, type VariantDoc } from "../db";
 import { view } from "../nav";
 import type { Override } from "../protocol/envelope";
-import { formatMoney } from "../protocol/money";
+import { formatMoney } from "../format";
 import {
   creditReference,
   describeTenders,

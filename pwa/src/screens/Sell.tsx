@@ -4,7 +4,7 @@ import type { Completed } from "../checkout";
 import { PriceOverride } from "./PriceOverride";
 import { byBarcode, searchCatalog } from "../catalog";
 import { db, type VariantDoc } from "../db";
-import { formatMoney } from "../protocol/money";
+import { formatMoney } from "../format";
 import { store } from "../session";
 import { useScans } from "../scans";
 import { DiscountDialog } from "./DiscountDialog";

@@ -1,7 +1,8 @@
 import { useState } from "preact/hooks";
 import { ApiError, Unreachable, call } from "../api";
 import { type Approval, asOverride, mayDo } from "../approval";
-import { formatMoney, parseMoney } from "../protocol/money";
+import { parseMoney } from "../protocol/money";
+import { formatMoney } from "../format";
 import { reasonsOf, session, store } from "../session";
 import { send } from "../till";
 import { Approve } from "./Approve";

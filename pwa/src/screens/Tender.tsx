@@ -2,7 +2,8 @@ import { useRef, useState } from "preact/hooks";
 import { ApiError } from "../api";
 import { exchange, totals } from "../cart";
 import { type Completed, type Payment, type TenderKind, addPayment, changeDue, completeSale, creditUsed, remaining } from "../checkout";
-import { formatMoney, parseMoney } from "../protocol/money";
+import { parseMoney } from "../protocol/money";
+import { formatMoney } from "../format";
 import { store } from "../session";
 
 type Props = { shift: string; catalogVersion: number; onBack: () => void; onCompleted: (done: Completed) => void };
