@@ -39,6 +39,20 @@ class Catalog {
     }
     this.chunks = chunks;
     performance.mark("tillbox:catalog-loaded");
+    void this.emptyLegacy().catch(() => undefined); // tried again at the next start
+  }
+
+  /** Delete the cache of one record per variant (moved into chunks by db.ts version 3) a few
+   * hundred at a time, so no transaction holds the database for long. */
+  private async emptyLegacy(): Promise<void> {
+    if (!this.db.tables.some((t) => t.name === "variants")) return;
+    const legacy = this.db.table<unknown, string>("variants");
+    for (;;) {
+      const keys = await legacy.limit(500).primaryKeys();
+      if (!keys.length) return;
+      await legacy.bulkDelete(keys);
+      await pause();
+    }
   }
 
   byId(id: string): VariantDoc | undefined {
