@@ -215,13 +215,15 @@ def main() -> None:
             keypad(page, CASHIER_PIN)
             page.get_by_label("Search products").wait_for()
             warm = time.perf_counter() - started
-            # The catalog is read into memory in the background once Sell opens; a search before
-            # that waits for it. (Builds before the in-memory catalog have no such mark.)
+            terms = [t for t in search_terms(rows, args.searches * 2, rng) if not t[:1].isdigit()]
+            # The catalog is read into memory in the background once Sell opens: the first search
+            # right after the start waits for it; the timed ones below come after. (Builds before
+            # the in-memory catalog have no such mark.)
+            first_search = page.evaluate(SEARCH_JS, terms[-1])
             loaded = page.evaluate(LOADED_JS)
             cdp.send("HeapProfiler.collectGarbage")
             heap = cdp.send("Runtime.getHeapUsage")["usedSize"]
 
-            terms = [t for t in search_terms(rows, args.searches * 2, rng) if not t[:1].isdigit()]
             search = [page.evaluate(SEARCH_JS, term) / 1000 for term in terms[: args.searches]]
             missed = [t for t, v in zip(terms, search, strict=False) if v < 0]
             print("searches without an answer:", missed[:5], len(missed), flush=True)
@@ -241,7 +243,10 @@ def main() -> None:
 
     s, c = Stats.of(search), Stats.of(scans)
     in_memory = (
-        "" if loaded is None else f"catalog in memory {loaded / 1000:.2f} s after the reload, "
+        ""
+        if loaded is None
+        else f"a search typed at once {first_search:.0f} ms (it waits for the catalog, in"
+        f" memory {loaded / 1000:.2f} s after the reload); "
     )
     report = "\n".join(
         [
