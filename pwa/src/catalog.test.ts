@@ -228,6 +228,25 @@ describe("the catalog cache", () => {
     }
   });
 
+  it("reads the catalog again before a sync when another tab has synced since", async () => {
+    const first = [change(doc(1, "Classic Tee", "TEE-1", []), 1), change(doc(2, "Wool Socks", "SOCK-1", []), 2)];
+    serve({
+      ...feed(first, 10),
+      2: { changes: [change(doc(1, "Vintage Tee", "TEE-1", []), 3)], next: 3, head: 3 },
+      3: { changes: [change(doc(2, "Wool Hat", "SOCK-1", []), 4)], next: 4, head: 4 },
+    });
+    expect(await syncCatalog(db, "t")).toBe(2);
+    const other = reopened();
+    expect(skus(await searchCatalog(other, "classic"))).toEqual(["TEE-1"]);
+    expect(await syncCatalog(db, "t")).toBe(3);
+    expect(await syncCatalog(other, "t")).toBe(4);
+    for (const till of [other, reopened()]) {
+      expect(skus(await searchCatalog(till, "vintage"))).toEqual(["TEE-1"]);
+      expect(skus(await searchCatalog(till, "hat"))).toEqual(["SOCK-1"]);
+      expect(await searchCatalog(till, "classic")).toEqual([]);
+    }
+  });
+
   it("keeps a large catalog in chunks and changes only the chunks that hold the changes", async () => {
     const count = CHUNK * 2 + 100;
     const all = [];

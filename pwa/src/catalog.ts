@@ -17,6 +17,8 @@ const pause = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 /** One database's catalog, in memory. */
 class Catalog {
   chunks: CatalogChunk[] = [];
+  /** The catalog version the chunks in memory hold. */
+  private held = 0;
   private loading: Promise<void> | null = null;
   /** Where each variant is, as chunk × 65536 + position; built when a change first needs it. */
   private places: Map<string, number> | null = null;
@@ -26,18 +28,29 @@ class Catalog {
 
   /** The stored chunks read into memory, once; the first caller starts it. */
   get loaded(): Promise<void> {
-    this.loading ??= this.load();
+    this.loading ??= this.load().catch((error: unknown) => {
+      this.loading = null; // the next search or sync tries again
+      throw error;
+    });
     return this.loading;
   }
 
   private async load(): Promise<void> {
-    const chunks: CatalogChunk[] = [];
-    // One chunk per read: each is a short task, so a start-up stays responsive meanwhile.
-    for (const n of await this.db.catalog.toCollection().primaryKeys()) {
-      const chunk = await this.db.catalog.get(n);
-      if (chunk) chunks[chunk.n] = chunk;
+    for (;;) {
+      const version = await this.storedVersion();
+      const chunks: CatalogChunk[] = [];
+      // One chunk per read: each is a short task, so a start-up stays responsive meanwhile.
+      for (const n of await this.db.catalog.toCollection().primaryKeys()) {
+        const chunk = await this.db.catalog.get(n);
+        if (chunk) chunks[chunk.n] = chunk;
+      }
+      // Another tab of the app may have synced meanwhile: then read again.
+      if ((await this.storedVersion()) !== version) continue;
+      this.chunks = chunks;
+      this.places = null;
+      this.held = version;
+      break;
     }
-    this.chunks = chunks;
     performance.mark("tillbox:catalog-loaded");
     void this.emptyLegacy().catch(() => undefined); // tried again at the next start
   }
@@ -79,10 +92,23 @@ class Catalog {
     return run;
   }
 
+  private storedVersion(): Promise<number> {
+    return this.db.get<number>("catalog_version").then((version) => version ?? 0);
+  }
+
   private async pull(token: string): Promise<number> {
     // The stored catalog is read only when there are changes to apply: a start-up with none
     // leaves it to the first search, not to the log-in screen.
-    let since = (await this.db.get<number>("catalog_version")) ?? 0;
+    let since = await this.storedVersion();
+    if (this.loading) {
+      await this.loaded;
+      // Another tab of the app synced since this one read the catalog: writing chunks from
+      // memory now would undo its changes, so read them first.
+      if (this.held !== since) {
+        this.loading = null;
+        await this.loaded;
+      }
+    }
     const fetchPage = (from: number) => {
       const page = call<ChangesPage>("GET", `/catalog/changes?since=${from}&limit=${PAGE}`, { token });
       page.catch(() => undefined); // awaited below, or dropped when an earlier page fails
@@ -100,6 +126,7 @@ class Catalog {
         });
         this.chunks = [];
         this.places = new Map();
+        this.held = 0;
         since = 0;
         pending = fetchPage(since);
         continue;
@@ -113,6 +140,7 @@ class Catalog {
         if (changed.length) await this.db.catalog.bulkPut(changed, changed.map((c) => c.n));
         await this.db.put("catalog_version", page.next);
       });
+      this.held = page.next;
       since = page.next;
       if (!more) return since;
     }
