@@ -10,8 +10,6 @@ export type CatalogChunk = {
   /** Its place in the catalog, 0, 1, 2 … (the record's key). */
   n: number;
   docs: VariantDoc[];
-  /** Per variant, " word word …" as wordsOf gives them; "" for an inactive one (not indexed). */
-  words: string[];
   /** The distinct words of the chunk's active variants, in UTF-16 order (as `<` compares). */
   tokens: string[];
   /** Where each token's variants start in `postings`; one entry more than `tokens`. */
@@ -91,17 +89,11 @@ function isWordChar(unit: number): boolean {
 
 /** A chunk's index over these variants (inactive ones are kept but not indexed). */
 export function indexChunk(n: number, docs: VariantDoc[]): CatalogChunk {
-  const words = new Array<string>(docs.length);
   const byToken = new Map<string, number[]>();
   for (let i = 0; i < docs.length; i++) {
     const doc = docs[i]!;
-    if (!doc.active) {
-      words[i] = "";
-      continue;
-    }
-    const own = wordsOf(doc);
-    words[i] = ` ${own.join(" ")}`;
-    for (const word of own) {
+    if (!doc.active) continue;
+    for (const word of wordsOf(doc)) {
       const at = byToken.get(word);
       if (at) at.push(i);
       else byToken.set(word, [i]);
@@ -118,7 +110,7 @@ export function indexChunk(n: number, docs: VariantDoc[]): CatalogChunk {
   const postings = new Uint16Array(total);
   let p = 0;
   for (const token of tokens) for (const i of byToken.get(token)!) postings[p++] = i;
-  return { n, docs, words, tokens, starts, postings };
+  return { n, docs, tokens, starts, postings };
 }
 
 /** The first position in sorted `tokens` whose token is not below `key`. */
@@ -162,9 +154,11 @@ export function findExact(chunks: readonly CatalogChunk[], text: string): Varian
 /** Where a word's prefix range lies in one chunk: token positions [from, to). */
 type Range = { chunk: CatalogChunk; from: number; to: number };
 
-function ranges(chunks: readonly CatalogChunk[], word: string): { ranges: Range[]; entries: number } {
-  const found: Range[] = [];
-  let entries = 0;
+/** A typed word: its prefix range in each chunk that has one, and how many entries in all. */
+type Typed = { ranges: Range[]; entries: number; inChunk: Map<CatalogChunk, Range>; marks: Map<CatalogChunk, Uint8Array> };
+
+function typed(chunks: readonly CatalogChunk[], word: string): Typed {
+  const found: Typed = { ranges: [], entries: 0, inChunk: new Map(), marks: new Map() };
   // Every token starting with `word` sorts between `word` and `word` followed by the highest
   // code unit.
   const end = `${word}\uffff`;
@@ -172,11 +166,29 @@ function ranges(chunks: readonly CatalogChunk[], word: string): { ranges: Range[
     const from = lowerBound(chunk.tokens, word);
     const to = lowerBound(chunk.tokens, end);
     if (from < to) {
-      found.push({ chunk, from, to });
-      entries += chunk.starts[to]! - chunk.starts[from]!;
+      const range = { chunk, from, to };
+      found.ranges.push(range);
+      found.inChunk.set(chunk, range);
+      found.entries += chunk.starts[to]! - chunk.starts[from]!;
     }
   }
-  return { ranges: found, entries };
+  return found;
+}
+
+/** Whether the variant at `i` in `chunk` has a word starting with this typed word. The
+ * chunk's variants that do are marked the first time the chunk is asked about. */
+function has(word: Typed, chunk: CatalogChunk, i: number): boolean {
+  let marks = word.marks.get(chunk);
+  if (!marks) {
+    marks = new Uint8Array(chunk.docs.length);
+    const range = word.inChunk.get(chunk);
+    if (range) {
+      const end = chunk.starts[range.to]!;
+      for (let p = chunk.starts[range.from]!; p < end; p++) marks[chunk.postings[p]!] = 1;
+    }
+    word.marks.set(chunk, marks);
+  }
+  return marks[i] === 1;
 }
 
 /**
@@ -190,19 +202,19 @@ export function searchChunks(chunks: readonly CatalogChunk[], query: string, lim
   const first = findExact(chunks, text);
   const seen = new Set<VariantDoc>();
   if (first) seen.add(first);
-  const words = queryWords(text);
+  const words: Typed[] = [];
+  for (const word of queryWords(text)) {
+    const t = typed(chunks, word);
+    words.push(t);
+    if (!t.entries) break; // nothing has this word: nothing matches them all
+  }
   const found: VariantDoc[] = [];
   if (words.length) {
     // Walk the word with the fewest index entries, and check the others on each candidate.
-    let best: { ranges: Range[]; entries: number; word: string } | null = null;
-    for (const word of words) {
-      const r = ranges(chunks, word);
-      if (!best || r.entries < best.entries) best = { ...r, word };
-      if (!r.entries) break;
-    }
-    const others = words.filter((w) => w !== best!.word).map((w) => ` ${w}`);
+    const best = words.reduce((a, b) => (b.entries < a.entries ? b : a));
+    const others = words.filter((w) => w !== best);
     const wanted = limit - seen.size;
-    const cursors = best!.ranges.map((r) => ({ ...r }));
+    const cursors = best.ranges.map((r) => ({ ...r }));
     let scanned = 0;
     // Merge the chunks' ranges in token order: the smallest next token among the chunks.
     while (found.length < wanted && scanned < SCAN_LIMIT) {
@@ -218,8 +230,7 @@ export function searchChunks(chunks: readonly CatalogChunk[], query: string, lim
         const i = chunk.postings[p]!;
         const doc = chunk.docs[i]!;
         if (seen.has(doc)) continue;
-        const own = chunk.words[i]!;
-        if (others.every((w) => own.includes(w))) {
+        if (others.every((w) => has(w, chunk, i))) {
           seen.add(doc);
           found.push(doc);
         }
