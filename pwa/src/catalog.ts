@@ -1,6 +1,6 @@
 // The catalog cache: filled once, then kept fresh by deltas from /catalog/changes. It is stored
-// in IndexedDB in chunks with their word index (search.ts), read back into memory at start, and
-// searched and scanned there.
+// in IndexedDB in chunks with their word index (search.ts), read back into memory when first
+// needed (the Sell screen opening), and searched and scanned there.
 import { call } from "./api";
 import { variantDoc, type TillDatabase, type VariantDoc } from "./db";
 import { CHUNK, findBarcode, indexChunk, searchChunks, type CatalogChunk } from "./search";
