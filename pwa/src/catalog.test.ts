@@ -1,7 +1,7 @@
 import "fake-indexeddb/auto";
 import Dexie, { type Table } from "dexie";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import { byBarcode, searchCatalog, syncCatalog, variantById } from "./catalog";
+import { byBarcode, categoriesOf, inCategory, searchCatalog, syncCatalog, variantById } from "./catalog";
 import { TillDatabase, type VariantDoc } from "./db";
 import { CHUNK, indexChunk, wordsOf } from "./search";
 
@@ -245,6 +245,38 @@ describe("the catalog cache", () => {
       expect(skus(await searchCatalog(till, "hat"))).toEqual(["SOCK-1"]);
       expect(await searchCatalog(till, "classic")).toEqual([]);
     }
+  });
+
+  it("lists the categories with their active variants by title, and follows changes", async () => {
+    const apparel = { category: "Apparel" };
+    serve(
+      feed(
+        [
+          change(doc(1, "Wool Scarf", "SCF-1", [], apparel)),
+          change(doc(2, "Classic Tee", "TEE-1", [], apparel)),
+          change(doc(3, "Crème Brûlée Mug", "MUG-1", [], { category: "Home & Kitchen" })),
+          change(doc(4, "Old Tee", "TEE-0", [], { ...apparel, active: false })),
+          change(doc(5, "Gift Wrap", "GW-1", [])),
+        ],
+        10,
+      ),
+    );
+    await syncCatalog(db, "t");
+    expect(await categoriesOf(db)).toEqual([
+      { name: "Apparel", count: 2 },
+      { name: "Home & Kitchen", count: 1 },
+    ]);
+    expect(skus(await inCategory(db, "Apparel"))).toEqual(["TEE-1", "SCF-1"]);
+    expect(skus(await inCategory(db, "Apparel", 1, 5))).toEqual(["SCF-1"]);
+    expect(await inCategory(db, "Garden")).toEqual([]);
+    // The mug moves to Apparel, the scarf is switched off.
+    serve({
+      5: { changes: [change(doc(3, "Crème Brûlée Mug", "MUG-1", [], apparel), 6), change(doc(1, "Wool Scarf", "SCF-1", [], { ...apparel, active: false }), 7)], next: 7, head: 7 },
+      7: { changes: [], next: 7, head: 7 },
+    });
+    await syncCatalog(db, "t");
+    expect(await categoriesOf(db)).toEqual([{ name: "Apparel", count: 2 }]);
+    expect(skus(await inCategory(db, "Apparel"))).toEqual(["TEE-1", "MUG-1"]);
   });
 
   it("keeps a large catalog in chunks and changes only the chunks that hold the changes", async () => {

@@ -22,6 +22,8 @@ class Catalog {
   private loading: Promise<void> | null = null;
   /** Where each variant is, as chunk × 65536 + position; built when a change first needs it. */
   private places: Map<string, number> | null = null;
+  /** Categories with their active variants by title, worked out when first asked for. */
+  private shelves: Map<string, VariantDoc[]> | null = null;
   private syncing: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly db: TillDatabase) {}
@@ -48,6 +50,7 @@ class Catalog {
       if ((await this.storedVersion()) !== version) continue;
       this.chunks = chunks;
       this.places = null;
+      this.shelves = null;
       this.held = version;
       break;
     }
@@ -71,6 +74,24 @@ class Catalog {
   byId(id: string): VariantDoc | undefined {
     const at = this.placesOf().get(id);
     return at === undefined ? undefined : this.chunks[Math.floor(at / 65536)]?.docs[at % 65536];
+  }
+
+  /** Active variants by category name, each list by title (one pass over the catalog). */
+  shelvesOf(): Map<string, VariantDoc[]> {
+    if (!this.shelves) {
+      const shelves = new Map<string, VariantDoc[]>();
+      for (const chunk of this.chunks) {
+        for (const doc of chunk?.docs ?? []) {
+          if (!doc.active || !doc.category) continue;
+          let shelf = shelves.get(doc.category);
+          if (!shelf) shelves.set(doc.category, (shelf = []));
+          shelf.push(doc);
+        }
+      }
+      for (const shelf of shelves.values()) shelf.sort((a, b) => a.title.localeCompare(b.title));
+      this.shelves = new Map([...shelves].sort(([a], [b]) => a.localeCompare(b)));
+    }
+    return this.shelves;
   }
 
   private placesOf(): Map<string, number> {
@@ -180,6 +201,7 @@ class Catalog {
       await pause();
     }
     for (const chunk of indexed) this.chunks[chunk.n] = chunk;
+    if (indexed.length) this.shelves = null;
     return indexed;
   }
 }
@@ -215,6 +237,21 @@ export async function searchCatalog(db: TillDatabase, query: string, limit = 30)
   if (!query.trim()) return [];
   await loaded;
   return searchChunks(catalog.chunks, query, limit);
+}
+
+/** The categories that have active variants, by name, with how many each has (the Sell
+ * screen's grid when nothing is typed). */
+export async function categoriesOf(db: TillDatabase): Promise<{ name: string; count: number }[]> {
+  const catalog = catalogOf(db);
+  await catalog.loaded;
+  return [...catalog.shelvesOf()].map(([name, docs]) => ({ name, count: docs.length }));
+}
+
+/** The active variants of one category, by title, at most `limit` from `offset`. */
+export async function inCategory(db: TillDatabase, name: string, offset = 0, limit = 48): Promise<VariantDoc[]> {
+  const catalog = catalogOf(db);
+  await catalog.loaded;
+  return (catalog.shelvesOf().get(name) ?? []).slice(offset, offset + limit);
 }
 
 /** The active variant with this barcode, as scanned. */

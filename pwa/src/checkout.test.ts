@@ -19,7 +19,6 @@ const tee: VariantDoc = {
   currency: "EUR",
   tax_class: "standard",
   active: true,
-  words: [],
 };
 
 /** A fake appliance that keeps whatever it is sent. */

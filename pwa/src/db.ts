@@ -15,9 +15,6 @@ export type VariantDoc = {
   currency: string;
   tax_class: string;
   active: boolean;
-  /** @deprecated No longer kept (search.ts indexes the words); optional only so that older
-   * fixtures which still set it type-check. */
-  words?: string[];
 };
 
 /** The fields the register uses, from a variant document of the change feed (the product and
@@ -57,7 +54,10 @@ export class TillDatabase extends Dexie {
   outbox!: Table<OutboxRow, number>;
 
   constructor(name = "tillbox") {
-    super(name);
+    // Strict durability: a transaction completes only once it is on disk, so a sale the
+    // cashier was told is saved survives the tablet losing power (Chrome's default, "relaxed",
+    // may lose the last seconds). The catalog writes few, large chunks, so this costs little.
+    super(name, { chromeTransactionDurability: "strict" });
     this.version(1).stores({
       kv: "key",
       variants: "id, sku, *barcodes, *words, category",

@@ -74,8 +74,13 @@ def test_pair_log_in_open_a_shift_and_sell_with_split_tender(
     # Sell: one tee found by typing, one mug by scanning its barcode.
     search = page.get_by_label("Search products")
     expect(search).to_be_visible()
-    search.fill("classic tee m")
+    # Nothing typed: the category grid. Apparel holds the two tees.
+    categories = page.get_by_role("list", name="Categories")
+    expect(categories.get_by_role("button")).to_have_count(2)
+    categories.get_by_role("button", name=re.compile("^Apparel")).click()
     page.get_by_role("button", name=re.compile("TEE-M-RED")).click()
+    page.get_by_role("button", name="← All categories").click()
+    expect(categories).to_be_visible()
     # A keyboard-wedge scanner, with no field focused: a burst of keys and Enter.
     page.get_by_role("region", name="Cart").click(position={"x": 5, "y": 5})
     wedge_scan(page, "96385074")

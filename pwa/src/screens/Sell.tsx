@@ -1,8 +1,8 @@
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { add, cart, cartNotice, clear, exchange, orderDiscount, setLineDiscount, setPrice, setQty, totals } from "../cart";
 import type { Completed } from "../checkout";
 import { PriceOverride } from "./PriceOverride";
-import { byBarcode, searchCatalog } from "../catalog";
+import { byBarcode, categoriesOf, inCategory, searchCatalog } from "../catalog";
 import { db, type VariantDoc } from "../db";
 import { formatMoney } from "../format";
 import { store } from "../session";
@@ -12,6 +12,9 @@ import { ReceiptChoice } from "./ReceiptChoice";
 import { Tender } from "./Tender";
 
 type Props = { shift: string; catalogVersion: number };
+
+/** Search results shown: what fits on a tablet's screen; another word narrows them down. */
+const RESULTS = 12;
 
 type Dialog = { kind: "line"; index: number } | { kind: "price"; index: number } | { kind: "discount"; index: number } | { kind: "order" };
 
@@ -23,6 +26,10 @@ export function Sell({ shift, catalogVersion }: Props) {
   // Which query the shown results answer (tests and the benchmark wait on it).
   const [answered, setAnswered] = useState("");
   const [message, setMessage] = useState<string | null>(null);
+  // With nothing typed, the category grid; a category tapped shows its products.
+  const [shelves, setShelves] = useState<{ name: string; count: number }[]>([]);
+  const [shelf, setShelf] = useState<string | null>(null);
+  const [shelfItems, setShelfItems] = useState<VariantDoc[]>([]);
   const [paying, setPaying] = useState(false);
   const [done, setDone] = useState<Completed | null>(null);
   const [dialog, setDialog] = useState<Dialog | null>(null);
@@ -30,9 +37,11 @@ export function Sell({ shift, catalogVersion }: Props) {
   const currency = settings?.currency ?? "EUR";
   const locked = paying || done !== null;
 
-  useEffect(() => {
+  // A layout effect searches in the same frame as the keystroke, and 12 results (what fits
+  // on the screen) render in half the time of 30: p95 57 → 29 ms at CPU ×4 (benchmarks.md).
+  useLayoutEffect(() => {
     let stale = false;
-    searchCatalog(db, query).then((found) => {
+    searchCatalog(db, query, RESULTS).then((found) => {
       if (stale) return;
       setResults(found);
       setAnswered(query);
@@ -41,6 +50,28 @@ export function Sell({ shift, catalogVersion }: Props) {
       stale = true;
     };
   }, [query]);
+
+  useEffect(() => {
+    let stale = false;
+    void categoriesOf(db).then((found) => {
+      if (!stale) setShelves(found);
+    });
+    return () => {
+      stale = true;
+    };
+  }, [catalogVersion]);
+
+  useEffect(() => {
+    let stale = false;
+    if (shelf === null) setShelfItems([]);
+    else
+      void inCategory(db, shelf).then((found) => {
+        if (!stale) setShelfItems(found);
+      });
+    return () => {
+      stale = true;
+    };
+  }, [shelf, catalogVersion]);
 
   // Scans (a wedge scanner on the tablet with no field focused, or the appliance's scanners
   // for this register) add the product; in the search box, Enter after a code does the same.
@@ -163,8 +194,28 @@ export function Sell({ shift, catalogVersion }: Props) {
             {cartNotice.value}
           </p>
         ) : null}
+        {!query.trim() && shelf === null ? (
+          <ul class="shelves" aria-label="Categories">
+            {shelves.map((c) => (
+              <li key={c.name}>
+                <button type="button" class="shelf" disabled={locked} onClick={() => setShelf(c.name)}>
+                  <strong>{c.name}</strong>
+                  <span>{c.count === 1 ? "1 item" : `${c.count} items`}</span>
+                </button>
+              </li>
+            ))}
+          </ul>
+        ) : null}
+        {!query.trim() && shelf !== null ? (
+          <div class="row shelf-head">
+            <button type="button" class="choice" onClick={() => setShelf(null)}>
+              ← All categories
+            </button>
+            <h2>{shelf}</h2>
+          </div>
+        ) : null}
         <ul class="results" data-query={answered}>
-          {results.map((v) => (
+          {(query.trim() ? results : shelfItems).map((v) => (
             <li key={v.id}>
               <button type="button" class="result" disabled={locked} onClick={() => add(v)}>
                 <span>{v.title}</span>
