@@ -111,7 +111,7 @@ export function CloseShift({ shift, onClosed, onCancel }: Props) {
       </label>
       {error ? <p class="error" role="alert">{error}</p> : null}
       <div class="row">
-        <button type="button" class="big" onClick={onCancel} disabled={busy}>Back to selling</button>
+        <button type="button" class="big" onClick={onCancel} disabled={busy}>Back</button>
         <button type="button" class="big primary" onClick={close} disabled={busy || (card.trim() !== "" && cardTotal === null)}>
           Close shift
         </button>
