@@ -6,13 +6,14 @@ import { device, loadStore, loaded, logout, restore, session } from "./session";
 import { Login } from "./screens/Login";
 import { OpenShift } from "./screens/OpenShift";
 import { Pair } from "./screens/Pair";
+import { RegisterSettings } from "./screens/RegisterSettings";
 import { Returns } from "./screens/Returns";
 import { Sell } from "./screens/Sell";
 import { ShiftScreen } from "./screens/Shift";
 import { StockLookup } from "./screens/StockLookup";
 import { SyncDetail, SyncStatus } from "./screens/SyncStatus";
 import { view, type View } from "./nav";
-import { startScanStream } from "./scans";
+import { loadScannerOptions, startScanStream } from "./scans";
 import { kick, refreshOutboxState } from "./till";
 
 const TABS: { view: View; label: string }[] = [
@@ -37,6 +38,7 @@ export function App() {
   const [status, setStatus] = useState<string>("");
 
   useEffect(() => {
+    void loadScannerOptions();
     void restore().then(async () => {
       await refreshOutboxState();
       kick();
@@ -118,7 +120,9 @@ export function App() {
   return (
     <div class="app">
       <header class="bar">
-        <span>{device.value.register.name}</span>
+        <button type="button" class="link register-name" onClick={() => (view.value = "register")} aria-label={`${device.value.register.name}: register settings`}>
+          {device.value.register.name}
+        </button>
         <span class="status" data-testid="catalog-status">{status}</span>
         <SyncStatus onOpen={() => (view.value = "sync")} />
         {staff ? (
@@ -147,6 +151,8 @@ export function App() {
       ) : null}
       {view.value === "sync" ? (
         <SyncDetail />
+      ) : view.value === "register" ? (
+        <RegisterSettings />
       ) : !staff ? (
         <Login />
       ) : shift === undefined ? (

@@ -7,7 +7,20 @@
 //    register took the stream over ("superseded": one scan never reaches two screens).
 import { signal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
-import { WedgeDetector } from "./scanner";
+import { db } from "./db";
+import { type ScannerOptions, WedgeDetector } from "./scanner";
+
+/** How this tablet's keyboard-wedge scanner is set up (prefix, suffix, speed), kept in IndexedDB. */
+export const scannerOptions = signal<ScannerOptions>({});
+
+export async function loadScannerOptions(): Promise<void> {
+  scannerOptions.value = (await db.get<ScannerOptions>("scanner")) ?? {};
+}
+
+export async function saveScannerOptions(options: ScannerOptions): Promise<void> {
+  await db.put("scanner", options);
+  scannerOptions.value = options;
+}
 
 export type SseEvent = { id: string | null; event: string; data: string };
 
@@ -154,8 +167,9 @@ export function startScanStream(token: string): () => void {
 export function useScans(handle: (code: string) => void): void {
   const current = useRef(handle);
   current.current = handle;
+  const options = scannerOptions.value;
   useEffect(() => {
-    const detector = new WedgeDetector();
+    const detector = new WedgeDetector(options);
     const onKey = (e: KeyboardEvent) => {
       const target = e.target as HTMLElement | null;
       if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.tagName === "SELECT")) return;
@@ -170,5 +184,5 @@ export function useScans(handle: (code: string) => void): void {
       document.removeEventListener("keydown", onKey);
       unsubscribe();
     };
-  }, []);
+  }, [options]);
 }

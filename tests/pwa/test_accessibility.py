@@ -76,6 +76,12 @@ def test_every_main_screen_passes_axe(
     expect(page.get_by_role("heading", name="Sync")).to_be_visible()
     found["sync"] = serious_violations(page)
     page.get_by_role("button", name="Back").click()
+    page.get_by_role("button", name="Till by the door: register settings").click()
+    expect(page.get_by_role("heading", name="This register")).to_be_visible()
+    found["register"] = serious_violations(page)
+    page.get_by_role("button", name="Back").click()
+    # The indicator tells at a glance what the appliance still holds for the cloud.
+    expect(page.get_by_test_id("sync")).to_contain_text("on the appliance for the cloud (offline)")
     page.get_by_role("button", name="Shift", exact=True).click()
     page.get_by_role("button", name="Pay in").click()
     found["shift"] = serious_violations(page)

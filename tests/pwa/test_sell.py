@@ -24,7 +24,7 @@ def snapshot(page: Page, name: str) -> None:
         page.screenshot(path=str(Path(folder) / f"{name}.png"))
 
 
-def wedge_scan(page: Page, code: str) -> None:
+def wedge_scan(page: Page, code: str, end: str = "Enter") -> None:
     """A keyboard-wedge scanner: the code's keys and Enter, 2 ms apart, with no field focused.
 
     The keys are dispatched in the page in one go with their own timestamps, as a scanner's
@@ -32,15 +32,15 @@ def wedge_scan(page: Page, code: str) -> None:
     is, and the app rightly takes keys 35 ms apart for a person typing.
     """
     page.evaluate(
-        """code => {
+        """({code, end}) => {
             const start = performance.now();
-            [...code, "Enter"].forEach((key, i) => {
+            [...code, end].forEach((key, i) => {
                 const event = new KeyboardEvent("keydown", { key, bubbles: true, cancelable: true });
                 Object.defineProperty(event, "timeStamp", { value: start + 2 * i });
                 (document.activeElement ?? document.body).dispatchEvent(event);
             });
         }""",
-        code,
+        {"code": code, "end": end},
     )
 
 
@@ -305,3 +305,27 @@ def test_a_scanner_on_the_appliance_reaches_only_its_registers_sell_screen(
         "No product has the barcode 12345670"
     )
     expect(page.get_by_test_id("total")).to_have_text("€25.98")
+
+
+def test_the_tablet_scanner_prefix_and_suffix_are_set_on_the_register(
+    page: Page, store: Store, catalog: Runtime, server: RunningServer
+) -> None:
+    start_selling(page, server.url)
+    page.get_by_role("button", name="Till by the door: register settings").click()
+    page.get_by_label("Scanner prefix").fill("%")
+    page.get_by_label("Scanner suffix").select_option("Tab")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("heading", name="This register").click()
+    wedge_scan(page, "%4006381333931", end="Tab")
+    expect(page.get_by_test_id("scan-test")).to_have_text("Scanned: 4006381333931")
+    # Without the prefix, or ended by Enter, it is not a scan any more.
+    wedge_scan(page, "4006381333931", end="Tab")
+    wedge_scan(page, "%96385074")
+    expect(page.get_by_test_id("scan-test")).to_have_text("Scanned: 4006381333931")
+
+    # The set-up outlives a reload, and Sell takes scans with it.
+    page.reload()
+    page.get_by_role("button", name="Sell", exact=True).click()
+    page.get_by_role("region", name="Cart").click(position={"x": 5, "y": 5})
+    wedge_scan(page, "%96385074", end="Tab")
+    expect(page.get_by_test_id("total")).to_have_text("€9.50")

@@ -1,3 +1,4 @@
+import { signal } from "@preact/signals";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, Unreachable, call } from "../api";
 import { db, type OutboxRow } from "../db";
@@ -13,19 +14,46 @@ function ago(ms: number): string {
   return m < 60 ? `${m} min` : `${Math.round(m / 60)} h`;
 }
 
-/** The sync indicator on every screen: what is waiting on this tablet, and since when. */
+/** The appliance's queue towards the cloud, as last asked (null: not asked, or unreachable). */
+export const applianceSync = signal<ApplianceSync | null>(null);
+
+async function askAppliance(): Promise<void> {
+  try {
+    applianceSync.value = await call<ApplianceSync>("GET", "/sync/status", { token: device.value?.token ?? null });
+  } catch {
+    applianceSync.value = null;
+  }
+}
+
+/** How the appliance's queue to the cloud reads in the indicator. */
+function cloudText(sync: ApplianceSync | null): string {
+  if (!sync) return "";
+  if (sync.outbox.depth === 0) return " · cloud up to date";
+  const count = sync.outbox.depth.toLocaleString();
+  return sync.connected ? ` · ${count} going to the cloud` : ` · ${count} on the appliance for the cloud (offline)`;
+}
+
+/** The sync indicator on every screen: what waits on this tablet, since when, and what the
+ * appliance still holds for the cloud. */
 export function SyncStatus({ onOpen }: { onOpen: () => void }) {
   const [now, setNow] = useState(Date.now());
+  const state = outboxState.value;
   useEffect(() => {
     const timer = setInterval(() => setNow(Date.now()), 5000);
     return () => clearInterval(timer);
   }, []);
-  const state = outboxState.value;
+  useEffect(() => {
+    void askAppliance();
+    const timer = setInterval(() => void askAppliance(), 30_000);
+    return () => clearInterval(timer);
+  }, [state.lastAckAt]);
   const lastAck = state.lastAckAt === null ? "" : ` · last sent ${ago(now - state.lastAckAt)} ago`;
+  const cloud = cloudText(applianceSync.value);
   if (state.waiting === 0) {
     return (
-      <button type="button" class="sync ok" data-testid="sync" onClick={onOpen} aria-label={`All sent${lastAck}: sync details`}>
+      <button type="button" class="sync ok" data-testid="sync" onClick={onOpen} aria-label={`All sent${lastAck}${cloud}: sync details`}>
         All sent{lastAck}
+        <span class="cloud">{cloud}</span>
       </button>
     );
   }
