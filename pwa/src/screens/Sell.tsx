@@ -15,6 +15,8 @@ type Props = { shift: string; catalogVersion: number };
 
 /** Search results shown: what fits on a tablet's screen; another word narrows them down. */
 const RESULTS = 12;
+/** Products of a category shown at a time (Show more for the next ones). */
+const SHELF_PAGE = 48;
 
 type Dialog = { kind: "line"; index: number } | { kind: "price"; index: number } | { kind: "discount"; index: number } | { kind: "order" };
 
@@ -30,6 +32,7 @@ export function Sell({ shift, catalogVersion }: Props) {
   const [shelves, setShelves] = useState<{ name: string; count: number }[]>([]);
   const [shelf, setShelf] = useState<string | null>(null);
   const [shelfItems, setShelfItems] = useState<VariantDoc[]>([]);
+  const [shelfShown, setShelfShown] = useState(SHELF_PAGE);
   const [paying, setPaying] = useState(false);
   const [done, setDone] = useState<Completed | null>(null);
   const [dialog, setDialog] = useState<Dialog | null>(null);
@@ -65,13 +68,13 @@ export function Sell({ shift, catalogVersion }: Props) {
     let stale = false;
     if (shelf === null) setShelfItems([]);
     else
-      void inCategory(db, shelf).then((found) => {
+      void inCategory(db, shelf, 0, shelfShown).then((found) => {
         if (!stale) setShelfItems(found);
       });
     return () => {
       stale = true;
     };
-  }, [shelf, catalogVersion]);
+  }, [shelf, shelfShown, catalogVersion]);
 
   // Scans (a wedge scanner on the tablet with no field focused, or the appliance's scanners
   // for this register) add the product; in the search box, Enter after a code does the same.
@@ -198,7 +201,10 @@ export function Sell({ shift, catalogVersion }: Props) {
           <ul class="shelves" aria-label="Categories">
             {shelves.map((c) => (
               <li key={c.name}>
-                <button type="button" class="shelf" disabled={locked} onClick={() => setShelf(c.name)}>
+                <button type="button" class="shelf" disabled={locked} onClick={() => {
+                    setShelfShown(SHELF_PAGE);
+                    setShelf(c.name);
+                  }}>
                   <strong>{c.name}</strong>
                   <span>{c.count === 1 ? "1 item" : `${c.count} items`}</span>
                 </button>
@@ -224,6 +230,13 @@ export function Sell({ shift, catalogVersion }: Props) {
               </button>
             </li>
           ))}
+          {!query.trim() && shelf !== null && shelfItems.length < (shelves.find((c) => c.name === shelf)?.count ?? 0) ? (
+            <li>
+              <button type="button" class="result" onClick={() => setShelfShown(shelfShown + SHELF_PAGE)}>
+                <span>Show more ({(shelves.find((c) => c.name === shelf)?.count ?? 0) - shelfItems.length} left)</span>
+              </button>
+            </li>
+          ) : null}
         </ul>
       </section>
       {done ? (
