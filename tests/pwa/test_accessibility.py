@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from appliance.runtime import Runtime
 from appliance.server import RunningServer
 from tests.conftest import PINS, Store
-from tests.pwa.test_sell import keypad
+from tests.pwa.test_sell import keypad, start_selling
 
 AXE = Path(__file__).resolve().parents[2] / "pwa" / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -150,13 +150,7 @@ def test_a_small_tablet_at_1024_by_600_sells_with_every_control_in_reach(
     page: Page, store: Store, catalog: Runtime, server: RunningServer
 ) -> None:
     page.set_viewport_size({"width": 1024, "height": 600})
-    page.goto(server.url)
-    page.get_by_label("Register name").fill("Till by the door")
-    keypad(page, PINS["manager"])
-    page.get_by_role("button", name="Cashier cashier").click()
-    keypad(page, PINS["cashier"])
-    page.get_by_label(re.compile(r"How many of €10\.00")).fill("10")
-    page.get_by_role("button", name="Open shift").click()
+    start_selling(page, server.url)
     search = page.get_by_label("Search products")
     for code in ("4006381333931", "96385074", "4006381333931"):
         search.fill(code)
