@@ -388,3 +388,56 @@ def test_an_exchange_takes_the_refund_as_credit_on_a_dearer_sale(
     assert sorted((p["kind"], p["amount"]) for p in paid) == [("cash", 950), ("exchange", 1299)]
     lines = rt.db.query("SELECT variant FROM sale_line WHERE sale = ? ORDER BY line", (sale["id"],))
     assert [r["variant"] for r in lines] == [tee_l, mug]
+
+
+def test_a_sale_of_this_shift_is_post_voided_with_a_supervisors_pin(
+    page: Page, store: Store, catalog: Runtime, server: RunningServer
+) -> None:
+    rt = store.rt
+    mug = uid(rt, "MUG-1")
+    start_selling(page, server.url)
+    search = page.get_by_label("Search products")
+    search.fill("96385074")
+    search.press("Enter")
+    page.get_by_role("button", name=re.compile("^Pay")).click()
+    page.get_by_role("button", name="Cash", exact=True).click()
+    page.get_by_role("button", name="No receipt").click()
+    receipt = rt.db.scalar("SELECT receipt FROM sale")
+    assert quick_on_hand(rt, mug) == -1
+
+    open_returns(page)
+    find(page, receipt)
+    page.get_by_role("button", name="Void the whole sale").click()
+    page.get_by_label("Why the sale is voided").select_option("Wrong payment taken")
+    keypad(page, PINS["supervisor"])
+    expect(page.get_by_role("status")).to_contain_text(
+        f"Receipt {receipt} voided. Give back €9.50 cash"
+    )
+
+    void = rt.db.one("SELECT reason, actor FROM sale_void")
+    assert void is not None and (void["reason"], void["actor"]) == (
+        "Wrong payment taken",
+        store.staff["cashier"],
+    )
+    assert rt.db.scalar("SELECT sum(amount) FROM payment") == 0
+    assert quick_on_hand(rt, mug) == 0
+    # A voided receipt cannot come back, nor be voided again.
+    find(page, receipt)
+    expect(page.get_by_role("status")).to_contain_text("was voided")
+    expect(page.get_by_role("button", name="Void the whole sale")).to_have_count(0)
+
+
+def test_a_sale_of_another_register_is_returned_not_voided(
+    page: Page, store: Store, catalog: Runtime, server: RunningServer
+) -> None:
+    rt = store.rt
+    _, receipt = sell_at(
+        front_till(store),
+        [Item(uid(rt, "MUG-1"), 1, 950)],
+        [{"kind": "cash", "amount": 950, "tendered": 950}],
+    )
+    start_selling(page, server.url)
+    open_returns(page)
+    find(page, receipt)
+    expect(page.get_by_role("button", name=re.compile("One more"))).to_have_count(1)
+    expect(page.get_by_role("button", name="Void the whole sale")).to_have_count(0)

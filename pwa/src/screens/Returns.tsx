@@ -29,11 +29,13 @@ import {
   type SaleReceipt,
 } from "../returns";
 import { useScans } from "../scans";
-import { type Reason, reasonsOf, session, store } from "../session";
+import { type Reason, device, reasonsOf, session, store } from "../session";
 import { nextReceipts, send } from "../till";
 import { Approve } from "./Approve";
 
 type Props = { shift: string };
+
+const VOID_REASONS = ["Rung up by mistake", "Wrong payment taken", "Customer cancelled at the till"];
 
 /** A line coming back: how many, and why (a return reason code). */
 type Pick = { qty: number; reason: string | null };
@@ -75,6 +77,9 @@ export function Returns({ shift }: Props) {
   const [results, setResults] = useState<VariantDoc[]>([]);
   const [picking, setPicking] = useState<Picking | null>(null);
   const [approving, setApproving] = useState<"refund" | "exchange" | null>(null);
+  // A post-void: the whole sale undone, only in the shift (and on the register) that made it.
+  const [voiding, setVoiding] = useState(false);
+  const [voidReason, setVoidReason] = useState(VOID_REASONS[0] ?? "Rung up by mistake");
   const field = useRef<HTMLInputElement>(null);
   const reasons = reasonsOf("return");
 
@@ -261,6 +266,21 @@ export function Returns({ shift }: Props) {
     view.value = "sell";
   };
 
+  const postVoid = async (approval: Approval | null) => {
+    if (!sale) return;
+    const sent = await send(
+      "sale.voided",
+      { sale: sale.id, receipt: sale.receipt, reason: voidReason },
+      { override: approval === null ? null : asOverride(approval) },
+    );
+    const back = sale.tenders.map((t) => `${formatMoney(t.paid, currency)} ${(KIND_LABELS[t.kind] ?? t.kind).toLowerCase()}`).join(", ");
+    reset();
+    setVoiding(false);
+    setNotice({
+      text: `Receipt ${sale.receipt} voided${sent.queued ? " on this tablet; it goes to the appliance when it is back" : ""}. Give back ${back}.`,
+    });
+  };
+
   const approved = async (approval: Approval | null) => {
     const override = approval === null ? null : asOverride(approval);
     if (approving === "exchange") await toExchange(override);
@@ -332,6 +352,29 @@ export function Returns({ shift }: Props) {
             Cancel
           </button>
         </div>
+      ) : null}
+      {voiding && sale ? (
+        <Approve
+          title={`Void receipt ${sale.receipt}`}
+          action="post_void"
+          amount={sale.total}
+          reason={voidReason}
+          confirm={`Void ${formatMoney(sale.total, currency)}`}
+          onApproved={postVoid}
+          onCancel={() => setVoiding(false)}
+        >
+          <p>The whole sale is undone: {formatMoney(sale.total, currency)} goes back the way it was paid, and the goods back on the shelf.</p>
+          <label class="field">
+            Why
+            <select value={voidReason} aria-label="Why the sale is voided" onChange={(e) => setVoidReason((e.target as HTMLSelectElement).value)}>
+              {VOID_REASONS.map((r) => (
+                <option key={r} value={r}>
+                  {r}
+                </option>
+              ))}
+            </select>
+          </label>
+        </Approve>
       ) : null}
       {approving ? (
         <Approve
@@ -553,6 +596,11 @@ export function Returns({ shift }: Props) {
           >
             Exchange
           </button>
+          {sale && sale.shift === shift && sale.register === device.value?.register.id && sale.lines.every((l) => l.returned === 0) ? (
+            <button type="button" class="big" disabled={busy} onClick={() => setVoiding(true)}>
+              Void the whole sale
+            </button>
+          ) : null}
           <button
             type="button"
             class="big"
