@@ -437,7 +437,7 @@ export function Returns({ shift }: Props) {
       {sale ? (
         <section class="return-lines" aria-label={`Items on receipt ${sale.receipt}`}>
           <h2>
-            Receipt {sale.receipt} · {new Date(sale.at).toLocaleString()} · {formatMoney(sale.total, currency)}
+            Receipt {sale.receipt} · {new Date(sale.at).toLocaleString(store.value?.locale)} · {formatMoney(sale.total, currency)}
           </h2>
           <ul>
             {sale.lines.map((line) => {

@@ -167,7 +167,7 @@ export function ShiftScreen({ shift, onClosed }: Props) {
       </div>
       {x ? (
         <section aria-label="X report">
-          <h2>X report · since {new Date(x.opened_at).toLocaleTimeString()}</h2>
+          <h2>X report · since {new Date(x.opened_at).toLocaleTimeString(store.value?.locale)}</h2>
           <p>
             Float {formatMoney(x.cash.float, currency)} · cash taken {formatMoney(x.cash.taken, currency)} · paid out{" "}
             {formatMoney(x.cash.paid_out, currency)} · pay-ins {formatMoney(x.cash.pay_ins, currency)} · pay-outs{" "}

@@ -4,7 +4,7 @@ import { ApiError, Unreachable, call } from "../api";
 import { db, type OutboxRow } from "../db";
 import { view } from "../nav";
 import { scanStream } from "../scans";
-import { device } from "../session";
+import { device, store } from "../session";
 import { kick, outboxState } from "../till";
 
 function ago(ms: number): string {
@@ -29,7 +29,7 @@ async function askAppliance(): Promise<void> {
 function cloudText(sync: ApplianceSync | null): string {
   if (!sync) return "";
   if (sync.outbox.depth === 0) return " · cloud up to date";
-  const count = sync.outbox.depth.toLocaleString();
+  const count = sync.outbox.depth.toLocaleString(store.value?.locale);
   return sync.connected ? ` · ${count} going to the cloud` : ` · ${count} on the appliance for the cloud (offline)`;
 }
 
