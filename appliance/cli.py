@@ -479,3 +479,13 @@ def doctor(data_dir: Path | None) -> None:
         click.echo(f"{failures} problem(s) need attention", err=True)
         sys.exit(1)
     click.echo("all checks passed")
+
+
+def _add_cloud() -> None:
+    # One `tillbox` console script for both sides; the cloud's commands live in cloud/.
+    from cloud.cli import cloud
+
+    main.add_command(cloud)
+
+
+_add_cloud()

@@ -1,0 +1,1 @@
+"""The cloud's PostgreSQL schema: numbered SQL migrations applied by cloud.migrate."""

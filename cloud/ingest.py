@@ -1,0 +1,674 @@
+"""Ingest one store's batch of events into PostgreSQL, exactly once, in one transaction.
+
+A batch is what the appliance publishes on `tillbox/v1/stores/{store}/events`:
+`{"from": n, "to": m, "events": [envelope, …]}`, the envelopes of store_seq n..m in order
+(store_seq travels beside the hash, as the batch position). The answer is the ack the worker publishes after the commit:
+`{"applied_through": n}`, or `{"expected": n}` on a gap (ARCHITECTURE.md, "Hop 2").
+
+A payload that cannot be read, or that speaks for another store, is kept in `dead_letter`
+with its raw bytes, an alert is raised, and it is answered with the store's cursor as it
+stands: the message is consumed (the shared subscription never stalls on it) and the
+appliance, told where the cloud is, resends from there (decisions.md §34).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import psycopg
+from psycopg.types.json import Jsonb
+
+from protocol.bodies import (
+    BodyError,
+    ReturnCompleted,
+    SaleCompleted,
+    SaleVoided,
+    ShiftClosed,
+    ShiftOpened,
+    StockAdjusted,
+    StockCounted,
+    StockReceived,
+    TransferReceived,
+    TransferShipped,
+    decode_body,
+)
+from protocol.envelope import (
+    Envelope,
+    EnvelopeError,
+    decode_envelope,
+    envelope_dict,
+    verify_hash,
+    verify_link,
+)
+from protocol.hlc import HLC
+from protocol.pricing import Discount, DiscountKind, LineInput, TaxMode, TaxRounding, price_sale
+from protocol.stock import Movement
+
+_log = logging.getLogger(__name__)
+
+Conn = psycopg.Connection[Any]
+
+# ARCHITECTURE.md: a batch is at most 500 events or 256 KiB, but one event bigger than that
+# (a full stock count) goes alone; only a payload beyond any real batch is refused unread.
+MAX_BATCH_EVENTS = 500
+MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+# Above this many events the batch is staged with COPY, below it one multi-row INSERT.
+COPY_THRESHOLD = 100
+
+_EVENT_COLUMNS = "id, store, origin, seq, store_seq, type, hlc, at, actor, envelope"
+_LEDGER_COLUMNS = (
+    "event, line, store, variant, kind, qty, hlc_wall, hlc_counter, hlc_node, origin, at, reason"
+)
+_FACT_COLUMNS = (
+    "event, line, kind, store, register, receipt, at, variant, qty, qty_scale, net, tax,"
+    " discount, currency"
+)
+
+
+def events_topic(store: str) -> str:
+    """The topic a store publishes its batches on."""
+    return f"tillbox/v1/stores/{store}/events"
+
+
+class Poison(ValueError):
+    """A payload that is not a batch this store may send; `kind` names the alert."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Item:
+    """One event of a batch: its envelope, its typed body and the store_seq beside it."""
+
+    store_seq: int
+    envelope: Envelope
+    body: Any
+    hlc: HLC
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Batch:
+    """A decoded batch, contiguous from `first` to `last` in store_seq."""
+
+    first: int
+    last: int
+    items: tuple[Item, ...]
+
+
+def _seq(value: object, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise Poison("poison", f"{name} must be a positive integer")
+    return value
+
+
+def decode_batch(topic_store: str, payload: bytes) -> Batch:
+    """Validate a payload as a batch of `topic_store`'s events; Poison otherwise."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise Poison("poison", f"payload of {len(payload)} bytes is over {MAX_PAYLOAD_BYTES}")
+    try:
+        raw = msgspec.json.decode(payload)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise Poison("poison", f"not JSON: {exc}") from None
+    if not isinstance(raw, dict) or set(raw) != {"from", "to", "events"}:
+        raise Poison("poison", "a batch is an object with exactly from, to and events")
+    first, last, events = _seq(raw["from"], "from"), _seq(raw["to"], "to"), raw["events"]
+    if not isinstance(events, list) or not events or len(events) > MAX_BATCH_EVENTS:
+        raise Poison("poison", f"events must be a list of 1 to {MAX_BATCH_EVENTS} events")
+    if last - first + 1 != len(events):
+        raise Poison("poison", f"from {first} to {last} does not hold {len(events)} events")
+    items = []
+    for index, entry in enumerate(events):
+        store_seq = first + index
+        try:
+            env = decode_envelope(entry)
+        except EnvelopeError as exc:
+            raise Poison("poison", f"event {index}: {exc}") from None
+        if env.store != topic_store:
+            # decode_envelope already holds the origin to the envelope's store.
+            raise Poison(
+                "wrong_store", f"event {env.id} is store {env.store}'s, on {topic_store}'s topic"
+            )
+        try:
+            body = decode_body(env.type, env.body)
+        except BodyError as exc:
+            raise Poison("poison", f"event {env.id}: {exc}") from None
+        items.append(Item(store_seq=store_seq, envelope=env, body=body, hlc=HLC.parse(env.hlc)))
+    return Batch(first=first, last=last, items=tuple(items))
+
+
+def ingest_batch(
+    conn: Conn, topic_store: str, payload: bytes, *, topic: str | None = None
+) -> dict[str, int]:
+    """Apply one batch in one transaction and return the ack to publish after the commit.
+
+    `conn` must be in autocommit mode (each batch is its own transaction).
+    """
+    topic = topic or events_topic(topic_store)
+    try:
+        batch = decode_batch(topic_store, payload)
+    except Poison as exc:
+        return _dead_letter(conn, topic, topic_store, payload, exc)
+    with conn.transaction():
+        conn.execute("INSERT INTO store (id) VALUES (%s) ON CONFLICT DO NOTHING", (topic_store,))
+        conn.execute(
+            "INSERT INTO store_cursor (store) VALUES (%s) ON CONFLICT DO NOTHING", (topic_store,)
+        )
+        row = conn.execute(
+            "SELECT applied_through FROM store_cursor WHERE store = %s FOR UPDATE",
+            (topic_store,),
+        ).fetchone()
+        assert row is not None
+        cursor = int(row[0])
+        if batch.last <= cursor:
+            return {"applied_through": cursor}
+        if batch.first > cursor + 1:
+            return {"expected": cursor + 1}
+        fresh = [item for item in batch.items if item.store_seq > cursor]
+        chains = _origins(conn, topic_store, fresh)
+        _verify_chains(conn, topic_store, fresh, chains)
+        inserted = _insert_events(conn, topic_store, fresh)
+        _project(conn, topic_store, [item for item in fresh if item.envelope.id in inserted])
+        conn.execute(
+            "UPDATE store_cursor SET applied_through = %s, updated_at = now() WHERE store = %s",
+            (batch.last, topic_store),
+        )
+    _log.info(
+        "ingested store=%s store_seq=%s..%s events=%s new=%s",
+        topic_store,
+        batch.first,
+        batch.last,
+        len(fresh),
+        len(inserted),
+    )
+    return {"applied_through": batch.last}
+
+
+def _dead_letter(
+    conn: Conn, topic: str, store: str, payload: bytes, problem: Poison
+) -> dict[str, int]:
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO dead_letter (topic, store, raw, reason) VALUES (%s, %s, %s, %s)",
+            (topic, store, payload, problem.reason),
+        )
+        _alert(conn, problem.kind, store, {"topic": topic, "reason": problem.reason})
+        row = conn.execute(
+            "SELECT applied_through FROM store_cursor WHERE store = %s", (store,)
+        ).fetchone()
+    _log.warning("dead letter store=%s topic=%s: %s", store, topic, problem.reason)
+    return {"applied_through": 0 if row is None else int(row[0])}
+
+
+def _alert(conn: Conn, kind: str, store: str, details: dict[str, Any]) -> None:
+    conn.execute(
+        "INSERT INTO alert (kind, store, details) VALUES (%s, %s, %s)",
+        (kind, store, Jsonb(details)),
+    )
+
+
+@dataclass(slots=True)
+class _Chain:
+    seq: int
+    hash: str | None
+    touched: bool = False
+
+
+def _origins(conn: Conn, store: str, items: Sequence[Item]) -> dict[str, _Chain]:
+    """Lock the batch's origins (registering new ones of this store) and read their chains."""
+    names = sorted({item.envelope.origin for item in items})
+    conn.execute(
+        "INSERT INTO origin (id, store) SELECT unnest(%s::text[]), %s ON CONFLICT DO NOTHING",
+        (names, store),
+    )
+    chains = {}
+    for origin, owner, last_seq, last_hash in conn.execute(
+        "SELECT id, store, last_seq, last_hash FROM origin WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+        (names,),
+    ):
+        # The envelope's prefix ties an origin to its store, so this only guards the table.
+        if owner != store:
+            raise RuntimeError(f"origin {origin} is registered to store {owner}, not {store}")
+        chains[origin] = _Chain(seq=int(last_seq), hash=last_hash)
+    return chains
+
+
+def _verify_chains(
+    conn: Conn, store: str, items: Sequence[Item], chains: dict[str, _Chain]
+) -> None:
+    """Check each new event's hash and its link to its origin's previous one; alert on a break.
+
+    A break is recorded, never refused: the appliance already holds these events as the
+    store's record, and the cloud keeping them is what lets HQ look into it.
+    """
+    for item in items:
+        env = item.envelope
+        chain = chains[env.origin]
+        if env.seq <= chain.seq:
+            continue  # held already; the insert skips it
+        problem = None
+        if not verify_hash(env):
+            problem = "the event does not match its hash"
+        elif env.seq > chain.seq + 1:
+            problem = f"seq {chain.seq + 1}..{env.seq - 1} never reached the cloud"
+        elif not verify_link(chain.hash, env):
+            problem = "prev is not the hash of the origin's previous event"
+        if problem is not None:
+            _alert(
+                conn,
+                "chain_broken",
+                store,
+                {"origin": env.origin, "seq": env.seq, "event": env.id, "problem": problem},
+            )
+            _log.warning(
+                "chain broken store=%s origin=%s seq=%s id=%s: %s",
+                store,
+                env.origin,
+                env.seq,
+                env.id,
+                problem,
+            )
+        chain.seq, chain.hash, chain.touched = env.seq, env.hash, True
+    for origin, chain in chains.items():
+        if chain.touched:
+            conn.execute(
+                "UPDATE origin SET last_seq = %s, last_hash = %s WHERE id = %s",
+                (chain.seq, chain.hash, origin),
+            )
+
+
+def _event_row(store: str, item: Item) -> tuple[Any, ...]:
+    env = item.envelope
+    return (
+        env.id,
+        store,
+        env.origin,
+        env.seq,
+        item.store_seq,
+        env.type,
+        env.hlc,
+        env.at,
+        env.actor,
+        msgspec.json.encode(envelope_dict(env)).decode(),
+    )
+
+
+def _insert_events(conn: Conn, store: str, items: Sequence[Item]) -> set[str]:
+    """Insert the events, skipping any already held; the ids actually inserted."""
+    rows = [_event_row(store, item) for item in items]
+    if len(rows) > COPY_THRESHOLD:
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS event_in (LIKE event INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with conn.cursor().copy(f"COPY event_in ({_EVENT_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor = conn.execute(
+            f"INSERT INTO event ({_EVENT_COLUMNS}) SELECT {_EVENT_COLUMNS} FROM event_in"
+            " ON CONFLICT DO NOTHING RETURNING id::text"
+        )
+    else:
+        columns = list(zip(*rows, strict=True))
+        cursor = conn.execute(
+            f"INSERT INTO event ({_EVENT_COLUMNS})"
+            " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::bigint[],"
+            " %s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::jsonb[])"
+            " ON CONFLICT DO NOTHING RETURNING id::text",
+            [list(column) for column in columns],
+        )
+    inserted = {row[0] for row in cursor}
+    skipped = [item.envelope.id for item in items if item.envelope.id not in inserted]
+    if skipped:
+        held = {
+            row[0]
+            for row in conn.execute(
+                "SELECT id::text FROM event WHERE id = ANY(%s::uuid[])", (skipped,)
+            )
+        }
+        for item in items:
+            env = item.envelope
+            if env.id in skipped and env.id not in held:
+                # Its (origin, seq) or store_seq is held by another event: both are kept
+                # where they are, and someone has to look.
+                _alert(
+                    conn,
+                    "event_conflict",
+                    store,
+                    {
+                        "event": env.id,
+                        "origin": env.origin,
+                        "seq": env.seq,
+                        "store_seq": item.store_seq,
+                    },
+                )
+    return inserted
+
+
+# ---- projections ------------------------------------------------------------------------
+
+
+@dataclass
+class _Projection:
+    """Rows the batch adds to the projections, written set-based at the end."""
+
+    store: str
+    ledger: list[tuple[Any, ...]] = field(default_factory=list)
+    facts: list[tuple[Any, ...]] = field(default_factory=list)
+    # shift id -> column -> value (counts and sums are added, the rest set)
+    shifts: dict[str, dict[str, Any]] = field(default_factory=lambda: defaultdict(dict))
+    sale_totals: dict[str, int] = field(default_factory=dict)
+
+    def move(
+        self,
+        item: Item,
+        line: int,
+        variant: str,
+        kind: Movement,
+        qty: int,
+        reason: str | None = None,
+    ) -> None:
+        env, hlc = item.envelope, item.hlc
+        self.ledger.append(
+            (
+                env.id,
+                line,
+                self.store,
+                variant,
+                kind.value,
+                qty,
+                hlc.wall_ms,
+                hlc.counter,
+                hlc.node,
+                env.origin,
+                env.at,
+                reason,
+            )
+        )
+
+    def shift(self, item: Item, shift: str, **values: Any) -> None:
+        row = self.shifts[shift]
+        row.setdefault("register", item.envelope.origin)
+        for name, value in values.items():
+            if name in ("sales", "sales_total", "returns", "refunds_total"):
+                row[name] = row.get(name, 0) + value
+            else:
+                row[name] = value
+
+
+def _project(conn: Conn, store: str, items: Sequence[Item]) -> None:
+    """Sales facts, the stock ledger, on-hand and shift summaries for newly inserted events."""
+    if not items:
+        return
+    out = _Projection(store=store)
+    restocks = {
+        code
+        for (code,) in conn.execute("SELECT code FROM return_reason WHERE disposition = 'restock'")
+    }
+    for item in items:
+        body = item.body
+        if isinstance(body, SaleCompleted):
+            _sale(out, item, body)
+        elif isinstance(body, SaleVoided):
+            _void(conn, out, item, body)
+        elif isinstance(body, ReturnCompleted):
+            _return(out, item, body, restocks)
+        elif isinstance(body, StockReceived):
+            for n, received in enumerate(body.lines, start=1):
+                out.move(item, n, received.variant, Movement.RECEIPT, received.qty, body.reference)
+        elif isinstance(body, StockAdjusted):
+            for n, adjusted in enumerate(body.lines, start=1):
+                out.move(item, n, adjusted.variant, Movement.ADJUST, adjusted.qty, adjusted.reason)
+        elif isinstance(body, StockCounted):
+            for n, counted in enumerate(body.lines, start=1):
+                out.move(item, n, counted.variant, Movement.COUNT, counted.counted)
+        elif isinstance(body, TransferShipped):
+            for n, shipped in enumerate(body.lines, start=1):
+                out.move(
+                    item, n, shipped.variant, Movement.TRANSFER_OUT, -shipped.qty, body.transfer
+                )
+        elif isinstance(body, TransferReceived):
+            for n, arrived in enumerate(body.lines, start=1):
+                out.move(item, n, arrived.variant, Movement.TRANSFER_IN, arrived.qty, body.transfer)
+        elif isinstance(body, ShiftOpened):
+            out.shift(item, body.shift, opened_at=item.envelope.at, opening_float=body.float.total)
+        elif isinstance(body, ShiftClosed):
+            out.shift(item, body.shift, closed_at=item.envelope.at, counted_cash=body.cash.total)
+    _copy(conn, "stock_ledger", _LEDGER_COLUMNS, out.ledger)
+    _copy(conn, "sale_fact", _FACT_COLUMNS, out.facts)
+    _write_shifts(conn, store, out.shifts)
+    _refold(conn, store, sorted({row[3] for row in out.ledger}))
+
+
+def _copy(conn: Conn, table: str, columns: str, rows: Iterable[tuple[Any, ...]]) -> None:
+    rows = list(rows)
+    if not rows:
+        return
+    with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _sale(out: _Projection, item: Item, sale: SaleCompleted) -> None:
+    """One fact per line, and SALE movements for the lines not voided."""
+    env = item.envelope
+    lines = [
+        LineInput(
+            qty=line.qty,
+            qty_scale=line.qty_scale,
+            unit_price=line.unit_price,
+            tax_rate_ppm=0,
+            discount=_discount(line.discount),
+            voided=line.voided,
+        )
+        for line in sale.lines
+    ]
+    # The cloud has no catalog yet, so no tax classes: the lines are priced without tax
+    # (which gives each line's discounts exactly) and the sale's tax is spread over them.
+    try:
+        priced = price_sale(
+            lines,
+            order_discount=_discount(sale.order_discount),
+            mode=TaxMode.INCLUSIVE,
+            rounding=TaxRounding.LINE,
+        ).lines
+        amounts = [r.net for r in priced]
+        discounts = [r.line_discount + r.order_discount for r in priced]
+    except ValueError:
+        amounts = [0 if line.voided else line.gross for line in lines]
+        discounts = [0] * len(lines)
+    taxes = _spread(sale.totals.tax, amounts)
+    inclusive = sum(amounts) == sale.totals.total
+    for n, (line, amount, discount, tax) in enumerate(
+        zip(sale.lines, amounts, discounts, taxes, strict=True), start=1
+    ):
+        if line.voided:
+            continue
+        out.facts.append(
+            (
+                env.id,
+                n,
+                "sale",
+                out.store,
+                env.origin,
+                sale.receipt,
+                env.at,
+                line.variant,
+                line.qty,
+                line.qty_scale,
+                amount - tax if inclusive else amount,
+                tax,
+                discount,
+                sale.currency,
+            )
+        )
+        out.move(item, n, line.variant, Movement.SALE, -line.qty)
+    out.sale_totals[env.id] = sale.totals.total
+    out.shift(item, sale.shift, sales=1, sales_total=sale.totals.total)
+
+
+def _discount(body: Any) -> Discount | None:
+    if body is None:
+        return None
+    return Discount(kind=DiscountKind(body.kind), value=body.value)
+
+
+def _spread(amount: int, weights: Sequence[int]) -> list[int]:
+    """Split amount by weights, largest remainder first (earlier lines win ties)."""
+    total = sum(weights)
+    if total <= 0:
+        return [amount if i == 0 else 0 for i in range(len(weights))]
+    shares = [divmod(amount * w, total) for w in weights]
+    leftover = amount - sum(q for q, _ in shares)
+    order = sorted(range(len(shares)), key=lambda i: (-shares[i][1], i))
+    bumped = set(order[:leftover])
+    return [q + (1 if i in bumped else 0) for i, (q, _) in enumerate(shares)]
+
+
+def _void(conn: Conn, out: _Projection, item: Item, void: SaleVoided) -> None:
+    """A post-void takes back the sale's facts and puts its goods back (VOID movements)."""
+    env = item.envelope
+    pending_facts = [row for row in out.facts if row[0] == void.sale]
+    if pending_facts:
+        facts = [row[7:14] for row in pending_facts]
+        lines = [row[1] for row in pending_facts]
+        shift_total = out.sale_totals.get(void.sale, 0)
+    else:
+        found = conn.execute(
+            "SELECT line, variant::text, qty, qty_scale, net, tax, discount, currency"
+            " FROM sale_fact WHERE event = %s AND kind = 'sale' ORDER BY line",
+            (void.sale,),
+        ).fetchall()
+        lines = [row[0] for row in found]
+        facts = [row[1:] for row in found]
+        total = conn.execute(
+            "SELECT (envelope #>> '{body,totals,total}')::bigint FROM event WHERE id = %s",
+            (void.sale,),
+        ).fetchone()
+        shift_total = 0 if total is None else int(total[0])
+    for n, (variant, qty, scale, net, tax, discount, currency) in zip(lines, facts, strict=True):
+        out.facts.append(
+            (
+                env.id,
+                n,
+                "void",
+                out.store,
+                env.origin,
+                void.receipt,
+                env.at,
+                variant,
+                -qty,
+                scale,
+                -net,
+                -tax,
+                -discount,
+                currency,
+            )
+        )
+        out.move(item, n, variant, Movement.VOID, qty)
+    sale_shift = conn.execute(
+        "SELECT envelope #>> '{body,shift}' FROM event WHERE id = %s", (void.sale,)
+    ).fetchone()
+    if sale_shift is not None and sale_shift[0]:
+        out.shift(item, sale_shift[0], sales=-1, sales_total=-shift_total)
+
+
+def _return(out: _Projection, item: Item, ret: ReturnCompleted, restocks: set[str]) -> None:
+    """Negative facts per returned line; RETURN movements only for restocking reasons."""
+    env = item.envelope
+    for n, line in enumerate(ret.lines, start=1):
+        out.facts.append(
+            (
+                env.id,
+                n,
+                "return",
+                out.store,
+                env.origin,
+                ret.receipt,
+                env.at,
+                line.variant,
+                -line.qty,
+                line.qty_scale,
+                -(line.refund - line.tax),
+                -line.tax,
+                0,
+                None,
+            )
+        )
+        if line.reason in restocks:
+            out.move(item, n, line.variant, Movement.RETURN, line.qty, line.reason)
+    out.shift(item, ret.shift, returns=1, refunds_total=ret.totals.total)
+
+
+def _write_shifts(conn: Conn, store: str, shifts: dict[str, dict[str, Any]]) -> None:
+    for shift, values in shifts.items():
+        conn.execute(
+            "INSERT INTO shift_summary (store, shift, register, opened_at, closed_at,"
+            " opening_float, counted_cash, sales, sales_total, returns, refunds_total)"
+            " VALUES (%(store)s, %(shift)s, %(register)s, %(opened_at)s, %(closed_at)s,"
+            " %(opening_float)s, %(counted_cash)s, %(sales)s, %(sales_total)s, %(returns)s,"
+            " %(refunds_total)s)"
+            " ON CONFLICT (shift) DO UPDATE SET"
+            " opened_at = COALESCE(excluded.opened_at, shift_summary.opened_at),"
+            " closed_at = COALESCE(excluded.closed_at, shift_summary.closed_at),"
+            " opening_float = COALESCE(excluded.opening_float, shift_summary.opening_float),"
+            " counted_cash = COALESCE(excluded.counted_cash, shift_summary.counted_cash),"
+            " sales = shift_summary.sales + excluded.sales,"
+            " sales_total = shift_summary.sales_total + excluded.sales_total,"
+            " returns = shift_summary.returns + excluded.returns,"
+            " refunds_total = shift_summary.refunds_total + excluded.refunds_total",
+            {
+                "store": store,
+                "shift": shift,
+                "register": values["register"],
+                "opened_at": values.get("opened_at"),
+                "closed_at": values.get("closed_at"),
+                "opening_float": values.get("opening_float"),
+                "counted_cash": values.get("counted_cash"),
+                "sales": values.get("sales", 0),
+                "sales_total": values.get("sales_total", 0),
+                "returns": values.get("returns", 0),
+                "refunds_total": values.get("refunds_total", 0),
+            },
+        )
+
+
+# protocol.stock.fold in SQL, for every variant the batch moved at once: the anchor is the
+# COUNT with the greatest (hlc, origin), ties broken by the fold's whole key; on-hand is its
+# quantity plus every delta ordered after it (0 and every delta with no count). The same
+# rule as the appliance's stock_level; tests hold both to the fold and to each other.
+_REFOLD_SQL = """
+WITH v AS (SELECT DISTINCT unnest(%(variants)s::uuid[]) AS variant),
+anchor AS (
+    SELECT DISTINCT ON (c.variant) c.variant, c.event, c.qty, c.hlc_wall, c.hlc_counter,
+        c.hlc_node, c.origin
+    FROM stock_ledger c JOIN v ON v.variant = c.variant
+    WHERE c.store = %(store)s AND c.kind = 'count'
+    ORDER BY c.variant, c.hlc_wall DESC, c.hlc_counter DESC, c.hlc_node DESC, c.origin DESC,
+        c.event::text COLLATE "C" DESC, c.qty DESC
+)
+INSERT INTO on_hand (store, variant, qty, anchor_event, as_of)
+SELECT %(store)s, v.variant,
+    COALESCE(a.qty, 0) + COALESCE((
+        SELECT sum(l.qty) FROM stock_ledger l
+        WHERE l.store = %(store)s AND l.variant = v.variant AND l.kind <> 'count'
+        AND (a.event IS NULL
+             OR (l.hlc_wall, l.hlc_counter, l.hlc_node, l.origin, l.kind)
+                > (a.hlc_wall, a.hlc_counter, a.hlc_node, a.origin, 'count'))
+    ), 0),
+    a.event, now()
+FROM v LEFT JOIN anchor a ON a.variant = v.variant
+ON CONFLICT (store, variant) DO UPDATE
+    SET qty = excluded.qty, anchor_event = excluded.anchor_event, as_of = excluded.as_of
+"""
+
+
+def _refold(conn: Conn, store: str, variants: list[str]) -> None:
+    if variants:
+        conn.execute(_REFOLD_SQL, {"store": store, "variants": variants})
