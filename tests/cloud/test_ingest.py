@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -9,6 +10,7 @@ import msgspec
 import psycopg
 
 from cloud.ingest import MAX_PAYLOAD_BYTES, ingest_batch
+from cloud.migrate import connect
 from protocol.envelope import envelope_dict
 from protocol.ids import new_id
 from tests.cloud.batches import batch, offline_till, received
@@ -205,3 +207,27 @@ def test_a_500_event_batch_goes_through_copy_and_is_quick(pg: Conn) -> None:
     # The staging table exists only when the COPY path ran, and is emptied at commit.
     assert count(pg, "SELECT count(*) FROM event_in") == 0
     assert elapsed < 2.0, elapsed
+
+
+def test_two_workers_given_the_same_batch_apply_it_once(cloud_dsn: str) -> None:
+    """The shared subscription can hand a resent batch to a second worker while the first is
+    still applying it: the cursor lock makes the second wait, then re-ack."""
+    till = offline_till()
+    variant = new_id()
+    payload = batch(1, [received(till, variant, 1) for _ in range(150)])
+    acks: list[dict[str, int]] = []
+
+    def worker() -> None:
+        with connect(cloud_dsn) as conn:
+            acks.append(ingest_batch(conn, "s01", payload))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert acks == [{"applied_through": 150}] * 2
+    with connect(cloud_dsn) as conn:
+        assert count(conn, "SELECT count(*) FROM event") == 150
+        assert count(conn, "SELECT count(*) FROM stock_ledger") == 150
+        assert count(conn, "SELECT qty FROM on_hand WHERE variant = %s", variant) == 150
