@@ -471,18 +471,12 @@ def _sale(out: _Projection, item: Item, sale: SaleCompleted) -> None:
     ]
     # The cloud has no catalog yet, so no tax classes: the lines are priced without tax
     # (which gives each line's discounts exactly) and the sale's tax is spread over them.
-    try:
-        priced = price_sale(
-            lines,
-            order_discount=_discount(sale.order_discount),
-            mode=TaxMode.INCLUSIVE,
-            rounding=TaxRounding.LINE,
-        ).lines
-        amounts = [r.net for r in priced]
-        discounts = [r.line_discount + r.order_discount for r in priced]
-    except ValueError:
+    if sale.order_discount is None and all(line.discount is None for line in sale.lines):
+        # Most sales: no discount, so each line charged its gross (pricing would say so too).
         amounts = [0 if line.voided else line.gross for line in lines]
         discounts = [0] * len(lines)
+    else:
+        amounts, discounts = _discounted(sale, lines)
     taxes = _spread(sale.totals.tax, amounts)
     inclusive = sum(amounts) == sale.totals.total
     for n, (line, amount, discount, tax) in enumerate(
@@ -511,6 +505,23 @@ def _sale(out: _Projection, item: Item, sale: SaleCompleted) -> None:
         out.move(item, n, line.variant, Movement.SALE, -line.qty)
     out.sale_totals[env.id] = sale.totals.total
     out.shift(item, sale.shift, sales=1, sales_total=sale.totals.total)
+
+
+def _discounted(sale: SaleCompleted, lines: list[LineInput]) -> tuple[list[int], list[int]]:
+    """Each line's amount after its own and its share of the order discount, and that discount."""
+    try:
+        priced = price_sale(
+            lines,
+            order_discount=_discount(sale.order_discount),
+            mode=TaxMode.INCLUSIVE,
+            rounding=TaxRounding.LINE,
+        ).lines
+        amounts = [r.net for r in priced]
+        discounts = [r.line_discount + r.order_discount for r in priced]
+    except ValueError:
+        amounts = [0 if line.voided else line.gross for line in lines]
+        discounts = [0] * len(lines)
+    return amounts, discounts
 
 
 def _discount(body: Any) -> Discount | None:

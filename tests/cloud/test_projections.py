@@ -27,6 +27,7 @@ from tests.appliance.selling.test_stock import (
     receive,
     return_body,
 )
+from tests.appliance.till import Item
 from tests.cloud.batches import batch, journal_batches, offline_till
 from tests.conftest import PINS, FakeWall, Store
 
@@ -211,3 +212,39 @@ def test_on_hand_is_the_protocol_fold_whatever_order_the_registers_arrive_in(
         position += len(chunk)
     expected = {variant: fold(entries).on_hand for variant, entries in _entries(arrival).items()}
     assert cloud_on_hand(pg) == expected
+
+
+def test_sale_facts_carry_each_lines_discounts_and_what_it_charged(
+    store: Store, catalog: Runtime, wall: FakeWall, pg: Conn
+) -> None:
+    rt = store.rt
+    tee, mug = uid(rt, "TEE-M-RED"), uid(rt, "MUG-1")
+    till = till_for(store, wall)
+    ok(till.open_shift(FLOAT))
+    body = till.sale_body(
+        [
+            Item(tee, 3, 1299, discount=("percent", 500)),
+            Item(mug, 1, 950),
+            Item(mug, 1, 950, voided=True),
+        ],
+        order_discount=("amount", 100),
+    )
+    ok(till.send("sale.completed", body))
+    ingest_journal(pg, rt, size=10)
+
+    facts = pg.execute(
+        "SELECT line, variant::text, qty, net + tax, discount FROM sale_fact ORDER BY line"
+    ).fetchall()
+    appliance = [
+        (
+            row["line"],
+            row["variant"],
+            row["qty"],
+            row["total"],
+            row["line_discount"] + row["order_discount"],
+        )
+        for row in rt.db.query("SELECT * FROM sale_line WHERE voided = 0 ORDER BY line")
+    ]
+    assert facts == appliance
+    assert facts[0][4] > 0 and facts[1][4] > 0  # both lines share the order discount
+    assert pg.execute("SELECT sum(tax) FROM sale_fact").fetchone() == (body["totals"]["tax"],)
