@@ -12,6 +12,7 @@ from appliance.scans import ScanBus
 from appliance.settings import Settings
 from appliance.staff.lockout import AddressGuard
 from appliance.staff.pins import PinHasher
+from appliance.sync.link import LinkState
 from protocol.hlc import HLC, Clock
 
 
@@ -36,6 +37,8 @@ class Runtime:
     wall: Callable[[], int] = field(default=wall_ms)
     # In memory: scans from appliance-attached scanners on their way to their register.
     scans: ScanBus = field(default_factory=ScanBus)
+    # In memory: whether the uplink to the cloud is connected (its cursor is in SQLite).
+    link: LinkState = field(default_factory=LinkState)
 
     @property
     def store(self) -> str:

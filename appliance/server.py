@@ -18,6 +18,7 @@ from waitress.server import create_server
 from appliance.runtime import Runtime
 from appliance.scans import ScanBus
 from appliance.settings import Settings
+from appliance.sync.uplink import Uplink
 
 _log = logging.getLogger(__name__)
 
@@ -127,6 +128,9 @@ def serve(
         bound,
     )
     scans = _scan_bus(app)
+    # The cloud uplink lives in this process, beside the API that reports on it
+    # (decisions.md §34); no mqtt_host means no cloud, and no uplink.
+    uplink = Uplink(app.extensions["tillbox"]) if settings.mqtt_host else None
 
     def stop(signum: int, frame: object) -> None:
         # Waitress waits up to 5 s for busy threads before it stops, and a scan stream never
@@ -147,6 +151,8 @@ def serve(
     # was a 30-40 ms pause of every thread, a few times a minute under load.
     gc.collect()
     gc.freeze()
+    if uplink is not None:
+        uplink.start()
     try:
         server.run()
     except KeyboardInterrupt:
@@ -154,6 +160,8 @@ def serve(
     finally:
         _log.info("stopping")
         scans.close()
+        if uplink is not None:
+            uplink.stop()
         server.close()
         for handled, handler in previous.items():
             if handler is not None:

@@ -75,6 +75,28 @@ class Settings:
     # Lets a register's device token send scans with POST /api/v1/scans (the fake scanner,
     # for development and demos until the appliance reads real scanners). Managers always can.
     fake_scanner: bool = False
+    # The cloud's MQTT broker. No host means no cloud: the uplink stays off.
+    mqtt_host: str = ""
+    mqtt_port: int = 8883
+    # TLS to the broker; mqtt_tls_ca is a private CA's file (None: the system's CAs).
+    mqtt_tls: bool = True
+    mqtt_tls_ca: Path | None = None
+    # The broker's user for this store (ACLs allow `tillbox/v1/stores/%u/#`); empty: the store id.
+    mqtt_username: str = ""
+    mqtt_password_file: Path | None = None
+    # How long the broker keeps this appliance's session (its subscription) while it is away.
+    mqtt_session_expiry_s: int = 7 * 24 * 3600
+    mqtt_keepalive_s: int = 30
+    # Events sent to the cloud in one batch, at most this many and this many bytes.
+    sync_batch_max_events: int = 500
+    sync_batch_max_bytes: int = 256 * 1024
+    # A batch the cloud has not acknowledged in this long is sent again; the wait doubles
+    # on each resend, up to the maximum.
+    sync_ack_timeout_ms: int = 10_000
+    sync_ack_timeout_max_ms: int = 300_000
+    # How often the retained status topic is refreshed, and the journal checked for new events.
+    sync_heartbeat_ms: int = 60_000
+    sync_poll_ms: int = 500
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -153,6 +175,19 @@ class Settings:
             raise SettingsError("no_receipt_refunds may list store_credit and cash")
         if not 1 <= self.push_max_events <= 5000:
             raise SettingsError("push_max_events must be 1–5000")
+        if self.mqtt_host and not 1 <= self.mqtt_port <= 65535:
+            raise SettingsError(f"mqtt_port {self.mqtt_port} is outside 1–65535")
+        if not 1 <= self.sync_batch_max_events <= 5000:
+            raise SettingsError("sync_batch_max_events must be 1–5000")
+        if self.sync_batch_max_bytes < 1024:
+            raise SettingsError("sync_batch_max_bytes must be at least 1024")
+        for name in ("sync_ack_timeout_ms", "sync_heartbeat_ms", "sync_poll_ms"):
+            if getattr(self, name) < 10:
+                raise SettingsError(f"{name} must be at least 10")
+        if self.sync_ack_timeout_max_ms < self.sync_ack_timeout_ms:
+            raise SettingsError("sync_ack_timeout_max_ms must be at least sync_ack_timeout_ms")
+        if self.mqtt_keepalive_s < 5 or self.mqtt_session_expiry_s < 0:
+            raise SettingsError("mqtt_keepalive_s must be at least 5, mqtt_session_expiry_s ≥ 0")
         if self.staff_session_max_hours < 1:
             raise SettingsError("staff_session_max_hours must be at least 1")
         # argon2's own lower limits: below them every PIN check fails at the first login.

@@ -20,8 +20,8 @@ from protocol.envelope import format_at
 def sync_status(call: Call) -> SyncStatus:
     """Registers poll this. `outbox.depth` counts journal events the cloud has not applied;
     `origins[o].cloud` is the highest seq of origin `o` the cloud has applied, so a register
-    may forget its own events up to it. The cloud link is not built yet: `connected` is false,
-    `cloud` and `last_ack_at` are null, and every event counts as unsynced."""
+    may forget its own events up to it (not tracked yet, so 0). `connected` is whether this
+    process's uplink is connected; with no cloud configured it is false and `cloud` is null."""
     rt = call.rt
     state = sync_state(rt)
     now = rt.now_ms()

@@ -1,1 +1,1 @@
-"""Sync with the cloud. For now only where it stands; the outbox link over MQTT comes later."""
+"""Sync with the cloud: where the appliance stands (status) and the uplink over MQTT 5."""

@@ -4,7 +4,8 @@ The journal is the outbox. Every event gets the next `store_seq` (1, 2, 3 … wi
 and events are never deleted), and the cloud acknowledges a store's events as
 "applied through store_seq n". So the outbox depth is the journal's highest store_seq minus
 n, and the oldest unsynced event is the one at n + 1: two index lookups, whatever the
-journal's size. There is no cloud link yet, so n is 0 and nothing has been acknowledged.
+journal's size. n is the cloud cursor (`cloud_cursor`), written by the uplink when the
+cloud acknowledges a batch.
 """
 
 from __future__ import annotations
@@ -14,17 +15,14 @@ from dataclasses import dataclass
 
 from appliance.runtime import Runtime
 
-# The store_seq the cloud has acknowledged as applied. Nothing is sent yet (the MQTT link is a
-# later issue); once it is, this comes from the link's stored cursor.
-NOTHING_APPLIED = 0
-
-
 # One statement, so head, oldest and the origins are one snapshot. MAX(store_seq) and the
-# lookup of `:next` use store_seq's unique index; origin_cursor has a row per origin.
+# lookup of the oldest unsynced use store_seq's unique index; origin_cursor has a row per origin.
 STATE_QUERY = (
     "SELECT (SELECT COALESCE(MAX(store_seq), 0) FROM event) AS head,"
-    " (SELECT received_ms FROM event WHERE store_seq = :next) AS oldest,"
+    " c.applied_through, c.last_ack_ms,"
+    " (SELECT received_ms FROM event WHERE store_seq = c.applied_through + 1) AS oldest,"
     " (SELECT json_group_object(origin, last_seq) FROM origin_cursor) AS origins"
+    " FROM cloud_cursor c WHERE c.id = 1"
 )
 
 
@@ -57,19 +55,20 @@ class SyncState:
 
 def sync_state(rt: Runtime) -> SyncState:
     """The sync state, read in one statement (one snapshot of the journal)."""
-    applied = NOTHING_APPLIED
-    row = rt.db.one(STATE_QUERY, {"next": applied + 1})
-    assert row is not None
+    row = rt.db.one(STATE_QUERY)
+    assert row is not None  # the migration made the cursor's row
     held: dict[str, int] = json.loads(row["origins"] or "{}")
+    settings = rt.settings
     return SyncState(
-        connected=False,
-        cloud=None,
-        last_ack_ms=None,
-        applied_through=applied,
+        connected=rt.link.connected,
+        cloud=f"{settings.mqtt_host}:{settings.mqtt_port}" if settings.mqtt_host else None,
+        last_ack_ms=row["last_ack_ms"],
+        applied_through=int(row["applied_through"]),
         head=int(row["head"]),
         oldest_received_ms=row["oldest"],
         origins=tuple(
-            # Per-origin acks come from the same cursor once the cloud applies anything.
+            # Per origin, what the cloud has applied is not tracked yet: 0 keeps every
+            # register holding all its events, which is safe.
             OriginState(origin=origin, held=seq, cloud=0)
             for origin, seq in sorted(held.items())
         ),

@@ -1,0 +1,370 @@
+"""The uplink: the journal sent to the cloud over MQTT 5, one batch in flight, until acked.
+
+The journal is the outbox (decisions.md §29). The uplink reads the events after the cloud's
+cursor (`cloud_cursor.applied_through`) in `store_seq` order, publishes them as one batch
+`{"from", "to", "events"}` (QoS 1) and waits for the cloud's application ack on the store's
+acks topic: `{"applied_through": n}` is written to SQLite and the next batch goes;
+`{"expected": n}` rewinds to n. A PUBACK means only that the broker has the batch, so with no
+application ack within a timeout (doubling up to a maximum) the same batch is sent again;
+the cloud applies a batch once however often it arrives.
+
+paho's network loop runs in its own thread and only queues what it hears; one worker thread
+owns the state (what is in flight, the timers) and does all SQLite work, so no lock is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import queue
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from appliance import __version__
+from appliance.db import Database
+from appliance.runtime import Runtime
+from appliance.sync.status import sync_state
+from protocol.canonical import canonical_json
+from protocol.topics import acks_topic, events_topic, status_topic
+
+_log = logging.getLogger(__name__)
+
+OFFLINE = b'{"online":false}'
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Batch:
+    """Consecutive journal events `first`..`last` (store_seq), as the bytes published."""
+
+    first: int
+    last: int
+    payload: bytes
+
+    @property
+    def count(self) -> int:
+        """How many events the batch carries."""
+        return self.last - self.first + 1
+
+
+def read_batch(db: Database, first: int, *, max_events: int, max_bytes: int) -> Batch | None:
+    """The events from store_seq `first` on, at most `max_events` and `max_bytes` of payload
+    (an event bigger than that alone still goes, alone), or None when there are none."""
+    rows = db.query(
+        "SELECT store_seq, envelope FROM event WHERE store_seq >= ? ORDER BY store_seq LIMIT ?",
+        (first, max_events),
+    )
+    parts: list[bytes] = []
+    size = 40  # the frame: {"events":[],"from":…,"to":…}
+    for row in rows:
+        # Stored as plain JSON; sent in the canonical form the hash is computed over.
+        part = canonical_json(msgspec.json.decode(row["envelope"]))
+        if parts and size + len(part) + 1 > max_bytes:
+            break
+        parts.append(part)
+        size += len(part) + 1
+    if not parts:
+        return None
+    last = first + len(parts) - 1
+    if int(rows[len(parts) - 1]["store_seq"]) != last:
+        raise RuntimeError(f"the journal has a gap in store_seq after {first}")
+    payload = b'{"events":[' + b",".join(parts) + b'],"from":%d,"to":%d}' % (first, last)
+    return Batch(first=first, last=last, payload=payload)
+
+
+def parse_ack(payload: bytes) -> tuple[str, int] | None:
+    """`("applied_through", n)` or `("expected", n)`, or None for anything else."""
+    try:
+        ack = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(ack, dict) or len(ack) != 1:
+        return None
+    ((kind, value),) = ack.items()
+    if kind not in ("applied_through", "expected"):
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return None
+    if kind == "expected" and value < 1:
+        return None
+    return kind, value
+
+
+def read_cursor(db: Database) -> int:
+    """Through which store_seq the cloud has applied the journal."""
+    return int(db.scalar("SELECT applied_through FROM cloud_cursor WHERE id = 1"))
+
+
+def write_cursor(db: Database, applied_through: int, ack_ms: int) -> None:
+    """Record the cloud's cursor and when it was heard, durably."""
+    with db.write():
+        db.execute(
+            "UPDATE cloud_cursor SET applied_through = ?, last_ack_ms = ? WHERE id = 1",
+            (applied_through, ack_ms),
+        )
+
+
+def head(db: Database) -> int:
+    """The highest store_seq in the journal."""
+    return int(db.scalar("SELECT COALESCE(MAX(store_seq), 0) FROM event"))
+
+
+@dataclass
+class _InFlight:
+    batch: Batch
+    deadline: float
+    timeout_s: float
+
+
+class Uplink:
+    """The store's one MQTT connection to the cloud, and the worker that drives the outbox."""
+
+    def __init__(self, rt: Runtime) -> None:
+        settings = rt.settings
+        if not settings.mqtt_host:
+            raise ValueError("no cloud is configured (mqtt_host is empty)")
+        self.rt = rt
+        self.settings = settings
+        self.store = rt.store
+        self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self._stopping = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._connected = False
+        self._in_flight: _InFlight | None = None
+        self._next = 0
+        self._applied = 0
+        self._next_heartbeat = 0.0
+        self.client = self._make_client()
+
+    @property
+    def client_id(self) -> str:
+        """Stable per appliance, so the broker keeps its session across reconnects."""
+        return f"tillbox-{self.rt.origin}"
+
+    def _make_client(self) -> mqtt.Client:
+        s = self.settings
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5,
+        )
+        client.enable_logger(_log)
+        if s.mqtt_tls:
+            client.tls_set(
+                ca_certs=str(s.mqtt_tls_ca) if s.mqtt_tls_ca else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        username = s.mqtt_username or self.store
+        password = None
+        if s.mqtt_password_file is not None:
+            password = s.mqtt_password_file.read_text(encoding="utf-8").strip()
+        if password is not None or s.mqtt_username:
+            client.username_pw_set(username, password)
+        # The broker publishes this if the connection drops without a DISCONNECT.
+        client.will_set(status_topic(self.store), OFFLINE, qos=1, retain=True)
+        client.reconnect_delay_set(min_delay=1, max_delay=60)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    # ---- paho's thread: only queue what was heard -------------------------------------
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if reason.is_failure:
+            _log.warning("store %s: the broker refused the connection: %s", self.store, reason)
+            return
+        # Subscribed again on every connect: the session may have expired meanwhile.
+        client.subscribe(acks_topic(self.store), qos=1)
+        self._inbox.put(("connected", b""))
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        self._inbox.put(("disconnected", str(reason).encode()))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        self._inbox.put(("ack", bytes(message.payload)))
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background and start sending; returns at once."""
+        s = self.settings
+        self._applied = read_cursor(self.rt.db)
+        self._next = self._applied + 1
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = s.mqtt_session_expiry_s
+        self.client.connect_async(
+            s.mqtt_host,
+            s.mqtt_port,
+            keepalive=s.mqtt_keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self.client.loop_start()
+        self._worker = threading.Thread(target=self._run, name=f"uplink-{self.store}", daemon=True)
+        self._worker.start()
+        _log.info(
+            "store %s: uplink to %s:%s from store_seq %s",
+            self.store,
+            s.mqtt_host,
+            s.mqtt_port,
+            self._next,
+        )
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Say offline (retained), disconnect cleanly and end both threads."""
+        self._stopping.set()
+        if self._worker is not None:
+            self._worker.join(timeout)
+        if self._connected:
+            info = self.client.publish(status_topic(self.store), OFFLINE, qos=1, retain=True)
+            # Not sent if the connection is already gone; the broker then sends the Will.
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=min(timeout, 2.0))
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.rt.link.set_connected(False)
+
+    # ---- the worker ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        poll = self.settings.sync_poll_ms / 1000
+        while not self._stopping.is_set():
+            try:
+                kind, payload = self._inbox.get(timeout=poll)
+            except queue.Empty:
+                kind, payload = "", b""
+            try:
+                self._handle(kind, payload)
+                if self._connected:
+                    self._send_due()
+                    self._heartbeat_due()
+            except Exception:
+                # The loop must outlive a bad moment (a locked database, a closed socket):
+                # the outbox is in SQLite, so trying again later loses nothing.
+                _log.exception("store %s: uplink step failed", self.store)
+                time.sleep(poll)
+        self.rt.db.close()
+
+    def _handle(self, kind: str, payload: bytes) -> None:
+        if kind == "connected":
+            self._connected = True
+            self.rt.link.set_connected(True)
+            self._next_heartbeat = 0.0
+            if self._in_flight is not None:
+                # Whatever was in flight may have died with the old connection.
+                self._in_flight.deadline = 0.0
+            _log.info("store %s: connected to the cloud", self.store)
+        elif kind == "disconnected":
+            self._connected = False
+            self.rt.link.set_connected(False)
+            _log.warning("store %s: disconnected from the cloud (%s)", self.store, payload)
+        elif kind == "ack":
+            self._on_ack(payload)
+
+    def _on_ack(self, payload: bytes) -> None:
+        ack = parse_ack(payload)
+        if ack is None:
+            _log.warning("store %s: ignored a malformed ack: %.200r", self.store, payload)
+            return
+        kind, n = ack
+        db = self.rt.db
+        newest = head(db)
+        cloud_applied = n if kind == "applied_through" else n - 1
+        if cloud_applied > newest:
+            _log.error(
+                "store %s: the cloud says it applied through store_seq %s, the journal ends at %s",
+                self.store,
+                cloud_applied,
+                newest,
+            )
+            return
+        if kind == "applied_through" and n < self._applied:
+            # A late re-ack of a batch sent again: it says nothing new.
+            _log.debug("store %s: stale ack %s (cursor %s)", self.store, n, self._applied)
+            return
+        write_cursor(db, cloud_applied, self.rt.now_ms())
+        if cloud_applied < self._applied:
+            _log.warning(
+                "store %s: the cloud expects store_seq %s, rewinding from %s",
+                self.store,
+                n,
+                self._applied + 1,
+            )
+        self._applied = cloud_applied
+        self._next = cloud_applied + 1
+        flight = self._in_flight
+        if flight is not None and flight.batch.first == self._next:
+            # The cloud is just before what is in flight: it may still be on its way, or the
+            # cloud refused it (and answers with its cursor, decisions.md §34). Let the
+            # timeout and its back-off resend it, rather than loop as fast as acks come.
+            return
+        self._in_flight = None
+
+    def _send_due(self) -> None:
+        now = time.monotonic()
+        flight = self._in_flight
+        if flight is None:
+            s = self.settings
+            batch = read_batch(
+                self.rt.db,
+                self._next,
+                max_events=s.sync_batch_max_events,
+                max_bytes=s.sync_batch_max_bytes,
+            )
+            if batch is None:
+                return
+            flight = _InFlight(batch=batch, deadline=0.0, timeout_s=s.sync_ack_timeout_ms / 1000)
+            self._in_flight = flight
+        elif now < flight.deadline:
+            return
+        else:
+            if flight.deadline:
+                _log.info(
+                    "store %s: no ack for %s–%s in %.1f s, sending it again",
+                    self.store,
+                    flight.batch.first,
+                    flight.batch.last,
+                    flight.timeout_s,
+                )
+                flight.timeout_s = min(
+                    flight.timeout_s * 2, self.settings.sync_ack_timeout_max_ms / 1000
+                )
+        self.client.publish(events_topic(self.store), flight.batch.payload, qos=1)
+        flight.deadline = now + flight.timeout_s
+
+    def _heartbeat_due(self) -> None:
+        now = time.monotonic()
+        if now < self._next_heartbeat:
+            return
+        self._next_heartbeat = now + self.settings.sync_heartbeat_ms / 1000
+        self.client.publish(status_topic(self.store), self.status_payload(), qos=1, retain=True)
+
+    def status_payload(self) -> bytes:
+        """The retained status: online, version, outbox depth, oldest unsynced age, printer."""
+        state = sync_state(self.rt)
+        oldest = state.oldest_received_ms
+        return canonical_json(
+            {
+                "online": True,
+                "version": __version__,
+                "outbox_depth": state.depth,
+                "oldest_unsynced_age_s": None
+                if oldest is None
+                else max(0, self.rt.now_ms() - oldest) // 1000,
+                "printer": None,
+            }
+        )

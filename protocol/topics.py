@@ -1,0 +1,20 @@
+"""MQTT topic names shared by the appliance and the cloud (ARCHITECTURE.md, Hop 2)."""
+
+from __future__ import annotations
+
+PREFIX = "tillbox/v1"
+
+
+def events_topic(store: str) -> str:
+    """Where a store's appliance publishes batches of events (QoS 1)."""
+    return f"{PREFIX}/stores/{store}/events"
+
+
+def acks_topic(store: str) -> str:
+    """Where the cloud answers a store's batches: `{"applied_through": n}` or `{"expected": n}`."""
+    return f"{PREFIX}/stores/{store}/acks"
+
+
+def status_topic(store: str) -> str:
+    """A store appliance's retained status, with its Last Will."""
+    return f"{PREFIX}/stores/{store}/status"
