@@ -443,6 +443,7 @@ def _project(conn: Conn, store: str, items: Sequence[Item]) -> None:
     _copy(conn, "stock_ledger", _LEDGER_COLUMNS, out.ledger)
     _copy(conn, "sale_fact", _FACT_COLUMNS, out.facts)
     _write_shifts(conn, store, out.shifts)
+    _number_closes(conn, store, [item for item in items if isinstance(item.body, ShiftClosed)])
     _refold(conn, store, sorted({row[3] for row in out.ledger}))
 
 
@@ -647,6 +648,27 @@ def _write_shifts(conn: Conn, store: str, shifts: dict[str, dict[str, Any]]) -> 
                 "returns": values.get("returns", 0),
                 "refunds_total": values.get("refunds_total", 0),
             },
+        )
+
+
+def _number_closes(conn: Conn, store: str, closes: Sequence[Item]) -> None:
+    """Each close takes the store's next Z number, in store_seq order as on the appliance."""
+    for item in closes:
+        conn.execute(
+            "INSERT INTO z_summary (store, number, shift, event, register, closed_at, sales,"
+            " sales_total, returns, refunds_total, counted_cash)"
+            " SELECT s.store,"
+            "  (SELECT COALESCE(MAX(number), 0) + 1 FROM z_summary WHERE store = s.store),"
+            "  s.shift, %s, s.register, %s, s.sales, s.sales_total, s.returns, s.refunds_total,"
+            "  %s FROM shift_summary s WHERE s.store = %s AND s.shift = %s"
+            " ON CONFLICT (shift) DO NOTHING",
+            (
+                item.envelope.id,
+                item.envelope.at,
+                item.body.cash.total,
+                store,
+                item.body.shift,
+            ),
         )
 
 

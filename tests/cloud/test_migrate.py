@@ -42,6 +42,7 @@ def test_migrating_twice_applies_once_and_records_each_version(empty_db: str) ->
         "stock_ledger",
         "on_hand",
         "shift_summary",
+        "z_summary",
         "schema_migrations",
     } <= _tables(empty_db)
 

@@ -248,3 +248,43 @@ def test_sale_facts_carry_each_lines_discounts_and_what_it_charged(
     assert facts == appliance
     assert facts[0][4] > 0 and facts[1][4] > 0  # both lines share the order discount
     assert pg.execute("SELECT sum(tax) FROM sale_fact").fetchone() == (body["totals"]["tax"],)
+
+
+def test_closed_shifts_take_the_same_z_numbers_as_on_the_appliance(
+    store: Store, catalog: Runtime, wall: FakeWall, pg: Conn
+) -> None:
+    rt = store.rt
+    tee = uid(rt, "TEE-M-RED")
+    first = till_for(store, wall)
+    second = till_for(store, wall, register=store.new_register("Back till"))
+    for till in (first, second):
+        ok(till.open_shift(FLOAT))
+    ok(first.send("sale.completed", cash_sale(first, tee, 2, 1299)))
+    ok(second.send("sale.completed", cash_sale(second, tee, 1, 1299)))
+    cash = {"2000": 5, "1000": 3}
+    for till in (second, first):
+        wall.advance(60)
+        ok(
+            till.send(
+                "shift.closed", {"shift": till.shift, "cash": {"counts": cash, "total": 13000}}
+            )
+        )
+    ingest_journal(pg, rt, size=5)
+
+    cloud = pg.execute(
+        "SELECT number, shift::text, register, sales, sales_total, counted_cash"
+        " FROM z_summary ORDER BY number"
+    ).fetchall()
+    appliance = [
+        (row["number"], row["shift"], row["register"])
+        for row in rt.db.query("SELECT number, shift, register FROM z_report ORDER BY number")
+    ]
+    assert (
+        [row[:3] for row in cloud]
+        == appliance
+        == [
+            (1, second.shift, second.origin),
+            (2, first.shift, first.origin),
+        ]
+    )
+    assert [row[3:] for row in cloud] == [(1, 1299, 13000), (1, 2598, 13000)]
