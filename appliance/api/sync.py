@@ -20,7 +20,7 @@ from protocol.envelope import format_at
 def sync_status(call: Call) -> SyncStatus:
     """Registers poll this. `outbox.depth` counts journal events the cloud has not applied;
     `origins[o].cloud` is the highest seq of origin `o` the cloud has applied, so a register
-    may forget its own events up to it (not tracked yet, so 0). `connected` is whether this
+    may forget its own events up to it. `connected` is whether this
     process's uplink is connected; with no cloud configured it is false and `cloud` is null."""
     rt = call.rt
     state = sync_state(rt)

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from appliance.runtime import Runtime
 
 # One statement, so head, oldest and the origins are one snapshot. MAX(store_seq) and the
-# lookup of the oldest unsynced use store_seq's unique index; origin_cursor has a row per origin.
+# lookup of the oldest unsynced use store_seq's unique index; origin_cursor and cloud_origin
+# have a row per origin.
 STATE_QUERY = (
     "SELECT (SELECT COALESCE(MAX(store_seq), 0) FROM event) AS head,"
     " c.applied_through, c.last_ack_ms,"
     " (SELECT received_ms FROM event WHERE store_seq = c.applied_through + 1) AS oldest,"
-    " (SELECT json_group_object(origin, last_seq) FROM origin_cursor) AS origins"
+    " (SELECT json_group_object(o.origin, json_array(o.last_seq, COALESCE(k.seq, 0)))"
+    "  FROM origin_cursor o LEFT JOIN cloud_origin k ON k.origin = o.origin) AS origins"
     " FROM cloud_cursor c WHERE c.id = 1"
 )
 
@@ -57,7 +59,7 @@ def sync_state(rt: Runtime) -> SyncState:
     """The sync state, read in one statement (one snapshot of the journal)."""
     row = rt.db.one(STATE_QUERY)
     assert row is not None  # the migration made the cursor's row
-    held: dict[str, int] = json.loads(row["origins"] or "{}")
+    held: dict[str, list[int]] = json.loads(row["origins"] or "{}")
     settings = rt.settings
     return SyncState(
         connected=rt.link.connected,
@@ -67,9 +69,7 @@ def sync_state(rt: Runtime) -> SyncState:
         head=int(row["head"]),
         oldest_received_ms=row["oldest"],
         origins=tuple(
-            # Per origin, what the cloud has applied is not tracked yet: 0 keeps every
-            # register holding all its events, which is safe.
-            OriginState(origin=origin, held=seq, cloud=0)
-            for origin, seq in sorted(held.items())
+            OriginState(origin=origin, held=seq, cloud=cloud)
+            for origin, (seq, cloud) in sorted(held.items())
         ),
     )

@@ -105,12 +105,31 @@ def read_cursor(db: Database) -> int:
 
 
 def write_cursor(db: Database, applied_through: int, ack_ms: int) -> None:
-    """Record the cloud's cursor and when it was heard, durably."""
+    """Record the cloud's cursor, when it was heard, and per origin the highest seq it now
+    covers, durably and in one transaction."""
     with db.write():
+        before = read_cursor(db)
         db.execute(
             "UPDATE cloud_cursor SET applied_through = ?, last_ack_ms = ? WHERE id = 1",
             (applied_through, ack_ms),
         )
+        if applied_through > before:
+            # Only the newly applied events: a batch's worth of store_seq's index range.
+            db.execute(
+                "INSERT INTO cloud_origin (origin, seq)"
+                " SELECT origin, MAX(seq) FROM event WHERE store_seq > ? AND store_seq <= ?"
+                " GROUP BY origin"
+                " ON CONFLICT (origin) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                (before, applied_through),
+            )
+        elif applied_through < before:
+            # The cloud went back (decisions.md §36): rare, so recounted from the journal.
+            db.execute("DELETE FROM cloud_origin")
+            db.execute(
+                "INSERT INTO cloud_origin (origin, seq)"
+                " SELECT origin, MAX(seq) FROM event WHERE store_seq <= ? GROUP BY origin",
+                (applied_through,),
+            )
 
 
 def head(db: Database) -> int:

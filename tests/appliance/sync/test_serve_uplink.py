@@ -52,6 +52,7 @@ def _serve(store_dir: Path) -> subprocess.Popen[str]:
         "TILLBOX_MQTT_PORT": str(SHARED_PORT),
         "TILLBOX_MQTT_TLS": "false",
         "TILLBOX_SYNC_POLL_MS": "20",
+        "TILLBOX_MQTT_SESSION_EXPIRY_S": "30",
     }
     return subprocess.Popen(
         [TILLBOX, "appliance", "serve", "--data", str(store_dir)],

@@ -31,6 +31,8 @@ FAST = {
     "sync_ack_timeout_max_ms": 600,
     "sync_poll_ms": 20,
     "sync_heartbeat_ms": 60_000,
+    # Sessions on the shared broker end soon after the test does.
+    "mqtt_session_expiry_s": 30,
 }
 
 
@@ -109,6 +111,8 @@ def test_batches_reach_the_broker_in_order_and_acks_advance_the_cursor(
     assert body["last_ack_at"] is not None
     assert body["outbox"]["depth"] == 0
     assert body["outbox"]["oldest_received_at"] is None
+    # Every origin's events are all applied, so a register may forget them all.
+    assert body["origins"] and all(o["cloud"] == o["held"] for o in body["origins"].values())
 
 
 def test_new_events_are_sent_as_they_come(rt: Runtime, running: Running) -> None:
@@ -204,6 +208,23 @@ def test_malformed_acks_are_logged_and_ignored(
     wait_for(lambda: read_cursor(rt.db) == 5, what="the rest")
 
 
+def test_the_cursor_keeps_each_origins_applied_seq_forward_and_back(rt: Runtime) -> None:
+    _fill(rt, 30)
+    origin = rt.origin
+
+    def cloud_seq() -> int:
+        return int(rt.db.scalar("SELECT seq FROM cloud_origin WHERE origin = ?", (origin,)))
+
+    write_cursor(rt.db, 12, 1)
+    assert cloud_seq() == 12
+    write_cursor(rt.db, 30, 2)
+    assert cloud_seq() == 30
+    write_cursor(rt.db, 7, 3)  # the cloud went back
+    assert cloud_seq() == 7 and read_cursor(rt.db) == 7
+    write_cursor(rt.db, 0, 4)
+    assert rt.db.scalar("SELECT count(*) FROM cloud_origin") == 0
+
+
 def test_parse_ack() -> None:
     assert parse_ack(b'{"applied_through": 7}') == ("applied_through", 7)
     assert parse_ack(b'{"expected": 1}') == ("expected", 1)
@@ -279,6 +300,28 @@ def test_the_last_will_says_offline_when_the_link_dies(rt: Runtime, running: Run
     link.stop()
     assert not rt.link.connected
     wait_for(lambda: {"online": False} in cloud.statuses[seen:], what="offline on stop")
+
+
+def test_the_heartbeat_reports_the_outbox(tmp_path: Path, running: Running) -> None:
+    rt = _runtime(tmp_path, sync_heartbeat_ms=100)
+    try:
+        _fill(rt, 4)
+        cloud = running.cloud(rt, silent=True)
+        running.uplink(rt)
+        beats = wait_for(
+            lambda: [s for s in list(cloud.statuses) if s.get("online")][2:], what="3 beats"
+        )
+        assert all(b["outbox_depth"] == 4 and b["oldest_unsynced_age_s"] >= 0 for b in beats)
+        cloud.silent = False
+        wait_for(
+            lambda: any(s.get("outbox_depth") == 0 for s in list(cloud.statuses)),
+            what="a beat after the ack",
+        )
+    finally:
+        for stop in reversed(running.stoppers):
+            stop()
+        running.stoppers.clear()
+        rt.close()
 
 
 def test_no_cloud_configured_means_no_uplink(tmp_path: Path) -> None:
