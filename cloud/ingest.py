@@ -444,7 +444,9 @@ def _project(conn: Conn, store: str, items: Sequence[Item]) -> None:
     _copy(conn, "sale_fact", _FACT_COLUMNS, out.facts)
     _write_shifts(conn, store, out.shifts)
     _number_closes(conn, store, [item for item in items if isinstance(item.body, ShiftClosed)])
-    _refold(conn, store, sorted({row[3] for row in out.ledger}))
+    recounted = sorted({row[3] for row in out.ledger if row[4] == Movement.COUNT.value})
+    _move_on_hand(conn, store, [item.envelope.id for item in items], recounted)
+    _refold(conn, store, recounted)
 
 
 def _copy(conn: Conn, table: str, columns: str, rows: Iterable[tuple[Any, ...]]) -> None:
@@ -686,7 +688,8 @@ anchor AS (
     ORDER BY c.variant, c.hlc_wall DESC, c.hlc_counter DESC, c.hlc_node DESC, c.origin DESC,
         c.event::text COLLATE "C" DESC, c.qty DESC
 )
-INSERT INTO on_hand (store, variant, qty, anchor_event, as_of)
+INSERT INTO on_hand (store, variant, qty, anchor_event, anchor_wall, anchor_counter,
+    anchor_node, anchor_origin, as_of)
 SELECT %(store)s, v.variant,
     COALESCE(a.qty, 0) + COALESCE((
         SELECT sum(l.qty) FROM stock_ledger l
@@ -695,11 +698,34 @@ SELECT %(store)s, v.variant,
              OR (l.hlc_wall, l.hlc_counter, l.hlc_node, l.origin, l.kind)
                 > (a.hlc_wall, a.hlc_counter, a.hlc_node, a.origin, 'count'))
     ), 0),
-    a.event, now()
+    a.event, a.hlc_wall, a.hlc_counter, a.hlc_node, a.origin, now()
 FROM v LEFT JOIN anchor a ON a.variant = v.variant
 ON CONFLICT (store, variant) DO UPDATE
-    SET qty = excluded.qty, anchor_event = excluded.anchor_event, as_of = excluded.as_of
+    SET qty = excluded.qty, anchor_event = excluded.anchor_event,
+        anchor_wall = excluded.anchor_wall, anchor_counter = excluded.anchor_counter,
+        anchor_node = excluded.anchor_node, anchor_origin = excluded.anchor_origin,
+        as_of = excluded.as_of
 """
+
+# The batch's deltas of variants it did not count: each moves on-hand if it is stamped after
+# the variant's anchoring count (or there is none); one stamped before is absorbed by it.
+_MOVE_SQL = """
+INSERT INTO on_hand AS o (store, variant, qty, as_of)
+SELECT l.store, l.variant, sum(l.qty), now()
+FROM stock_ledger l
+LEFT JOIN on_hand a ON a.store = l.store AND a.variant = l.variant
+WHERE l.store = %(store)s AND l.event = ANY(%(events)s::uuid[]) AND l.kind <> 'count'
+    AND l.variant <> ALL(%(counted)s::uuid[])
+    AND (a.anchor_wall IS NULL
+         OR (l.hlc_wall, l.hlc_counter, l.hlc_node, l.origin, l.kind)
+            > (a.anchor_wall, a.anchor_counter, a.anchor_node, a.anchor_origin, 'count'))
+GROUP BY l.store, l.variant
+ON CONFLICT (store, variant) DO UPDATE SET qty = o.qty + excluded.qty, as_of = excluded.as_of
+"""
+
+
+def _move_on_hand(conn: Conn, store: str, events: list[str], counted: list[str]) -> None:
+    conn.execute(_MOVE_SQL, {"store": store, "events": events, "counted": counted})
 
 
 def _refold(conn: Conn, store: str, variants: list[str]) -> None:

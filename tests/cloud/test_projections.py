@@ -187,7 +187,7 @@ def _entries(events: list[Envelope]) -> dict[str, list[Entry]]:
     return ledger
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(8))
 def test_on_hand_is_the_protocol_fold_whatever_order_the_registers_arrive_in(
     pg: Conn, seed: int
 ) -> None:
