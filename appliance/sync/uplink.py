@@ -253,7 +253,8 @@ class Uplink:
             # Not sent if the connection is already gone; the broker then sends the Will.
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=min(timeout, 2.0))
-        self.client.disconnect()
+        if self.client.is_connected():
+            self.client.disconnect()
         self.client.loop_stop()
         self.rt.link.set_connected(False)
 

@@ -3,6 +3,7 @@ uplink's tests against a real broker."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import socket
 import subprocess
@@ -120,34 +121,123 @@ def free_port() -> int:
 class Broker:
     """A private Mosquitto with persistence on a free port, to kill and restart."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, tls: bool = False) -> None:
         self.port = free_port()
         root.mkdir(parents=True, exist_ok=True)
         self.conf = root / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {root}/\n"
-            "log_dest none\n",
-            encoding="utf-8",
-        )
+        lines = [
+            # Run as root (CI), mosquitto would drop to its own user, which cannot read the
+            # test's temporary directory.
+            f"user {getpass.getuser()}",
+            "per_listener_settings false",
+            "allow_anonymous true",
+            "persistence true",
+            f"persistence_location {root}/",
+            "log_dest none",
+            f"listener {self.port} 127.0.0.1",
+        ]
+        self.tls_port = 0
+        self.ca: Path | None = None
+        if tls:
+            # A TLS listener with a throw-away CA; the plain one stays for the fake cloud.
+            self.ca = make_ca_and_server_cert(root)
+            self.tls_port = free_port()
+            lines += [
+                f"listener {self.tls_port} 127.0.0.1",
+                f"cafile {self.ca}",
+                f"certfile {root / 'server.pem'}",
+                f"keyfile {root / 'server.key'}",
+            ]
+        self.conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Broker:
         self.process = subprocess.Popen(["mosquitto", "-c", str(self.conf)])
-        wait_for(self._listening, what=f"mosquitto on {self.port}")
-        return self
-
-    def _listening(self) -> bool:
         try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-        except OSError:
-            return False
-        return True
+            for port in (self.port, self.tls_port):
+                if port:
+                    wait_for(lambda p=port: _listening(p), what=f"mosquitto on {port}")
+        except BaseException:
+            self.kill()
+            raise
+        return self
 
     def kill(self) -> None:
         if self.process is not None:
             self.process.kill()
             self.process.wait(10)
             self.process = None
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
+def make_ca_and_server_cert(root: Path) -> Path:
+    """A CA and a certificate for 127.0.0.1 signed by it, made with openssl; the CA's path."""
+    ca, ca_key = root / "ca.pem", root / "ca.key"
+    ext = root / "server.ext"
+    ext.write_text(
+        "basicConstraints=CA:FALSE\n"
+        "subjectAltName=IP:127.0.0.1\n"
+        "authorityKeyIdentifier=keyid,issuer\n"
+        "keyUsage=digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n",
+        encoding="utf-8",
+    )
+    commands = [
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(ca_key),
+            "-out",
+            str(ca),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Tillbox test CA",
+        ],
+        [
+            "openssl",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(root / "server.key"),
+            "-out",
+            str(root / "server.csr"),
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        [
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            str(root / "server.csr"),
+            "-CA",
+            str(ca),
+            "-CAkey",
+            str(ca_key),
+            "-CAcreateserial",
+            "-out",
+            str(root / "server.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            str(ext),
+        ],
+    ]
+    for command in commands:
+        subprocess.run(command, check=True, capture_output=True)
+    return ca

@@ -324,6 +324,24 @@ def test_the_heartbeat_reports_the_outbox(tmp_path: Path, running: Running) -> N
         rt.close()
 
 
+def test_tls_to_a_broker_with_a_private_ca(tmp_path: Path, running: Running) -> None:
+    broker = Broker(tmp_path / "broker", tls=True).start()
+    rt = _runtime(tmp_path, mqtt_port=broker.tls_port, mqtt_tls=True, mqtt_tls_ca=broker.ca)
+    try:
+        _fill(rt, 3)
+        cloud = FakeCloud(rt.store, port=broker.port).start()
+        running.stoppers.append(cloud.stop)
+        running.uplink(rt)
+        wait_for(lambda: read_cursor(rt.db) == 3, what="the batch over TLS")
+        assert rt.link.connected
+    finally:
+        for stop in reversed(running.stoppers):
+            stop()
+        running.stoppers.clear()
+        rt.close()
+        broker.kill()
+
+
 def test_no_cloud_configured_means_no_uplink(tmp_path: Path) -> None:
     rt = _runtime(tmp_path, mqtt_host="")
     try:
