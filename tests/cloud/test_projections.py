@@ -3,6 +3,7 @@ and variant (the stock fold), sales facts and shift summaries."""
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -288,3 +289,22 @@ def test_closed_shifts_take_the_same_z_numbers_as_on_the_appliance(
         ]
     )
     assert [row[3:] for row in cloud] == [(1, 1299, 13000), (1, 2598, 13000)]
+
+
+def test_batches_as_the_appliances_uplink_reads_them_are_ingested_and_acked(
+    store: Store, catalog: Runtime, wall: FakeWall, pg: Conn
+) -> None:
+    """The uplink's own read_batch and parse_ack, end to end without the broker."""
+    from appliance.sync.uplink import parse_ack, read_batch
+
+    example = Example(store, wall)
+    example.run("BBCAA")
+    rt, first, acks = store.rt, 1, []
+    while (sent := read_batch(rt.db, first, max_events=3, max_bytes=256 * 1024)) is not None:
+        ack = parse_ack(json.dumps(ingest_batch(pg, "s01", sent.payload)).encode())
+        acks.append(ack)
+        assert ack == ("applied_through", sent.last)
+        first = sent.last + 1
+    assert len(acks) > 1
+    assert cloud_on_hand(pg) == appliance_on_hand(rt)
+    assert pg.execute("SELECT count(*) FROM alert").fetchone() == (0,)
