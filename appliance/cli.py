@@ -197,6 +197,7 @@ def serve(data_dir: Path | None, port: int | None, host: str | None) -> None:
     from appliance.app import create_app
     from appliance.server import serve as run_server
     from appliance.setup import is_demo
+    from appliance.sync.uplink import UplinkSettingsError
 
     # Through settings, so a bad --port gets the same plain message as a bad TILLBOX_PORT.
     settings = _settings(data_dir, port=port, host=host)
@@ -214,6 +215,8 @@ def serve(data_dir: Path | None, port: int | None, host: str | None) -> None:
 
     try:
         run_server(app, settings, on_ready=ready)
+    except UplinkSettingsError as exc:
+        raise click.ClickException(str(exc)) from None
     except OSError as exc:
         raise click.ClickException(
             f"cannot serve on {settings.host}:{settings.port}: {exc.strerror or exc}"

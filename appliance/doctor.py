@@ -61,6 +61,7 @@ def _checks(data_dir: Path | None) -> Iterator[Finding]:
         return
     yield from _database(settings)
     yield from _pwa(settings)
+    yield from _cloud(settings)
 
 
 def _disk(settings: Settings) -> Iterator[Finding]:
@@ -153,3 +154,23 @@ def _pwa(settings: Settings) -> Iterator[Finding]:
         yield Finding(
             "warn", "pwa", f"no register app build in {root}; tablets will see a notice page"
         )
+
+
+def _cloud(settings: Settings) -> Iterator[Finding]:
+    """The uplink's settings (files only; the broker is not contacted)."""
+    if not settings.mqtt_host:
+        yield Finding("ok", "cloud", "no cloud configured (mqtt_host): events stay here")
+        return
+    where = f"{settings.mqtt_host}:{settings.mqtt_port}"
+    ca = settings.mqtt_tls_ca
+    if settings.mqtt_tls and ca is not None and not os.access(ca, os.R_OK):
+        yield Finding("fail", "cloud", f"mqtt_tls_ca {ca} cannot be read")
+        return
+    secret = settings.mqtt_password_file
+    if secret is not None and not os.access(secret, os.R_OK):
+        yield Finding("fail", "cloud", f"mqtt_password_file {secret} cannot be read")
+        return
+    if not settings.mqtt_tls:
+        yield Finding("warn", "cloud", f"the uplink to {where} is not encrypted (mqtt_tls false)")
+        return
+    yield Finding("ok", "cloud", f"uplink to {where} over TLS")

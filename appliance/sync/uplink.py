@@ -42,6 +42,10 @@ _log = logging.getLogger(__name__)
 OFFLINE = b'{"online":false}'
 
 
+class UplinkSettingsError(ValueError):
+    """The MQTT settings name a file the uplink cannot use; the message says which."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Batch:
     """Consecutive journal events `first`..`last` (store_seq), as the bytes published."""
@@ -185,7 +189,14 @@ class Uplink:
         username = s.mqtt_username or self.store
         password = None
         if s.mqtt_password_file is not None:
-            password = s.mqtt_password_file.read_text(encoding="utf-8").strip()
+            try:
+                password = s.mqtt_password_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UplinkSettingsError(
+                    f"mqtt_password_file {s.mqtt_password_file} cannot be read: {exc}"
+                ) from None
+        if s.mqtt_tls and s.mqtt_tls_ca is not None and not s.mqtt_tls_ca.is_file():
+            raise UplinkSettingsError(f"mqtt_tls_ca {s.mqtt_tls_ca} is not a file")
         if password is not None or s.mqtt_username:
             client.username_pw_set(username, password)
         # The broker publishes this if the connection drops without a DISCONNECT.

@@ -230,3 +230,23 @@ def test_a_clock_behind_the_journal_warns(healthy: Path, store: Store, wall: Fak
     assert result.code == 0
     [warn] = lines(result.out, "WARN")
     assert warn.split()[1] == "clock" and "check chrony" in warn
+
+
+def test_the_cloud_settings_are_checked_without_contacting_the_broker(
+    healthy: Path, store: Store, tmp_path: Path
+) -> None:
+    assert by_topic(diagnose(healthy))["cloud"] == Finding(
+        "ok", "cloud", "no cloud configured (mqtt_host): events stay here"
+    )
+    secret = tmp_path / "mqtt-password"
+    write_settings_file(
+        store.rt.settings, mqtt_host="cloud.example", mqtt_password_file=str(secret)
+    )
+    cloud = by_topic(diagnose(healthy))["cloud"]
+    assert cloud.level == "fail" and "mqtt_password_file" in cloud.message
+    secret.write_text("s3cret\n", encoding="utf-8")
+    assert by_topic(diagnose(healthy))["cloud"] == Finding(
+        "ok", "cloud", "uplink to cloud.example:8883 over TLS"
+    )
+    write_settings_file(store.rt.settings, mqtt_tls=False)
+    assert by_topic(diagnose(healthy))["cloud"].level == "warn"

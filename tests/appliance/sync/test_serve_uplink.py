@@ -83,3 +83,20 @@ def test_serve_syncs_and_says_offline_when_it_stops_or_dies(
         _, err = process.communicate(timeout=15)
     if death == "sigterm":
         assert process.returncode == 0, err
+
+
+def test_serve_refuses_an_unreadable_password_file_plainly(store_dir: Path) -> None:
+    result = subprocess.run(
+        [TILLBOX, "appliance", "serve", "--data", str(store_dir)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={
+            **os.environ,
+            "TILLBOX_PORT": str(free_port()),
+            "TILLBOX_MQTT_HOST": "127.0.0.1",
+            "TILLBOX_MQTT_PASSWORD_FILE": str(store_dir / "missing"),
+        },
+    )
+    assert result.returncode == 1
+    assert "mqtt_password_file" in result.stderr and "Traceback" not in result.stderr
