@@ -17,7 +17,21 @@ function ago(ms: number): string {
 /** The appliance's queue towards the cloud, as last asked (null: not asked, or unreachable). */
 export const applianceSync = signal<ApplianceSync | null>(null);
 
+let askedAt = -Infinity;
+let pending: ReturnType<typeof setTimeout> | null = null;
+
+/** Ask now, or, if asked in the last 5 s, once when those 5 s are up. */
+function askSoon(): void {
+  if (pending !== null) return;
+  const wait = Math.max(0, askedAt + 5_000 - Date.now());
+  pending = setTimeout(() => {
+    pending = null;
+    void askAppliance();
+  }, wait);
+}
+
 async function askAppliance(): Promise<void> {
+  askedAt = Date.now();
   try {
     applianceSync.value = await call<ApplianceSync>("GET", "/sync/status", { token: device.value?.token ?? null });
   } catch {
@@ -42,11 +56,13 @@ export function SyncStatus({ onOpen }: { onOpen: () => void }) {
     const timer = setInterval(() => setNow(Date.now()), 5000);
     return () => clearInterval(timer);
   }, []);
+  // Every 30 s, and after sends at most once in 5 s (the last one asked later): a busy till
+  // does not add a status request to every sale.
+  useEffect(() => askSoon(), [state.lastAckAt]);
   useEffect(() => {
-    void askAppliance();
     const timer = setInterval(() => void askAppliance(), 30_000);
     return () => clearInterval(timer);
-  }, [state.lastAckAt]);
+  }, []);
   const lastAck = state.lastAckAt === null ? "" : ` · last sent ${ago(now - state.lastAckAt)} ago`;
   const cloud = cloudText(applianceSync.value);
   if (state.waiting === 0) {
