@@ -1,6 +1,8 @@
-"""`tillbox cloud …`: the cloud's commands (migrations now; ingest workers later)."""
+"""`tillbox cloud …`: the cloud's commands: migrations and ingest workers."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -34,3 +36,81 @@ def migrate(dsn: str) -> None:
     for name in applied:
         click.echo(f"applied {name}")
     click.echo("schema up to date" if not applied else f"{len(applied)} migration(s) applied")
+
+
+@cloud.command()
+@dsn_option
+@click.option(
+    "--mqtt-host", envvar="TILLBOX_CLOUD_MQTT_HOST", default="127.0.0.1", show_default=True
+)
+@click.option(
+    "--mqtt-port", envvar="TILLBOX_CLOUD_MQTT_PORT", type=int, default=1883, show_default=True
+)
+@click.option("--mqtt-username", envvar="TILLBOX_CLOUD_MQTT_USERNAME", default=None)
+@click.option(
+    "--mqtt-password-file",
+    envvar="TILLBOX_CLOUD_MQTT_PASSWORD_FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A file holding the broker password (never on the command line).",
+)
+@click.option("--mqtt-tls/--no-mqtt-tls", envvar="TILLBOX_CLOUD_MQTT_TLS", default=False)
+@click.option(
+    "--mqtt-tls-ca",
+    envvar="TILLBOX_CLOUD_MQTT_TLS_CA",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="CA certificate of a private broker CA (default: the system's).",
+)
+@click.option(
+    "--threads",
+    envvar="TILLBOX_CLOUD_INGEST_THREADS",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Batches applied at once, each on its own PostgreSQL connection.",
+)
+@click.option("--name", default=None, help="This worker's name in logs and its client id.")
+def ingest(
+    dsn: str,
+    mqtt_host: str,
+    mqtt_port: int,
+    mqtt_username: str | None,
+    mqtt_password_file: Path | None,
+    mqtt_tls: bool,
+    mqtt_tls_ca: Path | None,
+    threads: int,
+    name: str | None,
+) -> None:
+    """Run an ingest worker on the shared subscription until SIGTERM or Ctrl-C.
+
+    Start as many as the load needs, on any machines: the broker splits the stores' batches
+    between them, and each batch is applied exactly once whichever worker takes it.
+    """
+    import logging
+    import signal
+
+    from cloud.worker import BrokerSettings, IngestWorker, WorkerSettingsError
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    broker = BrokerSettings(
+        host=mqtt_host,
+        port=mqtt_port,
+        username=mqtt_username,
+        password_file=mqtt_password_file,
+        tls=mqtt_tls,
+        tls_ca=mqtt_tls_ca,
+    )
+    try:
+        worker = IngestWorker(dsn, broker, name=name, threads=threads)
+    except WorkerSettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    def stop(signum: int, frame: object) -> None:
+        worker.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    worker.run_forever()
