@@ -13,12 +13,14 @@ from typing import Any
 import psycopg
 
 from appliance.runtime import Runtime, open_runtime
+from appliance.settings import DATABASE_FILE
 from appliance.sync.uplink import Uplink, head, read_cursor
 from cloud.worker import BrokerSettings, IngestWorker, record_status, store_of
 from tests.appliance.selling.test_stock import Example
 from tests.appliance.sync.mqtt_fakes import Broker, wait_for
 from tests.cloud.test_projections import appliance_on_hand, cloud_on_hand
 from tests.conftest import FakeWall, Store, make_settings
+from tests.faults.invariants import Journal, assert_converged
 
 Conn = psycopg.Connection[Any]
 TILLBOX = str(Path(sys.executable).parent / "tillbox")
@@ -69,6 +71,7 @@ def test_the_cli_worker_ingests_a_stores_journal_and_the_appliance_hears_the_ack
         wait_for(lambda: read_cursor(rt.db) == newest, timeout=30, what="the cloud's ack")
         assert pg.execute("SELECT count(*) FROM event").fetchone() == (newest,)
         assert cloud_on_hand(pg) == appliance_on_hand(rt)
+        assert_converged(pg, Journal("s01", rt.settings.data_dir / DATABASE_FILE))
         wait_for(
             lambda: (
                 pg.execute("SELECT online FROM appliance_status WHERE store = 's01'").fetchone()
