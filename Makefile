@@ -2,7 +2,7 @@
 # "make test" (everything CI checks). Both set the machine up on first use.
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint bench clean-demo
+.PHONY: help run test lint bench demo-cloud clean-demo
 
 DATA ?= var/demo
 PORT ?= 8080
@@ -26,6 +26,11 @@ test: ## Set up, start PostgreSQL and Mosquitto if needed, lint, type-check, run
 	scripts/bootstrap.sh
 	scripts/ensure-services.sh
 	scripts/check.sh $(PYTEST_ARGS)
+
+demo-cloud: ## Set up, then the cloud plus two demo stores with events flowing (Ctrl-C stops)
+	scripts/bootstrap.sh
+	scripts/ensure-services.sh
+	.venv/bin/tillbox cloud demo --data var/cloud-demo
 
 lint: ## Set up, then ruff, ruff format --check, mypy and shellcheck only
 	scripts/bootstrap.sh

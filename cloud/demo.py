@@ -1,0 +1,394 @@
+"""`tillbox cloud demo`: the cloud and two demo stores on one machine, with events flowing.
+
+What it brings up, all local:
+- a PostgreSQL database for the cloud (created if missing, then migrated);
+- an ingest worker (`cloud.worker.IngestWorker`) on the broker's shared subscription;
+- two store appliances (`tillbox appliance serve`, each a demo store with two weeks of history
+  on first run), each with its uplink to the broker: their history drains to the cloud first;
+- on each store, a live register that rings up a sale every few seconds over the appliance's
+  HTTP API, exactly as the cashier app does (sealed, hash-chained events);
+
+and every two seconds a table of what each appliance holds against what the cloud has applied.
+Ctrl-C (or `--seconds`) stops everything; the stores and the database are kept for next time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from appliance.demo.catalog import DEMO_STAFF
+from cloud.migrate import connect, migrate
+from cloud.worker import BrokerSettings, IngestWorker
+from protocol.envelope import envelope_dict, format_at, seal
+from protocol.hlc import Clock
+from protocol.ids import new_id
+from protocol.pricing import LineInput, TaxMode, TaxRounding, price_sale
+
+TILLBOX = str(Path(sys.executable).parent / "tillbox")
+
+
+class DemoError(RuntimeError):
+    """Something the demo needs is not there; the message says what."""
+
+
+def http_call(port: int, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
+    """One JSON request to the appliance on 127.0.0.1:`port`; the decoded answer, or DemoError."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(
+            method,
+            path,
+            body=None if body is None else json.dumps(body),
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {token}"} if token else {}),
+            },
+        )
+        answer = conn.getresponse()
+        data = answer.read()
+    except OSError as exc:
+        raise DemoError(f"{method} {path}: {exc}") from None
+    finally:
+        conn.close()
+    if answer.status >= 400:
+        raise DemoError(f"{method} {path}: {answer.status} {data[:300]!r}")
+    return json.loads(data) if data else None
+
+
+def ensure_database(dsn: str) -> None:
+    """Create the DSN's database if it does not exist (connecting to `postgres` to do so)."""
+    name = str(psycopg.conninfo.conninfo_to_dict(dsn).get("dbname") or "")
+    try:
+        psycopg.connect(dsn, connect_timeout=5).close()
+        return
+    except psycopg.OperationalError as exc:
+        if not name or f'"{name}" does not exist' not in str(exc):
+            raise DemoError(f"PostgreSQL at {dsn!r}: {str(exc).strip()}") from None
+    admin = psycopg.conninfo.make_conninfo(dsn, dbname="postgres")
+    with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+
+
+@dataclass
+class LiveTill:
+    """A register that sells over HTTP as the cashier app does: its own origin and chain."""
+
+    port: int
+    store: str
+    device: str
+    origin: str = ""
+    token: str = ""
+    staff: str = ""
+    shift: str = ""
+    seq: int = 0
+    prev: str | None = None
+    receipts: int = 0
+    clock: Clock | None = None
+    products: list[tuple[str, int, int]] = field(default_factory=list)
+    tax: tuple[TaxMode, TaxRounding] = (TaxMode.INCLUSIVE, TaxRounding.LINE)
+    sold: int = 0
+
+    def call(self, method: str, path: str, token: str, body: Any = None) -> Any:
+        return http_call(self.port, method, f"/api/v1{path}", token, body)
+
+    def start(self) -> None:
+        """Log the demo cashier in, learn prices and tax, and open a shift."""
+        register = self.call("GET", "/registers/current", self.device)
+        self.origin = register["id"]
+        self.clock = Clock(self.origin)
+        staff = self.call("GET", "/staff", self.device)["staff"]
+        pins = {m.name: m.pin for m in DEMO_STAFF if m.role == "cashier"}
+        cashier = next((s for s in staff if s["name"] in pins), None)
+        if cashier is None:
+            raise DemoError(f"store {self.store} is not a demo store (no demo cashier)")
+        session = self.call(
+            "POST", "/sessions", self.device, {"staff": cashier["id"], "pin": pins[cashier["name"]]}
+        )
+        self.token, self.staff = session["token"], cashier["id"]
+        store = self.call("GET", "/store", self.device)
+        rates = {r["tax_class"]: r["rate_ppm"] for r in store["tax_rates"]}
+        self.tax = (TaxMode(store["tax_mode"]), TaxRounding(store["tax_rounding"]))
+        changes = self.call("GET", "/catalog/changes?since=0&limit=5000", self.device)["changes"]
+        self.products = [
+            (c["id"], c["data"]["price"], rates[c["data"]["tax_class"]])
+            for c in changes
+            if c["kind"] == "variant" and c["data"].get("price") and c["data"].get("active", True)
+        ][:300]
+        if not self.products:
+            raise DemoError(f"store {self.store} has nothing to sell")
+        self.shift = new_id()
+        float_ = {"counts": {"1000": 10}, "total": 10000}
+        self.push("shift.opened", {"shift": self.shift, "float": float_})
+
+    def push(self, type: str, body: dict[str, Any]) -> None:
+        assert self.clock is not None
+        self.seq += 1
+        env = seal(
+            id=new_id(),
+            type=type,
+            store=self.store,
+            origin=self.origin,
+            seq=self.seq,
+            hlc=str(self.clock.now()),
+            at=format_at(int(time.time() * 1000)),
+            actor=self.staff,
+            override=None,
+            body=body,
+            prev=self.prev,
+        )
+        self.prev = env.hash
+        self.call("POST", "/events", self.token, {"events": [envelope_dict(env)]})
+
+    def sell(self, rng: random.Random) -> None:
+        """One sale of one to three items, paid part cash, part card."""
+        picked = rng.sample(self.products, rng.randint(1, 3))
+        quantities = [rng.randint(1, 2) for _ in picked]
+        lines = [
+            {"line": n, "variant": uid, "qty": qty, "unit_price": price}
+            for n, ((uid, price, _), qty) in enumerate(zip(picked, quantities, strict=True), 1)
+        ]
+        totals = price_sale(
+            [
+                LineInput(qty=qty, unit_price=price, tax_rate_ppm=rate)
+                for (_, price, rate), qty in zip(picked, quantities, strict=True)
+            ],
+            order_discount=None,
+            mode=self.tax[0],
+            rounding=self.tax[1],
+        )
+        cash = totals.total // 2
+        self.receipts += 1
+        self.push(
+            "sale.completed",
+            {
+                "receipt": f"{self.origin}-{self.receipts:06d}",
+                "shift": self.shift,
+                "catalog_version": 10**9,
+                "currency": "EUR",
+                "lines": lines,
+                "tenders": [
+                    {"kind": "cash", "amount": cash, "tendered": cash},
+                    {"kind": "card", "amount": totals.total - cash, "reference": "DEMO"},
+                ],
+                "totals": {
+                    "subtotal": totals.subtotal,
+                    "discount": totals.discount,
+                    "tax": totals.tax,
+                    "total": totals.total,
+                },
+            },
+        )
+        self.sold += 1
+
+
+@dataclass
+class DemoStore:
+    """One demo store appliance: its data directory, its server process and its live till."""
+
+    store: str
+    data: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    till: LiveTill | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def journal_head(self) -> int:
+        import sqlite3
+
+        conn = sqlite3.connect(f"file:{self.data / 'tillbox.sqlite3'}?mode=ro", uri=True)
+        try:
+            return int(conn.execute("SELECT COALESCE(MAX(store_seq), 0) FROM event").fetchone()[0])
+        finally:
+            conn.close()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoOptions:
+    dsn: str
+    broker: BrokerSettings
+    data: Path
+    stores: tuple[str, ...] = ("d01", "d02")
+    base_port: int = 8081
+    sale_every_s: float = 2.0
+    seconds: float | None = None
+    report_every_s: float = 2.0
+
+
+def _run(args: list[str], env: dict[str, str]) -> str:
+    # Only ever this venv's own `tillbox` with fixed arguments.
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    if done.returncode != 0:
+        raise DemoError(f"{' '.join(args[1:4])}: {done.stderr.strip() or done.stdout.strip()}")
+    return done.stdout
+
+
+def _store_env(store: DemoStore, broker: BrokerSettings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TILLBOX_DATA": str(store.data),
+        "TILLBOX_MQTT_HOST": broker.host,
+        "TILLBOX_MQTT_PORT": str(broker.port),
+        "TILLBOX_MQTT_TLS": "true" if broker.tls else "false",
+        "TILLBOX_SYNC_HEARTBEAT_MS": "5000",
+    }
+
+
+def _wait_healthy(store: DemoStore, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if store.process is not None and store.process.poll() is not None:
+            raise DemoError(f"store {store.store}'s appliance exited ({store.process.returncode})")
+        with contextlib.suppress(DemoError):
+            http_call(store.port, "GET", "/api/v1/health")
+            return
+        time.sleep(0.2)
+    raise DemoError(f"store {store.store}'s appliance did not answer on {store.base}")
+
+
+def report_lines(conn: psycopg.Connection[Any], stores: list[DemoStore]) -> list[str]:
+    """One line per store: what the appliance holds, what the cloud has, the day's sales."""
+    lines = [
+        f"{'store':<6} {'appliance':>9} {'cloud':>7} {'behind':>6} {'sales in cloud':>14}"
+        f" {'takings':>11} {'on-hand rows':>12}  status"
+    ]
+    for store in stores:
+        head = store.journal_head()
+        row = conn.execute(
+            "SELECT (SELECT applied_through FROM store_cursor WHERE store = %(s)s),"
+            " (SELECT count(DISTINCT event) FROM sale_fact WHERE store = %(s)s AND kind = 'sale'),"
+            " (SELECT COALESCE(sum(net + tax), 0) FROM sale_fact WHERE store = %(s)s),"
+            " (SELECT count(*) FROM on_hand WHERE store = %(s)s),"
+            " (SELECT online FROM appliance_status WHERE store = %(s)s)",
+            {"s": store.store},
+        ).fetchone()
+        assert row is not None
+        cursor, sales, takings, on_hand, online = row
+        cursor = int(cursor or 0)
+        status = "online" if online else ("offline" if online is False else "—")
+        lines.append(
+            f"{store.store:<6} {head:>9} {cursor:>7} {head - cursor:>6} {int(sales):>14}"
+            f" {int(takings) / 100:>11,.2f} {int(on_hand):>12}  {status}"
+        )
+    return lines
+
+
+@contextlib.contextmanager
+def running(options: DemoOptions, echo: Callable[[str], None]) -> Iterator[list[DemoStore]]:
+    """Everything up (database, worker, stores, live tills); torn down on exit."""
+    ensure_database(options.dsn)
+    with connect(options.dsn) as conn:
+        for name in migrate(conn):
+            echo(f"cloud: applied migration {name}")
+    worker = IngestWorker(options.dsn, options.broker, name="demo", threads=2).start()
+    if not worker.wait_subscribed(15):
+        worker.stop()
+        raise DemoError(
+            f"no MQTT broker answered at {options.broker.host}:{options.broker.port}"
+            " (scripts/ensure-services.sh starts one)"
+        )
+    echo(f"cloud: ingest worker subscribed on {options.broker.host}:{options.broker.port}")
+    stores = [
+        DemoStore(store=s, data=options.data / s, port=options.base_port + n)
+        for n, s in enumerate(options.stores)
+    ]
+    try:
+        for store in stores:
+            env = _store_env(store, options.broker)
+            if not (store.data / "tillbox.sqlite3").exists():
+                echo(f"store {store.store}: creating a demo store with two weeks of history…")
+                _run([TILLBOX, "appliance", "init", "--store", store.store, "--demo"], env)
+            device = _run(
+                [TILLBOX, "appliance", "register", "add", f"Live demo {time.strftime('%H:%M:%S')}"],
+                env,
+            ).strip()
+            store.process = subprocess.Popen(  # noqa: S603 (this venv's tillbox)
+                [TILLBOX, "appliance", "serve", "--port", str(store.port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            _wait_healthy(store)
+            store.till = LiveTill(port=store.port, store=store.store, device=device)
+            store.till.start()
+            echo(f"store {store.store}: appliance on {store.base}, a live till selling")
+        yield stores
+    finally:
+        for store in stores:
+            if store.process is not None:
+                store.process.terminate()
+        for store in stores:
+            if store.process is not None:
+                try:
+                    store.process.wait(15)
+                except subprocess.TimeoutExpired:
+                    store.process.kill()
+        worker.stop()
+
+
+def run_demo(options: DemoOptions, echo: Callable[[str], None] = print) -> list[DemoStore]:
+    """Bring everything up, sell and report until Ctrl-C or `options.seconds`; the stores."""
+    stop = threading.Event()
+    rng = random.Random()
+    with running(options, echo) as stores, connect(options.dsn) as conn:
+
+        def sell(store: DemoStore) -> None:
+            assert store.till is not None
+            while not stop.wait(options.sale_every_s * rng.uniform(0.5, 1.5)):
+                try:
+                    store.till.sell(rng)
+                except DemoError as exc:
+                    echo(f"store {store.store}: a sale failed: {exc}")
+
+        sellers = [threading.Thread(target=sell, args=(s,), daemon=True) for s in stores]
+        for thread in sellers:
+            thread.start()
+        ends = None if options.seconds is None else time.monotonic() + options.seconds
+        try:
+            while ends is None or time.monotonic() < ends:
+                echo("")
+                for line in report_lines(conn, stores):
+                    echo(line)
+                time.sleep(options.report_every_s)
+        except KeyboardInterrupt:
+            echo("stopping…")
+        finally:
+            stop.set()
+            for thread in sellers:
+                thread.join(10)
+        # Let the last sales reach the cloud before the stores stop.
+        settle = time.monotonic() + 30
+        while time.monotonic() < settle:
+            behind = [
+                s
+                for s in stores
+                if s.journal_head()
+                != (
+                    conn.execute(
+                        "SELECT applied_through FROM store_cursor WHERE store = %s", (s.store,)
+                    ).fetchone()
+                    or (0,)
+                )[0]
+            ]
+            if not behind:
+                break
+            time.sleep(0.2)
+        for line in report_lines(conn, stores):
+            echo(line)
+    return stores
