@@ -34,10 +34,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 from catalog_bench import free_port, machine, record_section  # noqa: E402
 
 from appliance.db import PRAGMAS  # noqa: E402
-from protocol.envelope import envelope_dict, format_at, seal  # noqa: E402
-from protocol.hlc import Clock  # noqa: E402
+from protocol.envelope import envelope_dict  # noqa: E402
 from protocol.ids import new_id  # noqa: E402
-from protocol.pricing import LineInput, TaxMode, TaxRounding, price_sale  # noqa: E402
+from protocol.simulate import Item, SealingTill, split_tender_sale  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 TILLBOX = str(Path(sys.executable).parent / "tillbox")
@@ -85,64 +84,22 @@ class Till:
     device: str
     token: str
     staff: str
-    clock: Clock
+    chain: SealingTill
     shift: str = ""
-    seq: int = 0
-    prev: str | None = None
     receipts: int = 0
 
     def seal(self, type: str, body: dict[str, Any]) -> dict[str, Any]:
-        self.seq += 1
-        env = seal(
-            id=new_id(),
-            type=type,
-            store="b01",
-            origin=self.id,
-            seq=self.seq,
-            hlc=str(self.clock.now()),
-            at=format_at(int(time.time() * 1000)),
-            actor=self.staff,
-            override=None,
-            body=body,
-            prev=self.prev,
-        )
-        self.prev = env.hash
-        return envelope_dict(env)
+        return envelope_dict(self.chain.seal(type, body, actor=self.staff))
 
     def sale(self, rng: random.Random, products: list[tuple[str, int]]) -> dict[str, Any]:
-        picked = rng.sample(products, 3)
-        lines = [
-            {"line": n, "variant": uid, "qty": rng.randint(1, 3), "unit_price": price}
-            for n, (uid, price) in enumerate(picked, start=1)
-        ]
-        totals = price_sale(
-            [
-                LineInput(qty=line["qty"], unit_price=line["unit_price"], tax_rate_ppm=RATE)
-                for line in lines
-            ],
-            order_discount=None,
-            mode=TaxMode.INCLUSIVE,
-            rounding=TaxRounding.LINE,
-        )
-        cash = totals.total // 3
         self.receipts += 1
-        body = {
-            "receipt": f"{self.id}-{self.receipts:06d}",
-            "shift": self.shift,
-            "catalog_version": 10**9,
-            "currency": "EUR",
-            "lines": lines,
-            "tenders": [
-                {"kind": "cash", "amount": cash, "tendered": cash},
-                {"kind": "card", "amount": totals.total - cash, "reference": "AUTH1"},
-            ],
-            "totals": {
-                "subtotal": totals.subtotal,
-                "discount": totals.discount,
-                "tax": totals.tax,
-                "total": totals.total,
-            },
-        }
+        items = [
+            Item(variant=uid, qty=rng.randint(1, 3), unit_price=price, tax_rate_ppm=RATE)
+            for uid, price in rng.sample(products, 3)
+        ]
+        body = split_tender_sale(
+            items, receipt=f"{self.id}-{self.receipts:06d}", shift=self.shift, cash_share=1 / 3
+        )
         return self.seal("sale.completed", body)
 
 
@@ -421,7 +378,7 @@ def main() -> None:
                 device=devices[n],
                 token=login["token"],
                 staff=staff_id,
-                clock=Clock(register["id"]),
+                chain=SealingTill(store="b01", origin=register["id"]),
             )
             till.shift = new_id()
             event = till.seal(

@@ -33,10 +33,10 @@ import psycopg
 from appliance.demo.catalog import DEMO_STAFF
 from cloud.migrate import connect, migrate
 from cloud.worker import BrokerSettings, IngestWorker
-from protocol.envelope import envelope_dict, format_at, seal
-from protocol.hlc import Clock
+from protocol.envelope import envelope_dict
 from protocol.ids import new_id
-from protocol.pricing import LineInput, TaxMode, TaxRounding, price_sale
+from protocol.pricing import TaxMode, TaxRounding
+from protocol.simulate import Item, SealingTill, split_tender_sale
 
 TILLBOX = str(Path(sys.executable).parent / "tillbox")
 
@@ -90,14 +90,11 @@ class LiveTill:
     port: int
     store: str
     device: str
-    origin: str = ""
+    chain: SealingTill | None = None
     token: str = ""
     staff: str = ""
     shift: str = ""
-    seq: int = 0
-    prev: str | None = None
     receipts: int = 0
-    clock: Clock | None = None
     products: list[tuple[str, int, int]] = field(default_factory=list)
     tax: tuple[TaxMode, TaxRounding] = (TaxMode.INCLUSIVE, TaxRounding.LINE)
     sold: int = 0
@@ -108,8 +105,7 @@ class LiveTill:
     def start(self) -> None:
         """Log the demo cashier in, learn prices and tax, and open a shift."""
         register = self.call("GET", "/registers/current", self.device)
-        self.origin = register["id"]
-        self.clock = Clock(self.origin)
+        self.chain = SealingTill(store=self.store, origin=register["id"])
         staff = self.call("GET", "/staff", self.device)["staff"]
         pins = {m.name: m.pin for m in DEMO_STAFF if m.role == "cashier"}
         cashier = next((s for s in staff if s["name"] in pins), None)
@@ -135,63 +131,27 @@ class LiveTill:
         self.push("shift.opened", {"shift": self.shift, "float": float_})
 
     def push(self, type: str, body: dict[str, Any]) -> None:
-        assert self.clock is not None
-        self.seq += 1
-        env = seal(
-            id=new_id(),
-            type=type,
-            store=self.store,
-            origin=self.origin,
-            seq=self.seq,
-            hlc=str(self.clock.now()),
-            at=format_at(int(time.time() * 1000)),
-            actor=self.staff,
-            override=None,
-            body=body,
-            prev=self.prev,
-        )
-        self.prev = env.hash
-        self.call("POST", "/events", self.token, {"events": [envelope_dict(env)]})
+        assert self.chain is not None
+        envelope = self.chain.seal(type, body, actor=self.staff)
+        self.call("POST", "/events", self.token, {"events": [envelope_dict(envelope)]})
 
     def sell(self, rng: random.Random) -> None:
         """One sale of one to three items, paid part cash, part card."""
-        picked = rng.sample(self.products, rng.randint(1, 3))
-        quantities = [rng.randint(1, 2) for _ in picked]
-        lines = [
-            {"line": n, "variant": uid, "qty": qty, "unit_price": price}
-            for n, ((uid, price, _), qty) in enumerate(zip(picked, quantities, strict=True), 1)
+        assert self.chain is not None
+        self.receipts += 1
+        items = [
+            Item(variant=uid, qty=rng.randint(1, 2), unit_price=price, tax_rate_ppm=rate)
+            for uid, price, rate in rng.sample(self.products, rng.randint(1, 3))
         ]
-        totals = price_sale(
-            [
-                LineInput(qty=qty, unit_price=price, tax_rate_ppm=rate)
-                for (_, price, rate), qty in zip(picked, quantities, strict=True)
-            ],
-            order_discount=None,
+        body = split_tender_sale(
+            items,
+            receipt=f"{self.chain.origin}-{self.receipts:06d}",
+            shift=self.shift,
             mode=self.tax[0],
             rounding=self.tax[1],
+            card_reference="DEMO",
         )
-        cash = totals.total // 2
-        self.receipts += 1
-        self.push(
-            "sale.completed",
-            {
-                "receipt": f"{self.origin}-{self.receipts:06d}",
-                "shift": self.shift,
-                "catalog_version": 10**9,
-                "currency": "EUR",
-                "lines": lines,
-                "tenders": [
-                    {"kind": "cash", "amount": cash, "tendered": cash},
-                    {"kind": "card", "amount": totals.total - cash, "reference": "DEMO"},
-                ],
-                "totals": {
-                    "subtotal": totals.subtotal,
-                    "discount": totals.discount,
-                    "tax": totals.tax,
-                    "total": totals.total,
-                },
-            },
-        )
+        self.push("sale.completed", body)
         self.sold += 1
 
 

@@ -20,8 +20,7 @@ from appliance.staff.directory import StaffMember, get_staff
 from appliance.staff.overrides import issue
 from appliance.staff.registers import Register, get_register
 from appliance.staff.sessions import Caller
-from protocol.envelope import Override, envelope_dict, format_at, seal
-from protocol.hlc import Clock
+from protocol.envelope import Override, envelope_dict
 from protocol.ids import new_id
 from protocol.permissions import Action
 from protocol.pricing import (
@@ -34,6 +33,7 @@ from protocol.pricing import (
     price_sale,
     refund_for,
 )
+from protocol.simulate import SealingTill
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -65,20 +65,16 @@ class Product:
 
 @dataclass
 class SimRegister:
-    """One register: its chain, its clock, its receipts, who is logged in."""
+    """One register: its chain (on the simulated clock), its receipts, who is logged in."""
 
     register: Register
-    clock: Clock
-    seq: int = 0
-    prev: str | None = None
+    chain: SealingTill
     receipts: int = 0
     shift: str | None = None
     cashier: StaffMember | None = None
 
     def seal(
         self,
-        sim: SimClock,
-        store: str,
         type: str,
         body: dict[str, Any],
         actor: str,
@@ -86,22 +82,9 @@ class SimRegister:
         event_id: str | None = None,
     ) -> dict[str, Any]:
         """The next event of this register's chain, at the simulated time."""
-        self.seq += 1
-        envelope = seal(
-            id=event_id or new_id(),
-            type=type,
-            store=store,
-            origin=self.register.id,
-            seq=self.seq,
-            hlc=str(self.clock.now()),
-            at=format_at(sim()),
-            actor=actor,
-            override=override,
-            body=body,
-            prev=self.prev,
+        return envelope_dict(
+            self.chain.seal(type, body, actor=actor, override=override, event_id=event_id)
         )
-        self.prev = envelope.hash
-        return envelope_dict(envelope)
 
     def next_receipt(self) -> str:
         self.receipts += 1
@@ -164,7 +147,7 @@ class _Run:
         body: dict[str, Any],
         override: Override | None = None,
     ) -> dict[str, Any]:
-        return till.seal(self.sim, self.rt.store, type, body, staff.id, override)
+        return till.seal(type, body, staff.id, override)
 
     def approve(
         self,
@@ -411,14 +394,10 @@ class _Run:
         if replacement is not None:
             body["exchange"] = sale_id
             replacement[0]["exchange_of"] = return_id
-        events = [
-            till.seal(self.sim, self.rt.store, "return.completed", body, staff.id, None, return_id)
-        ]
+        events = [till.seal("return.completed", body, staff.id, None, return_id)]
         if replacement is not None:
             events.append(
                 till.seal(
-                    self.sim,
-                    self.rt.store,
                     "sale.completed",
                     replacement[0],
                     staff.id,
@@ -605,7 +584,8 @@ def make_history(
         weights = [1.0 / (1 + (i % 97)) ** 0.8 for i in range(len(products))]
         rng.shuffle(weights)
         tills = [
-            SimRegister(register=get_register(rt, r), clock=Clock(r, wall=sim)) for r in registers
+            SimRegister(register=get_register(rt, r), chain=SealingTill(rt.store, r, wall=sim))
+            for r in registers
         ]
         run = _Run(
             rt=rt,
