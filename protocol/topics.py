@@ -18,3 +18,18 @@ def acks_topic(store: str) -> str:
 def status_topic(store: str) -> str:
     """A store appliance's retained status, with its Last Will."""
     return f"{PREFIX}/stores/{store}/status"
+
+
+def catalog_head_topic() -> str:
+    """The cloud's retained catalog version `{"version": n}`, read by every store."""
+    return f"{PREFIX}/catalog/head"
+
+
+def catalog_request_topic(store: str) -> str:
+    """Where a store asks the cloud for catalog changes (MQTT 5 request/response)."""
+    return f"{PREFIX}/stores/{store}/rpc/catalog"
+
+
+def catalog_reply_topic(store: str) -> str:
+    """Where the cloud answers a store's catalog requests (the request's response topic)."""
+    return f"{PREFIX}/stores/{store}/rpc/catalog/reply"

