@@ -13,6 +13,7 @@ appliance, told where the cloud is, resends from there (decisions.md §34).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -86,12 +87,24 @@ class Poison(ValueError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Item:
-    """One event of a batch: its envelope, its typed body and the store_seq beside it."""
+    """One event of a batch: its envelope, its typed body and the store_seq beside it.
+
+    `content` is the envelope's content hash and `text` its JSON as received, when the batch
+    was decoded on the fast path; otherwise both are None and worked out from `envelope`.
+    """
 
     store_seq: int
     envelope: Envelope
     body: Any
     hlc: HLC
+    content: str | None = None
+    text: str | None = None
+
+    def hash_matches(self) -> bool:
+        """Whether the envelope's hash is the content hash of the rest of it."""
+        if self.content is not None:
+            return self.content == self.envelope.hash
+        return verify_hash(self.envelope)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,39 +122,135 @@ def _seq(value: object, name: str) -> int:
     return value
 
 
+class _Frame(msgspec.Struct, forbid_unknown_fields=True):
+    """A batch's frame, its envelopes left as the bytes that came."""
+
+    events: list[msgspec.Raw]
+    first: int = msgspec.field(name="from")
+    last: int = msgspec.field(name="to")
+
+
+# The fast path's canonical form: msgspec's sorted, compact output, which is byte for byte
+# RFC 8785 for trees of strings, ASCII keys, booleans, nulls and integers within ±2**53
+# (protocol/canonical.py; a property test holds the two equal).
+_sorted_json = msgspec.json.Encoder(order="sorted").encode
+# Spotting a JSON number of 16 digits or more: with digits made "0", and JSON's whitespace,
+# `,`, `[` and `-` made `:`, such a number is `:` and a run of 16 "0". A string can look
+# like one too (a text with "no. 1234…"); that only sends the batch the slow way.
+_NUMBER_SHAPE = bytes.maketrans(b"0123456789,[ \t\r\n-", b"0" * 10 + b":" * 7)
+_LONG_NUMBER = b":" + b"0" * 16
+_NO_BODY: dict[str, Any] = {}
+
+
+def _plain_payload(payload: bytes) -> bool:
+    """Whether every value in the payload is one the fast path checks exactly as
+    decode_envelope does: ASCII without escapes (so no lone surrogates and no keys JCS would
+    sort otherwise) and no integer beyond ±2**53 (15 digits at most)."""
+    if not payload.isascii() or b"\\u" in payload:
+        return False
+    return _LONG_NUMBER not in payload.translate(_NUMBER_SHAPE)
+
+
 def decode_batch(topic_store: str, payload: bytes) -> Batch:
     """Validate a payload as a batch of `topic_store`'s events; Poison otherwise."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise Poison("poison", f"payload of {len(payload)} bytes is over {MAX_PAYLOAD_BYTES}")
-    try:
-        raw = msgspec.json.decode(payload)
-    except (msgspec.DecodeError, RecursionError) as exc:
-        raise Poison("poison", f"not JSON: {exc}") from None
-    if not isinstance(raw, dict) or set(raw) != {"from", "to", "events"}:
-        raise Poison("poison", "a batch is an object with exactly from, to and events")
-    first, last, events = _seq(raw["from"], "from"), _seq(raw["to"], "to"), raw["events"]
+    if _plain_payload(payload):
+        try:
+            frame = msgspec.json.decode(payload, type=_Frame)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+            pass  # the slow path says what is wrong with it
+        else:
+            return _decode_plain(topic_store, frame)
+    return _decode_any(topic_store, payload)
+
+
+def _frame_checks(first: object, last: object, events: object) -> tuple[int, int]:
+    first, last = _seq(first, "from"), _seq(last, "to")
     if not isinstance(events, list) or not events or len(events) > MAX_BATCH_EVENTS:
         raise Poison("poison", f"events must be a list of 1 to {MAX_BATCH_EVENTS} events")
     if last - first + 1 != len(events):
         raise Poison("poison", f"from {first} to {last} does not hold {len(events)} events")
+    return first, last
+
+
+def _decode_plain(topic_store: str, frame: _Frame) -> Batch:
+    """The fast path, for a payload `_plain_payload` passed.
+
+    Each envelope's fields other than its body are checked by decode_envelope itself; the
+    body by its typed msgspec record (which has no float fields and nests a few levels at
+    most), and the payload check stands for the rest of what decode_envelope asks of a body.
+    The content hash is then the sha256 of msgspec's sorted form, which is RFC 8785 here.
+    Whatever the fast path does not accept goes through `_decode_entry`, which accepts or
+    refuses it exactly as before.
+    """
+    first, last = _frame_checks(frame.first, frame.last, frame.events)
     items = []
-    for index, entry in enumerate(events):
+    for index, raw in enumerate(frame.events):
         store_seq = first + index
-        try:
-            env = decode_envelope(entry)
-        except EnvelopeError as exc:
-            raise Poison("poison", f"event {index}: {exc}") from None
-        if env.store != topic_store:
-            # decode_envelope already holds the origin to the envelope's store.
+        obj = msgspec.json.decode(raw)
+        body_value = obj.get("body") if isinstance(obj, dict) else None
+        item = None
+        if isinstance(body_value, dict):
+            try:
+                env = decode_envelope({**obj, "body": _NO_BODY})
+                body = decode_body(env.type, body_value)
+            except (EnvelopeError, BodyError):
+                pass
+            else:
+                unsealed = {key: value for key, value in obj.items() if key != "hash"}
+                item = Item(
+                    store_seq=store_seq,
+                    envelope=msgspec.structs.replace(env, body=body_value),
+                    body=body,
+                    hlc=HLC.parse(env.hlc),
+                    content=hashlib.sha256(_sorted_json(unsealed)).hexdigest(),
+                    text=bytes(raw).decode("ascii"),
+                )
+        if item is None:
+            item = _decode_entry(topic_store, index, store_seq, obj)
+        elif item.envelope.store != topic_store:
             raise Poison(
-                "wrong_store", f"event {env.id} is store {env.store}'s, on {topic_store}'s topic"
+                "wrong_store",
+                f"event {item.envelope.id} is store {item.envelope.store}'s,"
+                f" on {topic_store}'s topic",
             )
-        try:
-            body = decode_body(env.type, env.body)
-        except BodyError as exc:
-            raise Poison("poison", f"event {env.id}: {exc}") from None
-        items.append(Item(store_seq=store_seq, envelope=env, body=body, hlc=HLC.parse(env.hlc)))
+        items.append(item)
     return Batch(first=first, last=last, items=tuple(items))
+
+
+def _decode_any(topic_store: str, payload: bytes) -> Batch:
+    """The general path: any payload, each envelope checked by decode_envelope in full."""
+    try:
+        raw = msgspec.json.decode(payload)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
+        # Bytes that are not UTF-8 are refused here too, not left to fail the worker.
+        raise Poison("poison", f"not JSON: {exc}") from None
+    if not isinstance(raw, dict) or set(raw) != {"from", "to", "events"}:
+        raise Poison("poison", "a batch is an object with exactly from, to and events")
+    first, last = _frame_checks(raw["from"], raw["to"], raw["events"])
+    items = [
+        _decode_entry(topic_store, index, first + index, entry)
+        for index, entry in enumerate(raw["events"])
+    ]
+    return Batch(first=first, last=last, items=tuple(items))
+
+
+def _decode_entry(topic_store: str, index: int, store_seq: int, entry: Any) -> Item:
+    try:
+        env = decode_envelope(entry)
+    except EnvelopeError as exc:
+        raise Poison("poison", f"event {index}: {exc}") from None
+    if env.store != topic_store:
+        # decode_envelope already holds the origin to the envelope's store.
+        raise Poison(
+            "wrong_store", f"event {env.id} is store {env.store}'s, on {topic_store}'s topic"
+        )
+    try:
+        body = decode_body(env.type, env.body)
+    except BodyError as exc:
+        raise Poison("poison", f"event {env.id}: {exc}") from None
+    return Item(store_seq=store_seq, envelope=env, body=body, hlc=HLC.parse(env.hlc))
 
 
 def ingest_batch(
@@ -254,7 +363,7 @@ def _verify_chains(
         if env.seq <= chain.seq:
             continue  # held already; the insert skips it
         problem = None
-        if not verify_hash(env):
+        if not item.hash_matches():
             problem = "the event does not match its hash"
         elif env.seq > chain.seq + 1:
             problem = f"seq {chain.seq + 1}..{env.seq - 1} never reached the cloud"
@@ -296,7 +405,7 @@ def _event_row(store: str, item: Item) -> tuple[Any, ...]:
         env.hlc,
         env.at,
         env.actor,
-        msgspec.json.encode(envelope_dict(env)).decode(),
+        item.text if item.text is not None else msgspec.json.encode(envelope_dict(env)).decode(),
     )
 
 
@@ -461,24 +570,24 @@ def _copy(conn: Conn, table: str, columns: str, rows: Iterable[tuple[Any, ...]])
 def _sale(out: _Projection, item: Item, sale: SaleCompleted) -> None:
     """One fact per line, and SALE movements for the lines not voided."""
     env = item.envelope
-    lines = [
-        LineInput(
-            qty=line.qty,
-            qty_scale=line.qty_scale,
-            unit_price=line.unit_price,
-            tax_rate_ppm=0,
-            discount=_discount(line.discount),
-            voided=line.voided,
-        )
-        for line in sale.lines
-    ]
     # The cloud has no catalog yet, so no tax classes: the lines are priced without tax
     # (which gives each line's discounts exactly) and the sale's tax is spread over them.
     if sale.order_discount is None and all(line.discount is None for line in sale.lines):
         # Most sales: no discount, so each line charged its gross (pricing would say so too).
-        amounts = [0 if line.voided else line.gross for line in lines]
-        discounts = [0] * len(lines)
+        amounts = [0 if line.voided else _gross(line) for line in sale.lines]
+        discounts = [0] * len(sale.lines)
     else:
+        lines = [
+            LineInput(
+                qty=line.qty,
+                qty_scale=line.qty_scale,
+                unit_price=line.unit_price,
+                tax_rate_ppm=0,
+                discount=_discount(line.discount),
+                voided=line.voided,
+            )
+            for line in sale.lines
+        ]
         amounts, discounts = _discounted(sale, lines)
     taxes = _spread(sale.totals.tax, amounts)
     inclusive = sum(amounts) == sale.totals.total
@@ -508,6 +617,15 @@ def _sale(out: _Projection, item: Item, sale: SaleCompleted) -> None:
         out.move(item, n, line.variant, Movement.SALE, -line.qty)
     out.sale_totals[env.id] = sale.totals.total
     out.shift(item, sale.shift, sales=1, sales_total=sale.totals.total)
+
+
+def _gross(line: Any) -> int:
+    """A line before any discount, as LineInput.gross works it out."""
+    if line.qty_scale == 1:
+        return int(line.qty * line.unit_price)
+    return LineInput(
+        qty=line.qty, qty_scale=line.qty_scale, unit_price=line.unit_price, tax_rate_ppm=0
+    ).gross
 
 
 def _discounted(sale: SaleCompleted, lines: list[LineInput]) -> tuple[list[int], list[int]]:
