@@ -22,7 +22,9 @@ through the same worker into `appliance_status`, for the fleet view.
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import signal
 import socket
 import ssl
 import threading
@@ -51,6 +53,10 @@ EVENTS_FILTER = f"{PREFIX}/stores/+/events"
 STATUS_FILTER = f"{PREFIX}/stores/+/status"
 # How long a worker waits before trying PostgreSQL again, doubling up to the maximum.
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 30.0
+# Test-only fault injection for tests/faults; unset (as everywhere else) it does nothing.
+# "before_commit:N" or "after_commit:N": the worker SIGKILLs itself the Nth time a batch
+# reaches that point, with the batch's transaction still open, or committed and not yet acked.
+FAULT_ENV = "TILLBOX_INGEST_FAULT"
 
 
 class WorkerSettingsError(ValueError):
@@ -97,6 +103,26 @@ class _Message:
     qos: int
 
 
+class _Fault:
+    """Where and when `FAULT_ENV` says this worker dies (tests only)."""
+
+    def __init__(self, spec: str) -> None:
+        point, _, nth = spec.partition(":")
+        if point not in ("before_commit", "after_commit") or not nth.isdigit() or int(nth) < 1:
+            raise WorkerSettingsError(f"{FAULT_ENV} must be before_commit:N or after_commit:N")
+        self.point = point
+        self._left = int(nth)
+        self._lock = threading.Lock()
+
+    def reached(self) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._left > 0:
+                return
+        _log.warning("ingest: %s says die %s; SIGKILL", FAULT_ENV, self.point)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 @dataclass
 class Counters:
     """What a worker has done since it started (logged, and read by tests and benchmarks)."""
@@ -138,6 +164,8 @@ class IngestWorker:
         self._stopping = threading.Event()
         self._pool: list[threading.Thread] = []
         self._subscribed = threading.Event()
+        spec = os.environ.get(FAULT_ENV)
+        self._fault = _Fault(spec) if spec else None
         self.client = self._make_client()
 
     # ---- MQTT: paho's thread only queues ------------------------------------------------
@@ -318,7 +346,7 @@ class IngestWorker:
     def _apply(self, conn: psycopg.Connection[Any], message: _Message) -> None:
         store = store_of(message.topic, "events")
         if store is not None:
-            ack = ingest_batch(conn, store, message.payload, topic=message.topic)
+            ack = self._ingest(conn, store, message)
             # Committed: now the ack may go. QoS 1; if it is lost, the appliance resends the
             # batch and is re-acked from the cursor.
             self.client.publish(acks_topic(store), canonical_json(ack), qos=1)
@@ -332,6 +360,22 @@ class IngestWorker:
             self.counters.add("statuses")
             return
         _log.warning("ingest %s: ignored a message on %s", self.name, message.topic)
+
+    def _ingest(
+        self, conn: psycopg.Connection[Any], store: str, message: _Message
+    ) -> dict[str, int]:
+        fault = self._fault
+        if fault is None or fault.point == "after_commit":
+            ack = ingest_batch(conn, store, message.payload, topic=message.topic)
+            if fault is not None:
+                fault.reached()
+            return ack
+        # before_commit: the batch's transaction becomes a savepoint of this one, so the kill
+        # leaves it open, holding the store's cursor lock.
+        with conn.transaction():
+            ack = ingest_batch(conn, store, message.payload, topic=message.topic)
+            fault.reached()
+        return ack
 
 
 class _Status(msgspec.Struct, forbid_unknown_fields=False):
