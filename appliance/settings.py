@@ -97,6 +97,14 @@ class Settings:
     # How often the retained status topic is refreshed, and the journal checked for new events.
     sync_heartbeat_ms: int = 60_000
     sync_poll_ms: int = 500
+    # The receipt printer. Width in characters of its normal font: 48 on 80 mm paper, 32 on
+    # 58 mm; the profile is python-escpos's capability profile for the model (code pages,
+    # barcodes), "default" for any ESC/POS printer.
+    printer_width: int = 48
+    printer_profile: str = "default"
+    # Lines printed under the store's name (address, tax number) and at the foot of a receipt.
+    receipt_header: str = ""
+    receipt_footer: str = "Thank you for shopping with us"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -175,6 +183,8 @@ class Settings:
             raise SettingsError("no_receipt_refunds may list store_credit and cash")
         if not 1 <= self.push_max_events <= 5000:
             raise SettingsError("push_max_events must be 1–5000")
+        if not 24 <= self.printer_width <= 64:
+            raise SettingsError("printer_width must be 24–64 characters (48 for 80 mm paper)")
         if self.mqtt_host and not 1 <= self.mqtt_port <= 65535:
             raise SettingsError(f"mqtt_port {self.mqtt_port} is outside 1–65535")
         if not 1 <= self.sync_batch_max_events <= 5000:

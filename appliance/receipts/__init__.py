@@ -1,0 +1,1 @@
+"""Printed documents: receipts, reports and test pages, as ESC/POS, PNG and text."""
