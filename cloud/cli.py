@@ -171,3 +171,126 @@ def demo(
         run_demo(options, echo=click.echo)
     except DemoError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+# ---- the catalog master ----------------------------------------------------------------------
+
+
+@cloud.group()
+def catalog() -> None:
+    """The catalog master that every store applies: import it, and serve it to the stores."""
+
+
+@catalog.command("import")
+@dsn_option
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip-bad-rows", is_flag=True, help="Import the good rows of a file with bad ones.")
+@click.option(
+    "--currency",
+    envvar="TILLBOX_CLOUD_CURRENCY",
+    default="EUR",
+    show_default=True,
+    help="The chain's currency: what the cost and price columns are in.",
+)
+def catalog_import(dsn: str, csv_file: Path, skip_bad_rows: bool, currency: str) -> None:
+    """Import a catalog CSV (the stores' format) into the master, all or nothing.
+
+    Each problem is listed with its row, column and reason; with any, nothing is imported
+    unless --skip-bad-rows. Stores pick up what changed as soon as they hear the new head.
+    """
+    import psycopg
+
+    from cloud.catalog import import_csv
+    from cloud.migrate import connect
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if phase == "writing" and total:
+            click.echo(f"writing {done}/{total}", err=True)
+
+    try:
+        with connect(dsn) as conn:
+            report = import_csv(
+                conn,
+                csv_file.read_bytes(),
+                currency=currency,
+                skip_bad_rows=skip_bad_rows,
+                progress=progress,
+            )
+    except psycopg.Error as exc:
+        raise click.ClickException(f"PostgreSQL: {exc}".strip()) from None
+    for problem in report.problems:
+        column = f", {problem.column}" if problem.column else ""
+        click.echo(f"row {problem.row}{column}: {problem.reason}", err=True)
+    if not report.applied:
+        raise click.ClickException(
+            f"nothing imported: {len(report.problems)} problem(s) in {report.skipped} row(s)"
+        )
+    click.echo(
+        f"created {report.created}, updated {report.updated}, unchanged {report.unchanged},"
+        f" skipped {report.skipped}; catalog version {report.version}"
+    )
+
+
+@catalog.command("serve")
+@dsn_option
+@click.option(
+    "--mqtt-host", envvar="TILLBOX_CLOUD_MQTT_HOST", default="127.0.0.1", show_default=True
+)
+@click.option(
+    "--mqtt-port", envvar="TILLBOX_CLOUD_MQTT_PORT", type=int, default=1883, show_default=True
+)
+@click.option("--mqtt-username", envvar="TILLBOX_CLOUD_MQTT_USERNAME", default=None)
+@click.option(
+    "--mqtt-password-file",
+    envvar="TILLBOX_CLOUD_MQTT_PASSWORD_FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+)
+@click.option("--mqtt-tls/--no-mqtt-tls", envvar="TILLBOX_CLOUD_MQTT_TLS", default=False)
+@click.option(
+    "--mqtt-tls-ca",
+    envvar="TILLBOX_CLOUD_MQTT_TLS_CA",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+)
+@click.option("--name", default=None, help="This responder's name in logs and its client id.")
+def catalog_serve(
+    dsn: str,
+    mqtt_host: str,
+    mqtt_port: int,
+    mqtt_username: str | None,
+    mqtt_password_file: Path | None,
+    mqtt_tls: bool,
+    mqtt_tls_ca: Path | None,
+    name: str | None,
+) -> None:
+    """Serve the catalog to the stores until SIGTERM or Ctrl-C: the retained head, and
+    "changes since N" on the shared subscription (run one or more, like ingest workers)."""
+    import logging
+    import signal
+
+    from cloud.catalog_rpc import CatalogResponder
+    from cloud.worker import BrokerSettings, WorkerSettingsError
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    broker = BrokerSettings(
+        host=mqtt_host,
+        port=mqtt_port,
+        username=mqtt_username,
+        password_file=mqtt_password_file,
+        tls=mqtt_tls,
+        tls_ca=mqtt_tls_ca,
+    )
+    try:
+        responder = CatalogResponder(dsn, broker, name=name)
+    except WorkerSettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    def stop(signum: int, frame: object) -> None:
+        responder.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    responder.run_forever()

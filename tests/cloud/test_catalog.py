@@ -3,10 +3,12 @@ changes since N in pages, on the real PostgreSQL."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 from cloud.catalog import (
     CatalogError,
@@ -15,6 +17,7 @@ from cloud.catalog import (
     import_csv,
     set_store_price,
 )
+from cloud.cli import cloud
 from tests.conftest import SMALL_CATALOG
 
 Conn = psycopg.Connection[Any]
@@ -206,3 +209,22 @@ def test_the_database_itself_refuses_a_wrong_gtin(pg: Conn) -> None:
         )
     row = pg.execute("SELECT gs1_check_ok('4006381333931'), gs1_check_ok('96385074')").fetchone()
     assert row == (True, True)
+
+
+def test_the_cli_imports_a_file_and_lists_every_problem_of_a_bad_one(
+    pg: Conn, cloud_dsn: str, tmp_path: Path
+) -> None:
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_bytes(SMALL_CATALOG.encode())
+    bad.write_bytes(_csv("B-1,Thing,,4006381333932,,,1.00,2.00,standard,,,1,1"))
+    runner = CliRunner()
+    result = runner.invoke(cloud, ["catalog", "import", "--dsn", cloud_dsn, str(good)])
+    assert result.exit_code == 0, result.output
+    assert f"created 4, updated 0, unchanged 0, skipped 0; catalog version {head_version(pg)}" in (
+        result.output
+    )
+    result = runner.invoke(cloud, ["catalog", "import", "--dsn", cloud_dsn, str(bad)])
+    assert result.exit_code == 1
+    assert "row 2, barcodes: 4006381333932 has a wrong GS1 check digit" in result.output
+    assert "nothing imported: 1 problem(s) in 1 row(s)" in result.output
+    assert _count(pg, "catalog_variant") == 4
