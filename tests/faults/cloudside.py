@@ -348,6 +348,23 @@ class Cluster:
         a checkpoint; the next start recovers from the WAL."""
         self.stop("immediate")
 
+    def kill_postmaster(self) -> None:
+        """SIGKILL the postmaster; its backends notice and quit, and the next start recovers."""
+        pid = int((self.data / "postmaster.pid").read_text().split()[0])
+        backends = _children_of(pid)
+        assert backends, "the postmaster has no children"
+        os.kill(pid, signal.SIGKILL)
+        # The orphaned backends keep the shared memory until they are gone.
+        wait_for(
+            lambda: not any(_alive(child) for child in (pid, *backends)),
+            timeout=20,
+            what="the postmaster and its backends to quit",
+        )
+        # Nobody here may reap the dead postmaster, and the next one takes a zombie's pid in
+        # a lock file for a live server: they are stale, so they go.
+        (self.data / "postmaster.pid").unlink()
+        (self.root / f".s.PGSQL.{self.port}.lock").unlink(missing_ok=True)
+
     def running(self) -> bool:
         with contextlib.suppress(psycopg.OperationalError):
             psycopg.connect(self.dsn(), connect_timeout=1).close()
@@ -367,6 +384,30 @@ class Cluster:
         with contextlib.suppress(AssertionError, subprocess.TimeoutExpired):
             self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _stat(pid: int) -> list[str]:
+    """A process's /proc stat fields after its name (state, parent, …), or [] once gone."""
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return bool(fields) and fields[0] != "Z"
+
+
+def _children_of(parent: int) -> list[int]:
+    """The live processes whose parent is `parent`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if len(fields) > 1 and int(fields[1]) == parent and fields[0] != "Z":
+                found.append(int(entry.name))
+    return found
 
 
 @contextlib.contextmanager
