@@ -65,6 +65,7 @@ _EVENT_COLUMNS = "id, store, origin, seq, store_seq, type, hlc, at, actor, envel
 _LEDGER_COLUMNS = (
     "event, line, store, variant, kind, qty, hlc_wall, hlc_counter, hlc_node, origin, at, reason"
 )
+_COUNT = Movement.COUNT.value
 _FACT_COLUMNS = (
     "event, line, kind, store, register, receipt, at, variant, qty, qty_scale, net, tax,"
     " discount, currency"
@@ -265,15 +266,37 @@ def ingest_batch(
         batch = decode_batch(topic_store, payload)
     except Poison as exc:
         return _dead_letter(conn, topic, topic_store, payload, exc)
-    with conn.transaction():
-        conn.execute("INSERT INTO store (id) VALUES (%s) ON CONFLICT DO NOTHING", (topic_store,))
-        conn.execute(
-            "INSERT INTO store_cursor (store) VALUES (%s) ON CONFLICT DO NOTHING", (topic_store,)
+    try:
+        return _apply(conn, topic_store, batch, careful=False)
+    except psycopg.errors.UniqueViolation:
+        # Some of the batch's events were already held (a restored cloud or appliance): the
+        # quick COPY refused the whole batch and rolled back, so it goes again the careful
+        # way, which skips what is held and alerts on what conflicts.
+        _log.info(
+            "store=%s store_seq=%s..%s: events already held", topic_store, batch.first, batch.last
         )
+        return _apply(conn, topic_store, batch, careful=True)
+
+
+def _apply(conn: Conn, topic_store: str, batch: Batch, *, careful: bool) -> dict[str, int]:
+    with conn.transaction():
         row = conn.execute(
             "SELECT applied_through FROM store_cursor WHERE store = %s FOR UPDATE",
             (topic_store,),
         ).fetchone()
+        if row is None:
+            # The store's first batch.
+            conn.execute(
+                "INSERT INTO store (id) VALUES (%s) ON CONFLICT DO NOTHING", (topic_store,)
+            )
+            conn.execute(
+                "INSERT INTO store_cursor (store) VALUES (%s) ON CONFLICT DO NOTHING",
+                (topic_store,),
+            )
+            row = conn.execute(
+                "SELECT applied_through FROM store_cursor WHERE store = %s FOR UPDATE",
+                (topic_store,),
+            ).fetchone()
         assert row is not None
         cursor = int(row[0])
         if batch.last <= cursor:
@@ -283,7 +306,7 @@ def ingest_batch(
         fresh = [item for item in batch.items if item.store_seq > cursor]
         chains = _origins(conn, topic_store, fresh)
         _verify_chains(conn, topic_store, fresh, chains)
-        inserted = _insert_events(conn, topic_store, fresh)
+        inserted = _insert_events(conn, topic_store, fresh, careful=careful)
         _project(conn, topic_store, [item for item in fresh if item.envelope.id in inserted])
         conn.execute(
             "UPDATE store_cursor SET applied_through = %s, updated_at = now() WHERE store = %s",
@@ -409,9 +432,20 @@ def _event_row(store: str, item: Item) -> tuple[Any, ...]:
     )
 
 
-def _insert_events(conn: Conn, store: str, items: Sequence[Item]) -> set[str]:
-    """Insert the events, skipping any already held; the ids actually inserted."""
+def _insert_events(
+    conn: Conn, store: str, items: Sequence[Item], *, careful: bool = True
+) -> set[str]:
+    """Insert the events, skipping any already held; the ids actually inserted.
+
+    Not `careful`, a large batch is COPYed straight into the table, which raises
+    UniqueViolation (and spoils the transaction) if any event is held already.
+    """
     rows = [_event_row(store, item) for item in items]
+    if len(rows) > COPY_THRESHOLD and not careful:
+        with conn.cursor().copy(f"COPY event ({_EVENT_COLUMNS}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return {item.envelope.id for item in items}
     if len(rows) > COPY_THRESHOLD:
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS event_in (LIKE event INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -553,9 +587,9 @@ def _project(conn: Conn, store: str, items: Sequence[Item]) -> None:
     _copy(conn, "sale_fact", _FACT_COLUMNS, out.facts)
     _write_shifts(conn, store, out.shifts)
     _number_closes(conn, store, [item for item in items if isinstance(item.body, ShiftClosed)])
-    recounted = sorted({row[3] for row in out.ledger if row[4] == Movement.COUNT.value})
-    _move_on_hand(conn, store, [item.envelope.id for item in items], recounted)
-    _refold(conn, store, recounted)
+    recounted = {row[3] for row in out.ledger if row[4] == _COUNT}
+    _move_on_hand(conn, store, out.ledger, recounted)
+    _refold(conn, store, sorted(recounted))
 
 
 def _copy(conn: Conn, table: str, columns: str, rows: Iterable[tuple[Any, ...]]) -> None:
@@ -827,23 +861,49 @@ ON CONFLICT (store, variant) DO UPDATE
 
 # The batch's deltas of variants it did not count: each moves on-hand if it is stamped after
 # the variant's anchoring count (or there is none); one stamped before is absorbed by it.
+# The deltas come as arrays from the rows just written to the ledger, not read back.
 _MOVE_SQL = """
 INSERT INTO on_hand AS o (store, variant, qty, as_of)
-SELECT l.store, l.variant, sum(l.qty), now()
-FROM stock_ledger l
-LEFT JOIN on_hand a ON a.store = l.store AND a.variant = l.variant
-WHERE l.store = %(store)s AND l.event = ANY(%(events)s::uuid[]) AND l.kind <> 'count'
-    AND l.variant <> ALL(%(counted)s::uuid[])
-    AND (a.anchor_wall IS NULL
-         OR (l.hlc_wall, l.hlc_counter, l.hlc_node, l.origin, l.kind)
-            > (a.anchor_wall, a.anchor_counter, a.anchor_node, a.anchor_origin, 'count'))
-GROUP BY l.store, l.variant
+SELECT %(store)s, l.variant, sum(l.qty), now()
+FROM unnest(%(variant)s::uuid[], %(qty)s::bigint[], %(wall)s::bigint[], %(counter)s::int[],
+    %(node)s::text[], %(origin)s::text[], %(kind)s::text[])
+    AS l(variant, qty, wall, counter, node, origin, kind)
+LEFT JOIN on_hand a ON a.store = %(store)s AND a.variant = l.variant
+WHERE a.anchor_wall IS NULL
+    OR (l.wall, l.counter, l.node COLLATE "C", l.origin COLLATE "C", l.kind COLLATE "C")
+        > (a.anchor_wall, a.anchor_counter, a.anchor_node, a.anchor_origin, 'count')
+GROUP BY l.variant
 ON CONFLICT (store, variant) DO UPDATE SET qty = o.qty + excluded.qty, as_of = excluded.as_of
 """
 
 
-def _move_on_hand(conn: Conn, store: str, events: list[str], counted: list[str]) -> None:
-    conn.execute(_MOVE_SQL, {"store": store, "events": events, "counted": counted})
+def _move_on_hand(
+    conn: Conn, store: str, ledger: Sequence[tuple[Any, ...]], counted: set[str]
+) -> None:
+    # A ledger row: event, line, store, variant, kind, qty, wall, counter, node, origin, …
+    moves = [row for row in ledger if row[4] != _COUNT and row[3] not in counted]
+    if not moves:
+        return
+    conn.execute(
+        _MOVE_SQL,
+        {
+            "store": store,
+            "variant": _array(row[3] for row in moves),
+            "qty": _array(row[5] for row in moves),
+            "wall": _array(row[6] for row in moves),
+            "counter": _array(row[7] for row in moves),
+            "node": _array(row[8] for row in moves),
+            "origin": _array(row[9] for row in moves),
+            "kind": _array(row[4] for row in moves),
+        },
+    )
+
+
+def _array(values: Iterable[object]) -> str:
+    """A PostgreSQL array literal of values that need no quoting: integers, UUIDs, and ids and
+    codes their patterns keep to letters, digits, `-` and `_` (psycopg adapts a list element
+    by element, which cost more than the statement itself)."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _refold(conn: Conn, store: str, variants: list[str]) -> None:

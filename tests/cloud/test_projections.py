@@ -40,6 +40,18 @@ def ingest_journal(pg: Conn, rt: Runtime, size: int) -> None:
     for payload in journal_batches(rt, size):
         ack = ingest_batch(pg, "s01", payload)
         assert "applied_through" in ack, ack
+    assert_projections_hold_to_events(pg)
+
+
+def assert_projections_hold_to_events(pg: Conn) -> None:
+    """Every fact and ledger row belongs to an event of its store (migration 0005 dropped
+    the foreign keys that checked it row by row)."""
+    for table in ("sale_fact", "stock_ledger"):
+        orphans = pg.execute(
+            f"SELECT count(*) FROM {table} p LEFT JOIN event e ON e.id = p.event"
+            " AND e.store = p.store WHERE e.id IS NULL".encode()
+        ).fetchone()
+        assert orphans == (0,), table
 
 
 def cloud_on_hand(pg: Conn, store: str = "s01") -> dict[str, int]:
