@@ -1,10 +1,15 @@
-"""`tillbox cloud …`: the cloud's commands: migrations and ingest workers."""
+"""`tillbox cloud …`: the cloud's commands: migrations, ingest workers, the catalog, and
+stores and services with their broker credentials."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from cloud.stores import Credentials
 
 dsn_option = click.option(
     "--dsn",
@@ -12,6 +17,13 @@ dsn_option = click.option(
     required=True,
     help="PostgreSQL connection string (default: $TILLBOX_CLOUD_DSN).",
 )
+
+
+def _share_group(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # A shared subscription's group name is one topic level with no wildcards.
+    if not value or any(c in value for c in "/+#") or value != value.strip():
+        raise click.BadParameter(f"{value!r} cannot name a shared subscription group")
+    return value
 
 
 @click.group()
@@ -71,6 +83,15 @@ def migrate(dsn: str) -> None:
     help="Batches applied at once, each on its own PostgreSQL connection.",
 )
 @click.option("--name", default=None, help="This worker's name in logs and its client id.")
+@click.option(
+    "--group",
+    envvar="TILLBOX_CLOUD_INGEST_GROUP",
+    default="ingest",
+    show_default=True,
+    callback=_share_group,
+    help="The shared subscription's group: the same for every worker, and known to no store"
+    " (decisions.md §38).",
+)
 def ingest(
     dsn: str,
     mqtt_host: str,
@@ -81,6 +102,7 @@ def ingest(
     mqtt_tls_ca: Path | None,
     threads: int,
     name: str | None,
+    group: str,
 ) -> None:
     """Run an ingest worker on the shared subscription until SIGTERM or Ctrl-C.
 
@@ -104,7 +126,7 @@ def ingest(
         tls_ca=mqtt_tls_ca,
     )
     try:
-        worker = IngestWorker(dsn, broker, name=name, threads=threads)
+        worker = IngestWorker(dsn, broker, name=name, threads=threads, group=group)
     except WorkerSettingsError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -171,6 +193,162 @@ def demo(
         run_demo(options, echo=click.echo)
     except DemoError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+# ---- stores and broker users ---------------------------------------------------------------
+
+password_file_option = click.option(
+    "--password-file",
+    envvar="TILLBOX_CLOUD_MQTT_PASSWD",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The broker's password_file (e.g. /etc/mosquitto/tillbox.passwd); created if missing.",
+)
+secrets_dir_option = click.option(
+    "--secrets-dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the plain password goes, as USER.mqtt-password (mode 0600). Never commit it.",
+)
+print_password_option = click.option(
+    "--print-password",
+    is_flag=True,
+    help="Also print the new password on stdout (it is never printed otherwise).",
+)
+reload_pid_option = click.option(
+    "--reload-pid",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Send SIGHUP to this Mosquitto process so the new password counts at once.",
+)
+
+
+def _store_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from cloud.stores import is_store_id
+
+    if not is_store_id(value):
+        raise click.BadParameter(
+            f"{value!r} is not a store id: a lowercase letter, then 1 to 15 lowercase letters"
+            " or digits (e.g. s01), as the appliance's `init --store` takes"
+        )
+    return value
+
+
+def _store_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not 1 <= len(value) <= 100:
+        raise click.BadParameter("a store name has 1 to 100 characters")
+    return value
+
+
+def _issue(username: str, password_file: Path, secrets_dir: Path) -> Credentials:
+    from cloud.stores import BrokerCredentialsError, issue_credentials
+
+    try:
+        return issue_credentials(username, password_file=password_file, secrets_dir=secrets_dir)
+    except BrokerCredentialsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _report(credentials: Credentials, print_password: bool, reload_pid: int | None) -> None:
+    from cloud.stores import reload_broker
+
+    user = credentials.username
+    if credentials.rotated:
+        click.echo(
+            f"rotated {user}'s broker password: the old one stops working when the broker reloads"
+        )
+    else:
+        click.echo(f"created broker user {user}")
+    click.echo(f"password written to {credentials.secret_file} (mode 0600)")
+    if print_password:
+        click.echo(credentials.password)
+    if reload_pid is None:
+        click.echo(
+            "Mosquitto reads its password file only at start and on SIGHUP: run"
+            " `systemctl reload mosquitto` (or pass --reload-pid)"
+        )
+        return
+    try:
+        reload_broker(reload_pid)
+    except OSError as exc:
+        raise click.ClickException(
+            f"the password is written, but the broker was not reloaded: pid {reload_pid}:"
+            f" {exc.strerror}"
+        ) from None
+    click.echo(f"sent SIGHUP to the broker (pid {reload_pid}): the new password counts now")
+
+
+@cloud.group()
+def store() -> None:
+    """The stores the cloud knows, and their broker credentials."""
+
+
+@store.command("add")
+@dsn_option
+@click.argument("store_id", metavar="STORE", callback=_store_id)
+@click.option("--name", callback=_store_name, default=None, help='e.g. "Main Street".')
+@password_file_option
+@secrets_dir_option
+@print_password_option
+@reload_pid_option
+def store_add(
+    dsn: str,
+    store_id: str,
+    name: str | None,
+    password_file: Path,
+    secrets_dir: Path,
+    print_password: bool,
+    reload_pid: int | None,
+) -> None:
+    """Register STORE and give it a new broker password (again: rotate it).
+
+    The broker user is the store id (the appliance's default mqtt_username); the plain
+    password goes to SECRETS_DIR/STORE.mqtt-password for the appliance's mqtt_password_file.
+    """
+    import psycopg
+
+    from cloud.migrate import connect
+    from cloud.stores import register_store
+
+    try:
+        with connect(dsn) as conn:
+            new = register_store(conn, store_id, name)
+    except psycopg.Error as exc:
+        raise click.ClickException(f"PostgreSQL: {exc}".strip()) from None
+    label = f"{store_id} ({name})" if name else store_id
+    click.echo(f"registered store {label}" if new else f"store {label} was already registered")
+    _report(_issue(store_id, password_file, secrets_dir), print_password, reload_pid)
+    click.echo(
+        f"on the appliance: mqtt_password_file = the copied {store_id}.mqtt-password, readable"
+        " by the store user only"
+    )
+
+
+@cloud.command("broker-user")
+@click.argument("role", type=click.Choice(["ingest", "catalog"]))
+@password_file_option
+@secrets_dir_option
+@print_password_option
+@reload_pid_option
+def broker_user(
+    role: str,
+    password_file: Path,
+    secrets_dir: Path,
+    print_password: bool,
+    reload_pid: int | None,
+) -> None:
+    """Give a cloud service its broker user and a new password (again: rotate it).
+
+    ROLE ingest is user cloud-ingest (`tillbox cloud ingest --mqtt-username cloud-ingest
+    --mqtt-password-file SECRETS_DIR/cloud-ingest.mqtt-password`); catalog is cloud-catalog
+    (`tillbox cloud catalog serve`). Both connect on the broker's loopback listener.
+    """
+    from cloud.stores import SERVICE_ROLES
+
+    _report(_issue(SERVICE_ROLES[role], password_file, secrets_dir), print_password, reload_pid)
 
 
 # ---- the catalog master ----------------------------------------------------------------------

@@ -3,6 +3,10 @@ publish and hear what, and the cloud's own check when a broker lets a wrong mess
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +36,7 @@ INGEST = "cloud-ingest"
 CATALOG = "cloud-catalog"
 SHARED_EVENTS = "$share/ingest/tillbox/v1/stores/+/events"
 NOT_AUTHORIZED = 135  # MQTT 5 reason code 0x87
+TILLBOX = str(Path(sys.executable).parent / "tillbox")
 
 
 def accepted(code: Any) -> bool:
@@ -325,3 +330,54 @@ def test_an_appliance_and_an_ingest_worker_with_issued_credentials_sync_over_tls
         rt.close()
         worker.stop()
     assert pg.execute("SELECT count(*) FROM dead_letter").fetchone() == (0,)
+
+
+def test_the_ingest_command_on_a_private_group_takes_every_batch(
+    broker: ShippedBroker, clients: list[Client], pg: Conn, cloud_dsn: str
+) -> None:
+    """`tillbox cloud ingest --group`: a store sitting in the default group gets nothing."""
+    intruder = connect(broker, clients, "s02")
+    intruder.subscribe(SHARED_EVENTS)
+    intruder.subscribe("$share/ingest/tillbox/v1/stores/+/status")
+    worker = subprocess.Popen(
+        [
+            TILLBOX,
+            "cloud",
+            "ingest",
+            "--mqtt-port",
+            str(broker.port),
+            "--mqtt-username",
+            INGEST,
+            "--mqtt-password-file",
+            str(broker.secrets / f"{INGEST}.mqtt-password"),
+            "--name",
+            "private",
+        ],
+        env={
+            **os.environ,
+            "TILLBOX_CLOUD_DSN": cloud_dsn,
+            "TILLBOX_CLOUD_INGEST_GROUP": f"ingest-{new_id()[-12:]}",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    s01 = connect(broker, clients, "s01")
+
+    def dead_letters() -> list[bytes]:
+        return [bytes(raw) for (raw,) in pg.execute("SELECT raw FROM dead_letter ORDER BY id")]
+
+    try:
+        # Until the worker has subscribed, the broker has no one in its group to give these to.
+        wait_for(
+            lambda: s01.publish(events_topic("s01"), b"probe") and dead_letters(),
+            what="the worker's subscription",
+        )
+        junk = [b"not a batch %d" % n for n in range(4)]
+        for payload in junk:
+            assert accepted(s01.publish(events_topic("s01"), payload))
+        wait_for(lambda: set(junk) <= set(dead_letters()), what="all four, dead-lettered")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output = worker.communicate(timeout=20)[0].decode()
+    assert worker.returncode == 0, output
+    assert intruder.heard() == []
