@@ -311,16 +311,20 @@ def store_add(
     import psycopg
 
     from cloud.migrate import connect
-    from cloud.stores import register_store
+    from cloud.stores import record_password_set, register_store
 
     try:
         with connect(dsn) as conn:
             new = register_store(conn, store_id, name)
+            label = f"{store_id} ({name})" if name else store_id
+            click.echo(
+                f"registered store {label}" if new else f"store {label} was already registered"
+            )
+            credentials = _issue(store_id, password_file, secrets_dir)
+            record_password_set(conn, store_id)
     except psycopg.Error as exc:
         raise click.ClickException(f"PostgreSQL: {exc}".strip()) from None
-    label = f"{store_id} ({name})" if name else store_id
-    click.echo(f"registered store {label}" if new else f"store {label} was already registered")
-    _report(_issue(store_id, password_file, secrets_dir), print_password, reload_pid)
+    _report(credentials, print_password, reload_pid)
     click.echo(
         f"on the appliance: mqtt_password_file = the copied {store_id}.mqtt-password, readable"
         " by the store user only"

@@ -72,9 +72,12 @@ def check_mosquitto_hash(password: str, stored: str) -> bool:
     parts = stored.split("$")
     if len(parts) != 5 or parts[1] != "7":
         return False
-    salt = base64.b64decode(parts[3])
+    try:
+        salt, iterations = base64.b64decode(parts[3], validate=True), int(parts[2])
+    except ValueError:  # binascii.Error is one
+        return False
     return secrets.compare_digest(
-        mosquitto_hash(password, salt=salt, iterations=int(parts[2])), stored
+        mosquitto_hash(password, salt=salt, iterations=iterations), stored
     )
 
 
@@ -167,9 +170,14 @@ def register_store(conn: psycopg.Connection[Any], store: str, name: str | None) 
             " RETURNING xmax = 0",
             (store, name),
         ).fetchone()
-        conn.execute("UPDATE store SET mqtt_password_set_at = now() WHERE id = %s", (store,))
     assert row is not None
     return bool(row[0])
+
+
+def record_password_set(conn: psycopg.Connection[Any], store: str) -> None:
+    """Note when the store's broker password was last set (for rotation reports)."""
+    with conn.transaction():
+        conn.execute("UPDATE store SET mqtt_password_set_at = now() WHERE id = %s", (store,))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

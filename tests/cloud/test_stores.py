@@ -9,6 +9,7 @@ import stat
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +85,17 @@ def test_a_user_is_added_or_replaced_and_every_other_line_kept(tmp_path: Path) -
     assert mode(fresh) == 0o640
     with pytest.raises(ValueError, match="not a broker username"):
         set_broker_password(fresh, "a:b", "x")
+
+
+def test_two_operators_at_once_lose_no_line(tmp_path: Path) -> None:
+    passwd = tmp_path / "passwd"
+    users = [f"s{n:02d}" for n in range(12)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(lambda user: set_broker_password(passwd, user, user * 2), users))
+    assert sorted(broker_users(passwd)) == users
+    assert all(check_mosquitto_hash(user * 2, hash_of(passwd, user)) for user in users)
+    assert not check_mosquitto_hash("x", "$7$101$not base64!$abc")
+    assert not check_mosquitto_hash("x", "$6$salt$hash")
 
 
 def test_store_add_registers_the_store_and_hands_over_a_password_file(
