@@ -24,6 +24,7 @@ import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 
+from cloud.skew import flag_clock_skew
 from protocol.bodies import (
     BodyError,
     ReturnCompleted,
@@ -306,6 +307,7 @@ def _apply(conn: Conn, topic_store: str, batch: Batch, *, careful: bool) -> dict
         fresh = [item for item in batch.items if item.store_seq > cursor]
         chains = _origins(conn, topic_store, fresh)
         _verify_chains(conn, topic_store, fresh, chains)
+        flag_clock_skew(conn, topic_store, fresh)
         inserted = _insert_events(conn, topic_store, fresh, careful=careful)
         _project(conn, topic_store, [item for item in fresh if item.envelope.id in inserted])
         conn.execute(
