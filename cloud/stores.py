@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import grp
 import hashlib
 import os
 import re
@@ -36,8 +37,10 @@ PASSWORD_BYTES = 32
 HANDOVER_SUFFIX = ".mqtt-password"
 # Service users are `cloud-<role>`; a store id has no hyphen, so the two never meet.
 SERVICE_ROLES = {"ingest": "cloud-ingest", "catalog": "cloud-catalog"}
-# A new password file: readable by the broker's group (Ansible sets root:mosquitto).
+# A new password file: root:mosquitto 0640. Mosquitto 2 reads it after dropping to its own
+# user, so a file only root can read would lock every client out at the next reload.
 NEW_PASSWORD_FILE_MODE = 0o640
+BROKER_GROUP = "mosquitto"
 
 _STORE = re.compile(STORE_RE)
 
@@ -116,6 +119,16 @@ def _replace(path: Path, text: str, *, mode: int, owner: tuple[int, int] | None)
         os.close(dir_fd)
 
 
+def _new_file_owner() -> tuple[int, int] | None:
+    """root:mosquitto when run as root on a machine with the broker installed, else as is."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return 0, grp.getgrnam(BROKER_GROUP).gr_gid
+    except KeyError:
+        return None
+
+
 def set_broker_password(password_file: Path, username: str, password: str) -> bool:
     """Add or replace `username`'s line in the Mosquitto password file, keeping every other
     line as it was; True when the user was there before (a rotation)."""
@@ -124,6 +137,7 @@ def set_broker_password(password_file: Path, username: str, password: str) -> bo
     directory = password_file.parent
     if not directory.is_dir():
         raise BrokerCredentialsError(f"password file {password_file}: no directory {directory}")
+    owner: tuple[int, int] | None
     try:
         with _locked(directory):
             try:
@@ -131,7 +145,7 @@ def set_broker_password(password_file: Path, username: str, password: str) -> bo
                 lines = password_file.read_text(encoding="utf-8").splitlines()
                 mode, owner = stat.st_mode & 0o777, (stat.st_uid, stat.st_gid)
             except FileNotFoundError:
-                lines, mode, owner = [], NEW_PASSWORD_FILE_MODE, None
+                lines, mode, owner = [], NEW_PASSWORD_FILE_MODE, _new_file_owner()
             kept = [line for line in lines if line.split(":", 1)[0] != username]
             existed = len(kept) != len(lines)
             kept.append(f"{username}:{mosquitto_hash(password)}")
