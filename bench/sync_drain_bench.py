@@ -79,30 +79,32 @@ class Register:
     recent: list[dict[str, Any]] | None = None
 
 
-def make_backlog(count: int, seed: int = 5) -> list[Envelope]:
-    """`count` events of four registers, interleaved as they reach the appliance."""
+def make_backlog(
+    count: int, *, store: str = STORE, registers: int = 4, seed: int = 5, products: int = 3000
+) -> list[Envelope]:
+    """`count` events of a store's registers, interleaved as they reach the appliance."""
     rng = random.Random(seed)
     wall = [1_795_000_000_000]
-    registers = [
-        Register(chain=SealingTill(STORE, f"{STORE}-r0{n}", wall=lambda: wall[0]), recent=[])
-        for n in range(1, 5)
+    tills = [
+        Register(chain=SealingTill(store, f"{store}-r0{n}", wall=lambda: wall[0]), recent=[])
+        for n in range(1, registers + 1)
     ]
-    products = [(new_id(), rng.choice((199, 499, 999, 1450, 2495))) for _ in range(3000)]
+    catalog = [(new_id(), rng.choice((199, 499, 999, 1450, 2495))) for _ in range(products)]
     events: list[Envelope] = []
 
     def seal(reg: Register, type: str, body: dict[str, Any]) -> None:
-        events.append(reg.chain.seal(type, body, actor=f"{STORE}-staff-{reg.chain.origin[-1]}"))
+        events.append(reg.chain.seal(type, body, actor=f"{store}-staff-{reg.chain.origin[-1]}"))
 
     def open_shift(reg: Register) -> None:
         reg.shift = new_id()
         total = sum(int(k) * v for k, v in FLOAT.items())
         seal(reg, "shift.opened", {"shift": reg.shift, "float": {"counts": FLOAT, "total": total}})
 
-    for reg in registers:
+    for reg in tills:
         open_shift(reg)
     while len(events) < count:
         wall[0] += rng.randint(200, 3000)
-        reg = rng.choice(registers)
+        reg = rng.choice(tills)
         roll = rng.random()
         if reg.sales >= 1500 and roll < 0.01:
             seal(
@@ -118,7 +120,7 @@ def make_backlog(count: int, seed: int = 5) -> list[Envelope]:
             reg.sales += 1
             items = [
                 Item(variant=uid, qty=rng.randint(1, 3), unit_price=price, tax_rate_ppm=RATE)
-                for uid, price in rng.sample(products, 3)
+                for uid, price in rng.sample(catalog, 3)
             ]
             body = split_tender_sale(
                 items,
@@ -160,11 +162,11 @@ def make_backlog(count: int, seed: int = 5) -> list[Envelope]:
             )
         elif roll < 0.97:
             lines = [
-                {"variant": uid, "qty": rng.randint(6, 48)} for uid, _ in rng.sample(products, 5)
+                {"variant": uid, "qty": rng.randint(6, 48)} for uid, _ in rng.sample(catalog, 5)
             ]
             seal(reg, "stock.received", {"lines": lines, "reference": f"PO-{len(events)}"})
         elif roll < 0.985:
-            uid, _ = rng.choice(products)
+            uid, _ = rng.choice(catalog)
             seal(
                 reg,
                 "stock.adjusted",
@@ -172,8 +174,7 @@ def make_backlog(count: int, seed: int = 5) -> list[Envelope]:
             )
         else:
             lines = [
-                {"variant": uid, "counted": rng.randint(0, 40)}
-                for uid, _ in rng.sample(products, 3)
+                {"variant": uid, "counted": rng.randint(0, 40)} for uid, _ in rng.sample(catalog, 3)
             ]
             seal(reg, "stock.counted", {"count": new_id(), "scope": "cycle", "lines": lines})
     return events[:count]
@@ -276,10 +277,12 @@ def worker_process(
         results.put(("error", name, 0.0))
         return
     results.put(("ready", name, time.time()))
+    before = os.times()
     stop.wait()
     worker.stop()
-    usage = os.times()
-    results.put(("cpu", name, usage.user + usage.system))
+    after = os.times()
+    # From subscribed to stopped: the start-up (imports, connecting) is not the ingest's.
+    results.put(("cpu", name, after.user + after.system - before.user - before.system))
     results.put(("commits", name, commits))
 
 
