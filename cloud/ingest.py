@@ -265,6 +265,7 @@ def ingest_batch(
     topic = topic or events_topic(topic_store)
     try:
         batch = decode_batch(topic_store, payload)
+        _check_hashes(batch)
     except Poison as exc:
         return _dead_letter(conn, topic, topic_store, payload, exc)
     try:
@@ -277,6 +278,18 @@ def ingest_batch(
             "store=%s store_seq=%s..%s: events already held", topic_store, batch.first, batch.last
         )
         return _apply(conn, topic_store, batch, careful=True)
+
+
+def _check_hashes(batch: Batch) -> None:
+    """Refuse a batch with an event that does not match its own hash (decisions.md §34).
+
+    Such an event is not what its origin sealed (edited or damaged after it was). Kept, it
+    would take the store_seq of the genuine event, which the appliance's resend would then
+    find already applied: the genuine event would never reach the cloud.
+    """
+    for item in batch.items:
+        if not item.hash_matches():
+            raise Poison("chain_broken", f"event {item.envelope.id} does not match its hash")
 
 
 def _apply(conn: Conn, topic_store: str, batch: Batch, *, careful: bool) -> dict[str, int]:
@@ -388,9 +401,8 @@ def _verify_chains(
         if env.seq <= chain.seq:
             continue  # held already; the insert skips it
         problem = None
-        if not item.hash_matches():
-            problem = "the event does not match its hash"
-        elif env.seq > chain.seq + 1:
+        # Each event's own hash was checked before (_check_hashes): only its link is left.
+        if env.seq > chain.seq + 1:
             problem = f"seq {chain.seq + 1}..{env.seq - 1} never reached the cloud"
         elif not verify_link(chain.hash, env):
             problem = "prev is not the hash of the origin's previous event"

@@ -191,6 +191,29 @@ def test_a_broken_chain_raises_an_alert_and_keeps_the_events(pg: Conn) -> None:
     assert second.seq == 2  # the genuine seq 2 is the one the cloud never saw
 
 
+def test_an_event_that_does_not_match_its_hash_is_refused_and_the_genuine_one_lands(
+    pg: Conn,
+) -> None:
+    """A copy of the next events with one edited after sealing, sent ahead of the appliance:
+    kept, it would hold the genuine event's store_seq and the resend would skip it."""
+    till = offline_till()
+    variant = new_id()
+    genuine = [received(till, variant, 2), received(till, variant, 3)]
+    edited = envelope_dict(genuine[1])
+    edited["body"]["lines"][0]["qty"] = 30
+    tampered = msgspec.json.encode(
+        {"from": 1, "to": 2, "events": [envelope_dict(genuine[0]), edited]}
+    )
+    assert ingest_batch(pg, "s01", tampered) == {"applied_through": 0}
+    assert count(pg, "SELECT count(*) FROM event") == 0
+    assert pg.execute("SELECT raw FROM dead_letter").fetchall() == [(tampered,)]
+    assert [(kind, details["reason"]) for kind, _, details in alerts(pg)] == [
+        ("chain_broken", f"event {genuine[1].id} does not match its hash")
+    ]
+    assert ingest_batch(pg, "s01", batch(1, genuine)) == {"applied_through": 2}
+    assert count(pg, "SELECT sum(qty) FROM on_hand") == 5
+
+
 def test_a_500_event_batch_goes_through_copy_and_is_quick(pg: Conn) -> None:
     till = offline_till()
     variants = [new_id() for _ in range(50)]

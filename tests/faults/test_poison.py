@@ -14,7 +14,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from cloud.ingest import MAX_PAYLOAD_BYTES
@@ -169,11 +168,6 @@ def test_poison_between_good_batches_is_dead_lettered_and_alerted_and_the_rest_l
     assert_dead_lettered(pg, poisons)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cloud.ingest keeps an event that does not match its hash, at the store_seq the"
-    " genuine one needs (fix to follow once cloud/ingest.py's work in progress is committed)",
-)
 def test_a_tampered_copy_of_the_next_events_does_not_take_the_genuine_ones_place(
     tmp_path: Path, pg: Conn, cloud_dsn: str
 ) -> None:
