@@ -97,6 +97,8 @@ class Settings:
     # How often the retained status topic is refreshed, and the journal checked for new events.
     sync_heartbeat_ms: int = 60_000
     sync_poll_ms: int = 500
+    # Catalog changes asked of the cloud at once; each page is applied in one transaction.
+    sync_catalog_page: int = 500
     # The receipt printer. Width in characters of its normal font: 48 on 80 mm paper, 32 on
     # 58 mm; the profile is python-escpos's capability profile for the model (code pages,
     # barcodes), "default" for any ESC/POS printer.
@@ -189,6 +191,8 @@ class Settings:
             raise SettingsError(f"mqtt_port {self.mqtt_port} is outside 1–65535")
         if not 1 <= self.sync_batch_max_events <= 5000:
             raise SettingsError("sync_batch_max_events must be 1–5000")
+        if not 1 <= self.sync_catalog_page <= 1000:
+            raise SettingsError("sync_catalog_page must be 1–1000")
         if self.sync_batch_max_bytes < 1024:
             raise SettingsError("sync_batch_max_bytes must be at least 1024")
         for name in ("sync_ack_timeout_ms", "sync_heartbeat_ms", "sync_poll_ms"):

@@ -562,6 +562,18 @@ class OriginSyncOut(msgspec.Struct, kw_only=True):
     cloud: int
 
 
+class CatalogSyncOut(msgspec.Struct, kw_only=True):
+    """The cloud's catalog on this appliance: the version applied, the cloud's head as last
+    heard (null before the first), and why the last page of changes was refused, if it was
+    and still is."""
+
+    version: int
+    head: int | None
+    applied_at: str | None
+    problem: str | None
+    problem_at: str | None
+
+
 class SyncStatus(msgspec.Struct, kw_only=True):
     """Where the appliance stands with the cloud. `applied_through` and `head` are store_seq."""
 
@@ -572,3 +584,4 @@ class SyncStatus(msgspec.Struct, kw_only=True):
     applied_through: int
     outbox: OutboxOut
     origins: dict[str, OriginSyncOut]
+    catalog: CatalogSyncOut

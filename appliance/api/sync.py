@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from appliance.api.registry import Call
-from appliance.api.schemas import OriginSyncOut, OutboxOut, SyncStatus
+from appliance.api.schemas import CatalogSyncOut, OriginSyncOut, OutboxOut, SyncStatus
 from appliance.api.v1 import api
 from appliance.sync.status import sync_state
 from protocol.envelope import format_at
@@ -20,12 +20,14 @@ from protocol.envelope import format_at
 def sync_status(call: Call) -> SyncStatus:
     """Registers poll this. `outbox.depth` counts journal events the cloud has not applied;
     `origins[o].cloud` is the highest seq of origin `o` the cloud has applied, so a register
-    may forget its own events up to it. `connected` is whether this
+    may forget its own events up to it. `catalog.version` is the cloud catalog version
+    applied here (`catalog.head` the cloud's, as last heard). `connected` is whether this
     process's uplink is connected; with no cloud configured it is false and `cloud` is null."""
     rt = call.rt
     state = sync_state(rt)
     now = rt.now_ms()
     oldest = state.oldest_received_ms
+    catalog = state.catalog
     return SyncStatus(
         store=rt.store,
         connected=state.connected,
@@ -39,4 +41,11 @@ def sync_status(call: Call) -> SyncStatus:
             oldest_age_s=None if oldest is None else max(0, now - oldest) // 1000,
         ),
         origins={o.origin: OriginSyncOut(held=o.held, cloud=o.cloud) for o in state.origins},
+        catalog=CatalogSyncOut(
+            version=catalog.version,
+            head=catalog.head,
+            applied_at=None if catalog.applied_ms is None else format_at(catalog.applied_ms),
+            problem=catalog.problem,
+            problem_at=None if catalog.problem_ms is None else format_at(catalog.problem_ms),
+        ),
     )

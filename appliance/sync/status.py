@@ -23,8 +23,10 @@ STATE_QUERY = (
     " c.applied_through, c.last_ack_ms,"
     " (SELECT received_ms FROM event WHERE store_seq = c.applied_through + 1) AS oldest,"
     " (SELECT json_group_object(o.origin, json_array(o.last_seq, COALESCE(k.seq, 0)))"
-    "  FROM origin_cursor o LEFT JOIN cloud_origin k ON k.origin = o.origin) AS origins"
-    " FROM cloud_cursor c WHERE c.id = 1"
+    "  FROM origin_cursor o LEFT JOIN cloud_origin k ON k.origin = o.origin) AS origins,"
+    " g.version AS catalog_version, g.head AS catalog_head, g.applied_ms AS catalog_applied_ms,"
+    " g.problem AS catalog_problem, g.problem_ms AS catalog_problem_ms"
+    " FROM cloud_cursor c, cloud_catalog g WHERE c.id = 1 AND g.id = 1"
 )
 
 
@@ -38,6 +40,18 @@ class OriginState:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CatalogState:
+    """The cloud's catalog here: the version applied, the head last heard (None before the
+    first), and why the last page was refused while it still is."""
+
+    version: int
+    head: int | None
+    applied_ms: int | None
+    problem: str | None
+    problem_ms: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SyncState:
     """The appliance's side of the sync with the cloud."""
 
@@ -48,6 +62,7 @@ class SyncState:
     head: int
     oldest_received_ms: int | None
     origins: tuple[OriginState, ...]
+    catalog: CatalogState
 
     @property
     def depth(self) -> int:
@@ -71,5 +86,12 @@ def sync_state(rt: Runtime) -> SyncState:
         origins=tuple(
             OriginState(origin=origin, held=seq, cloud=cloud)
             for origin, (seq, cloud) in sorted(held.items())
+        ),
+        catalog=CatalogState(
+            version=int(row["catalog_version"]),
+            head=row["catalog_head"],
+            applied_ms=row["catalog_applied_ms"],
+            problem=row["catalog_problem"],
+            problem_ms=row["catalog_problem_ms"],
         ),
     )

@@ -10,6 +10,7 @@ the cloud applies a batch once however often it arrives.
 
 paho's network loop runs in its own thread and only queues what it hears; one worker thread
 owns the state (what is in flight, the timers) and does all SQLite work, so no lock is needed.
+The catalog down-sync (`appliance.sync.catalog_pull`) rides the same connection and worker.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from paho.mqtt.properties import Properties
 from appliance import __version__
 from appliance.db import Database
 from appliance.runtime import Runtime
+from appliance.sync.catalog_pull import CatalogPull
 from appliance.sync.status import sync_state
 from protocol.canonical import canonical_json
 from protocol.topics import acks_topic, events_topic, status_topic
@@ -167,6 +169,8 @@ class Uplink:
         self._applied = 0
         self._next_heartbeat = 0.0
         self.client = self._make_client()
+        # The catalog down-sync shares this connection and this worker thread.
+        self.catalog = CatalogPull(rt, self._publish_request)
 
     @property
     def client_id(self) -> str:
@@ -216,7 +220,7 @@ class Uplink:
             _log.warning("store %s: the broker refused the connection: %s", self.store, reason)
             return
         # Subscribed again on every connect: the session may have expired meanwhile.
-        client.subscribe(acks_topic(self.store), qos=1)
+        client.subscribe([(acks_topic(self.store), 1), *self.catalog.subscriptions()])
         self._inbox.put(("connected", b""))
 
     def _on_disconnect(
@@ -225,7 +229,15 @@ class Uplink:
         self._inbox.put(("disconnected", str(reason).encode()))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        props = message.properties
+        correlation = getattr(props, "CorrelationData", None) if props is not None else None
+        if self.catalog.heard(message.topic, bytes(message.payload), correlation):
+            self._inbox.put(("catalog", b""))
+            return
         self._inbox.put(("ack", bytes(message.payload)))
+
+    def _publish_request(self, topic: str, payload: bytes, props: Properties) -> None:
+        self.client.publish(topic, payload, qos=1, properties=props)
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -283,6 +295,7 @@ class Uplink:
                 if self._connected:
                     self._send_due()
                     self._heartbeat_due()
+                    self.catalog.step()
             except Exception:
                 # The loop must outlive a bad moment (a locked database, a closed socket):
                 # the outbox is in SQLite, so trying again later loses nothing.
@@ -298,6 +311,7 @@ class Uplink:
             if self._in_flight is not None:
                 # Whatever was in flight may have died with the old connection.
                 self._in_flight.deadline = 0.0
+            self.catalog.connected()
             _log.info("store %s: connected to the cloud", self.store)
         elif kind == "disconnected":
             self._connected = False
@@ -305,6 +319,8 @@ class Uplink:
             _log.warning("store %s: disconnected from the cloud (%s)", self.store, payload)
         elif kind == "ack":
             self._on_ack(payload)
+        elif kind == "catalog":
+            self.catalog.drain()
 
     def _on_ack(self, payload: bytes) -> None:
         ack = parse_ack(payload)

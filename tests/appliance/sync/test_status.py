@@ -29,6 +29,13 @@ def test_an_empty_journal_has_nothing_to_sync(store: Store) -> None:
         "applied_through": 0,
         "outbox": {"depth": 0, "head": 0, "oldest_received_at": None, "oldest_age_s": None},
         "origins": {},
+        "catalog": {
+            "version": 0,
+            "head": None,
+            "applied_at": None,
+            "problem": None,
+            "problem_at": None,
+        },
     }
 
 
@@ -87,4 +94,5 @@ def test_sync_status_is_in_the_openapi_document(store: Store) -> None:
         "applied_through",
         "outbox",
         "origins",
+        "catalog",
     }
