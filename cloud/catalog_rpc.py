@@ -1,14 +1,15 @@
-"""`tillbox cloud serve-catalog`: the catalog served to the stores over MQTT 5.
+"""`tillbox cloud catalog serve`: the catalog served to the stores over MQTT 5.
 
 - **Head.** `tillbox/v1/catalog/head` carries the catalog version `{"version": n}`, retained,
   published at start and after every catalog change (PostgreSQL tells this process with a
   NOTIFY from the change_seq trigger; a check every `poll_s` catches one missed meanwhile).
 - **Changes.** A store asks on `tillbox/v1/stores/{store}/rpc/catalog` with `{"since": n,
-  "limit": l}`, a ResponseTopic under its own `tillbox/v1/stores/{store}/` and CorrelationData.
+  "limit": l}`, its own `…/rpc/catalog/reply` as ResponseTopic, and CorrelationData.
   Responders share `$share/catalog/…`, so any number of them split the requests. The reply
   (`protocol.catalog.ChangesReply`) goes to that response topic with the same
   CorrelationData. A request that is not one, or that asks for a reply elsewhere than the
-  asking store's own topics, is logged and dropped: the store asks again after its timeout.
+  asking store's own reply topic, is logged and dropped: the store asks again after its
+  timeout.
 
 paho's thread only queues; one thread answers requests, another watches the head.
 """
@@ -34,7 +35,7 @@ from cloud.catalog import changes_since, head_version
 from cloud.migrate import connect
 from cloud.worker import BrokerSettings, WorkerSettingsError
 from protocol.catalog import Head, parse_request
-from protocol.topics import PREFIX, catalog_head_topic
+from protocol.topics import PREFIX, catalog_head_topic, catalog_reply_topic
 
 _log = logging.getLogger(__name__)
 
@@ -213,14 +214,9 @@ class CatalogResponder:
         store = requesting_store(request.topic)
         asked = parse_request(request.payload)
         reply_to = request.response_topic
-        if (
-            store is None
-            or asked is None
-            or not reply_to
-            or not reply_to.startswith(f"{PREFIX}/stores/{store}/")
-            or "+" in reply_to
-            or "#" in reply_to
-        ):
+        # Only to the asking store's own reply topic: the one it may read, and the only one
+        # the broker lets responders write (provisioning/mosquitto/tillbox.acl).
+        if store is None or asked is None or reply_to != catalog_reply_topic(store):
             self.dropped += 1
             _log.warning(
                 "catalog %s: dropped a request on %s (reply to %r): %.200r",

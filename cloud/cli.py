@@ -436,6 +436,15 @@ def catalog_import(dsn: str, csv_file: Path, skip_bad_rows: bool, currency: str)
     default=None,
 )
 @click.option("--name", default=None, help="This responder's name in logs and its client id.")
+@click.option(
+    "--group",
+    envvar="TILLBOX_CLOUD_CATALOG_GROUP",
+    default="catalog",
+    show_default=True,
+    callback=_share_group,
+    help="The shared subscription's group: the same for every responder, and known to no"
+    " store (decisions.md §38).",
+)
 def catalog_serve(
     dsn: str,
     mqtt_host: str,
@@ -445,6 +454,7 @@ def catalog_serve(
     mqtt_tls: bool,
     mqtt_tls_ca: Path | None,
     name: str | None,
+    group: str,
 ) -> None:
     """Serve the catalog to the stores until SIGTERM or Ctrl-C: the retained head, and
     "changes since N" on the shared subscription (run one or more, like ingest workers)."""
@@ -466,7 +476,7 @@ def catalog_serve(
         tls_ca=mqtt_tls_ca,
     )
     try:
-        responder = CatalogResponder(dsn, broker, name=name)
+        responder = CatalogResponder(dsn, broker, name=name, group=group)
     except WorkerSettingsError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -13,12 +13,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+from click.testing import CliRunner
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cloud.catalog import head_version, import_csv, set_store_price
 from cloud.catalog_rpc import CatalogResponder, requesting_store
+from cloud.cli import cloud
 from cloud.worker import BrokerSettings
 from protocol.topics import catalog_head_topic, catalog_reply_topic, catalog_request_topic
 from tests.appliance.sync.mqtt_fakes import Broker, wait_for
@@ -131,3 +133,11 @@ def test_a_request_is_answered_on_its_response_topic_with_its_correlation_data(
         assert responder.answered == 2
     finally:
         store.stop()
+
+
+def test_the_serve_command_refuses_a_group_that_cannot_name_a_shared_subscription() -> None:
+    result = CliRunner().invoke(
+        cloud, ["catalog", "serve", "--dsn", "host=nowhere", "--group", "a/b"]
+    )
+    assert result.exit_code == 2
+    assert "cannot name a shared subscription group" in result.output

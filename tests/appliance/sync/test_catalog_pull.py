@@ -20,20 +20,14 @@ from cloud.worker import BrokerSettings
 from protocol.catalog import parse_request
 from tests.appliance.sync.mqtt_fakes import Broker, wait_for
 from tests.cloud.conftest import cloud_dsn, pg, template_db  # noqa: F401  (fixtures)
+from tests.cloud.test_worker import FAST as WORKER_FAST
 from tests.conftest import SMALL_CATALOG, Store, make_settings
 
 Conn = psycopg.Connection[Any]
 HEADER = SMALL_CATALOG.split("\r\n", 1)[0]
 
-FAST = {
-    "mqtt_host": "127.0.0.1",
-    "mqtt_tls": False,
-    "sync_ack_timeout_ms": 500,
-    "sync_ack_timeout_max_ms": 1000,
-    "sync_poll_ms": 20,
-    "sync_heartbeat_ms": 200,
-    "mqtt_session_expiry_s": 30,
-}
+# The uplink test's fast timers; its batch size is the catalog's page size's business here.
+FAST = {**WORKER_FAST, "mqtt_session_expiry_s": 30}
 
 
 def _csv(*rows: str) -> bytes:
