@@ -484,6 +484,153 @@ def doctor(data_dir: Path | None) -> None:
     click.echo("all checks passed")
 
 
+@appliance.group()
+def printer() -> None:
+    """Receipt printers: add, bind to registers, test, list, remove."""
+
+
+@printer.command("add")
+@data_option
+@click.argument("name")
+@click.option("--network", "network", metavar="HOST[:PORT]", help="A network printer (port 9100).")
+@click.option("--usb", "usb", metavar="VENDOR:PRODUCT", help="A USB printer, by its ids (lsusb).")
+@click.option("--serial", "serial", metavar="DEVICE", help="A serial printer, e.g. /dev/ttyUSB0.")
+@click.option("--file", "file", metavar="DEVICE", help="A device file, e.g. /dev/usb/lp0.")
+@click.option("--demo", "demo", metavar="FOLDER", help="No printer: PNG and text files in FOLDER.")
+@click.option("--profile", default="default", show_default=True, help="python-escpos profile.")
+@click.option("--width", type=int, default=48, show_default=True, help="Characters per line.")
+@click.option("--drawer-pin", type=click.Choice(["2", "5"]), default="2", show_default=True)
+@click.option("--pulse-on", type=int, default=100, show_default=True, help="Drawer pulse, ms.")
+@click.option("--pulse-off", type=int, default=100, show_default=True, help="Pause after it, ms.")
+@click.option("--bind", "bind", multiple=True, metavar="REGISTER", help="Bind to a register.")
+def printer_add(
+    data_dir: Path | None,
+    name: str,
+    network: str | None,
+    usb: str | None,
+    serial: str | None,
+    file: str | None,
+    demo: str | None,
+    profile: str,
+    width: int,
+    drawer_pin: str,
+    pulse_on: int,
+    pulse_off: int,
+    bind: tuple[str, ...],
+) -> None:
+    """Add a receipt printer (exactly one connection option) and print its id."""
+    from appliance.devices.printers import add_printer, bind_printer
+    from appliance.errors import ApiError
+
+    given = {
+        k: v
+        for k, v in {
+            "network": network,
+            "usb": usb,
+            "serial": serial,
+            "file": file,
+            "demo": demo,
+        }.items()
+        if v
+    }
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --network, --usb, --serial, --file, --demo")
+    ((connection, address),) = given.items()
+    rt = _runtime(data_dir)
+    try:
+        printer_id = add_printer(
+            rt,
+            name=name,
+            connection=connection,
+            address=address,
+            profile=profile,
+            width=width,
+            drawer_pin=int(drawer_pin),
+            drawer_on_ms=pulse_on,
+            drawer_off_ms=pulse_off,
+        )
+        for register_id in bind:
+            bind_printer(rt, register_id, printer_id)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(printer_id)
+
+
+@printer.command("bind")
+@data_option
+@click.argument("register_id")
+@click.argument("printer_key", metavar="PRINTER")
+def printer_bind(data_dir: Path | None, register_id: str, printer_key: str) -> None:
+    """Print REGISTER_ID's receipts (and open its drawer) on PRINTER (name or id)."""
+    from appliance.devices.printers import bind_printer
+    from appliance.errors import ApiError
+
+    try:
+        bind_printer(_runtime(data_dir), register_id, printer_key)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{register_id} prints on {printer_key}")
+
+
+@printer.command("list")
+@data_option
+def printer_list(data_dir: Path | None) -> None:
+    """List printers, their registers and their last status."""
+    from appliance.devices.printers import list_printers
+
+    for row in list_printers(_runtime(data_dir)):
+        status = "status unknown"
+        if row.status is not None:
+            flags = [k for k in ("paper_out", "paper_low", "cover_open") if row.status.get(k)]
+            status = ("online" if row.status.get("online") else "offline") + (
+                f" ({', '.join(flags)})" if flags else ""
+            )
+        registers = ", ".join(row.registers) or "no register"
+        click.echo(
+            f"{row.id:<4} {row.name:<16} {row.connection} {row.address}  {status}  [{registers}]"
+        )
+
+
+@printer.command("test")
+@data_option
+@click.argument("printer_key", metavar="PRINTER")
+def printer_test(data_dir: Path | None, printer_key: str) -> None:
+    """Print the test page now (not through the queue) and show the printer's status."""
+    from appliance.devices.print_queue import default_factory
+    from appliance.devices.printer import PrinterError
+    from appliance.devices.printers import find_printer
+    from appliance.errors import ApiError
+    from appliance.receipts.layouts import printer_test_page
+
+    rt = _runtime(data_dir)
+    try:
+        row = find_printer(rt, printer_key)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    device = default_factory(rt)(row)
+    try:
+        device.print_document(printer_test_page(rt))
+        status = device.status()
+    except PrinterError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"printed; status: {status.as_dict()}")
+
+
+@printer.command("remove")
+@data_option
+@click.argument("printer_key", metavar="PRINTER")
+def printer_remove(data_dir: Path | None, printer_key: str) -> None:
+    """Take a printer out of use (its bindings go, its queued jobs are cancelled)."""
+    from appliance.devices.printers import remove_printer
+    from appliance.errors import ApiError
+
+    try:
+        remove_printer(_runtime(data_dir), printer_key)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"removed {printer_key}")
+
+
 def _add_cloud() -> None:
     # One `tillbox` console script for both sides; the cloud's commands live in cloud/.
     from cloud.cli import cloud

@@ -5,7 +5,13 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from appliance.selling import check_receipt_number, check_tenders, pay, unique_line_numbers
+from appliance.selling import (
+    check_receipt_number,
+    check_tenders,
+    kick_for_cash,
+    pay,
+    unique_line_numbers,
+)
 from appliance.stock import ledger
 from protocol.bodies import ReturnCompleted
 from protocol.money import Rounding, round_fraction
@@ -133,6 +139,7 @@ def apply_return(step: Apply) -> None:
         if row["disposition"] == "restock":
             ledger(step, row["number"], line.variant, Movement.RETURN, line.qty, line.reason)
     pay(step, ret.shift, ret.tenders, sign=-1)
+    kick_for_cash(step, ret.tenders, "refund")
 
 
 def _check_receipted_line(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ class Runtime:
     scans: ScanBus = field(default_factory=ScanBus)
     # In memory: whether the uplink to the cloud is connected (its cursor is in SQLite).
     link: LinkState = field(default_factory=LinkState)
+    # Set after a push commits, so the print worker looks at its queue at once.
+    print_wake: threading.Event = field(default_factory=threading.Event)
 
     @property
     def store(self) -> str:

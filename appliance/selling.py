@@ -342,6 +342,7 @@ def apply_sale(step: Apply) -> None:
         if not line.voided:
             ledger(step, number, line.variant, Movement.SALE, -line.qty)
     pay(step, sale.shift, sale.tenders, sign=1)
+    kick_for_cash(step, sale.tenders, "sale")
     flag_negative_after(step)
 
 
@@ -423,6 +424,41 @@ def apply_receipt_requested(step: Apply) -> None:
         step.breach("unknown_receipt", f"no receipt {request.receipt}")
     if request.channel in ("email", "sms") and not request.to:
         step.breach("address_required", f"an {request.channel} receipt needs an address")
+    if request.channel == "print" and step.live:
+        # Printed after the commit by the print worker; a replayed request (the register was
+        # cut off from the appliance) is not printed late, for a customer long gone.
+        print_receipt(step, request)
+
+
+def print_receipt(step: Apply, request: ReceiptRequested) -> None:
+    """Queue the paper receipt on the register's printer: a reprint if one was printed."""
+    from appliance.devices.print_queue import enqueue
+
+    kind = "gift" if request.gift else "receipt"
+    if kind == "receipt" and step.rt.db.scalar(
+        "SELECT EXISTS (SELECT 1 FROM print_job WHERE ref = ?"
+        " AND kind IN ('receipt', 'gift', 'reprint') AND state != 'cancelled')",
+        (request.receipt,),
+    ):
+        kind = "reprint"
+    enqueue(
+        step.rt,
+        register=step.env.origin,
+        kind=kind,
+        ref=request.receipt,
+        event=step.env.id,
+        staff=step.env.actor,
+    )
+
+
+def kick_for_cash(step: Apply, tenders: Any, reason: str) -> None:
+    """A live event that takes or gives cash opens the drawer (never any other tender)."""
+    if step.live and any(t.kind == "cash" for t in tenders):
+        from appliance.devices.print_queue import kick_drawer
+
+        kick_drawer(
+            step.rt, step.env.origin, event=step.env.id, staff=step.env.actor, reason=reason
+        )
 
 
 def receipt(rt: Runtime, number: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from flask import Flask
 from waitress import wasyncore
 from waitress.server import create_server
 
+from appliance.devices.print_queue import PrintWorker
 from appliance.runtime import Runtime
 from appliance.scans import ScanBus
 from appliance.settings import Settings
@@ -131,6 +132,8 @@ def serve(
     # The cloud uplink lives in this process, beside the API that reports on it
     # (decisions.md §34); no mqtt_host means no cloud, and no uplink.
     uplink = Uplink(app.extensions["tillbox"]) if settings.mqtt_host else None
+    # Receipts and drawer kicks queued by committed events (appliance/devices/print_queue.py).
+    printing = PrintWorker(app.extensions["tillbox"])
 
     def stop(signum: int, frame: object) -> None:
         # Waitress waits up to 5 s for busy threads before it stops, and a scan stream never
@@ -153,6 +156,7 @@ def serve(
     gc.freeze()
     if uplink is not None:
         uplink.start()
+    printing.start()
     try:
         server.run()
     except KeyboardInterrupt:
@@ -162,6 +166,7 @@ def serve(
         scans.close()
         if uplink is not None:
             uplink.stop()
+        printing.stop()
         server.close()
         for handled, handler in previous.items():
             if handler is not None:

@@ -168,6 +168,13 @@ def _load_demo(rt: Runtime, progress: Progress | None) -> tuple[UpsertReport, st
         end_ms=today,
         progress=(lambda done, days: progress("history", done, days)) if progress else None,
     )
+    # After the history, so its sales queue no receipts: from now on every till prints to
+    # PNG and text files in {data}/prints (the admin page shows them).
+    from appliance.devices.printers import add_printer, bind_printer
+
+    printer = add_printer(rt, name="Demo printer", connection="demo", address="prints")
+    for register in (first, *others):
+        bind_printer(rt, register.id, printer)
     return report, token
 
 

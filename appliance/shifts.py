@@ -113,6 +113,10 @@ def apply_cash_moved(step: Apply) -> None:
             step.env.actor,
         ),
     )
+    if step.live:
+        from appliance.devices.print_queue import kick_drawer
+
+        kick_drawer(rt, step.env.origin, event=step.env.id, staff=step.env.actor, reason=move.kind)
 
 
 def apply_closed(step: Apply) -> None:

@@ -56,6 +56,8 @@ def push_events(call: Call, body: PushBody) -> PushOut:
     flagged. Delete from the outbox up to `acked[origin]`."""
     caller = call.device_caller()
     result = push.push(call.rt, caller.register, body.events, mode=body.mode, staff=caller.staff)
+    # Committed: receipts and drawer kicks it queued may go now.
+    call.rt.print_wake.set()
     return PushOut(
         acked=result.acked,
         flagged=result.flagged,  # type: ignore[arg-type]  # same shape, encoded as JSON

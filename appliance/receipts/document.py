@@ -63,11 +63,10 @@ Block = Text | Columns | Rule | Barcode | Feed
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """What to print, top to bottom, and whether to open the drawer with it."""
+    """What to print, top to bottom (the drawer is kicked by a job of its own)."""
 
     blocks: tuple[Block, ...]
     width: int = 48
-    kick_drawer: bool = False
     title: str = ""
 
     def lines(self) -> list[str]:
@@ -149,7 +148,5 @@ class Builder:
         self.blocks.extend(blocks)
         return self
 
-    def build(self, *, kick_drawer: bool = False, title: str = "") -> Document:
-        return Document(
-            blocks=tuple(self.blocks), width=self.width, kick_drawer=kick_drawer, title=title
-        )
+    def build(self, *, title: str = "") -> Document:
+        return Document(blocks=tuple(self.blocks), width=self.width, title=title)

@@ -169,8 +169,8 @@ def sale_receipt(
         b.add(Text(text, Align.CENTER))
     if reprint:
         b.add(Feed(), Text("*** REPRINT ***", Align.CENTER, bold=True))
-    cash = any(t.kind == "cash" for t in tenders)
-    return b.build(kick_drawer=cash and not reprint and not gift, title=f"Receipt {number}")
+    kind = "Gift receipt" if gift else "Reprint" if reprint else "Receipt"
+    return b.build(title=f"{kind} {number}")
 
 
 def shift_report_document(rt: Runtime, report: dict[str, Any]) -> Document:

@@ -44,8 +44,8 @@ _FONT_DIRS = (
 )
 
 
-def to_escpos(doc: Document, *, profile: str = "default", drawer_pin: int = 2) -> bytes:
-    """The document as ESC/POS bytes: initialise, print, feed, cut (and kick the drawer)."""
+def to_escpos(doc: Document, *, profile: str = "default") -> bytes:
+    """The document as ESC/POS bytes: initialise, print, feed and cut."""
     printer = Dummy(profile=profile)
     printer.hw("INIT")
     for block in doc.blocks:
@@ -84,8 +84,6 @@ def to_escpos(doc: Document, *, profile: str = "default", drawer_pin: int = 2) -
             printer.text("\n" * block.lines)
     printer.set(align="left", bold=False, normal_textsize=True)
     printer.cut()
-    if doc.kick_drawer:
-        printer.cashdraw(drawer_pin)
     output: bytes = printer.output
     return output
 

@@ -127,7 +127,6 @@ def test_the_sale_receipt_matches_the_hand_computed_one(
     expected[5] = f"Till: {registers[till.origin]}"
     expected[6] = f"Served by {names[till.actor]}"
     assert doc.lines() == expected
-    assert doc.kick_drawer  # cash was taken
 
 
 def test_a_gift_receipt_has_no_prices_and_a_reprint_says_so(
@@ -143,10 +142,6 @@ def test_a_gift_receipt_has_no_prices_and_a_reprint_says_so(
     reprint = sale_receipt(catalog, body["receipt"], reprint=True)
     lines = reprint.lines()
     assert lines[0].strip() == lines[-1].strip() == "*** REPRINT ***"
-    assert (
-        not reprint.kick_drawer
-        and not sale_receipt(catalog, body["receipt"], gift=True).kick_drawer
-    )
     with pytest.raises(NotFound):
         sale_receipt(catalog, "s01-r99-000001")
 
@@ -161,9 +156,8 @@ def test_escpos_bytes_are_exact(catalog: Runtime) -> None:
             Feed(2),
         ),
         width=16,
-        kick_drawer=True,
     )
-    out = to_escpos(doc, drawer_pin=5)
+    out = to_escpos(doc)
     assert out.startswith(b"\x1b@")  # ESC @: initialise
     assert b"\x1bE\x01" in out and b"\x1ba\x01" in out  # bold, centred
     assert b"\x1b!0" in out  # double width and height for the big name
@@ -172,12 +166,8 @@ def test_escpos_bytes_are_exact(catalog: Runtime) -> None:
     assert b"=" * 16 + b"\n" in out
     # GS k 73 (Code 128), the length, then code set B and the data.
     assert b"\x1dkI\x10{Bs01-r02-000017" in out
-    assert b"\x1dV\x00" in out  # full cut
-    assert out.endswith(b"\x1bp\x01" + out[-2:]) and out.index(b"\x1bp\x01") > out.index(
-        b"\x1dV\x00"
-    )  # ESC p 1: the drawer on pin 5, kicked after the cut
-    no_kick = to_escpos(Document(blocks=(Text("x"),), width=16))
-    assert b"\x1bp" not in no_kick
+    assert out.endswith(b"\x1dV\x00")  # full cut, last
+    assert b"\x1bp" not in out  # a receipt never opens the drawer: that is a job of its own
 
 
 def test_the_png_has_the_layouts_size_and_a_scannable_barcode(catalog: Runtime) -> None:

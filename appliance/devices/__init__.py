@@ -1,0 +1,1 @@
+"""The store's devices: receipt printers and cash drawers (scanners are in appliance/scans.py)."""
