@@ -20,7 +20,7 @@ from appliance.staff.directory import StaffMember
 from appliance.staff.registers import Register
 from protocol.bodies import Body, BodyError, decode_body
 from protocol.envelope import Envelope, EnvelopeError, decode_envelope, verify_hash
-from protocol.hlc import HLC
+from protocol.hlc import DEFAULT_MAX_AHEAD_MS, HLC
 from protocol.permissions import PERMISSIONS, Action, Role, may_perform
 
 _log = logging.getLogger(__name__)
@@ -274,6 +274,11 @@ def push(
             chain.seq, chain.hash, chain.hlc = env.seq, env.hash, (hlc.wall_ms, hlc.counter)
             if rt.clock.observe(hlc).clamped:
                 step.flag("clock_ahead", f"the register's clock is ahead: {env.hlc}")
+            elif live and hlc.wall_ms < rt.now_ms() - DEFAULT_MAX_AHEAD_MS:
+                # A live event was sealed a moment ago (the PWA queues for replay otherwise),
+                # so a stamp this old is a slow clock, which the cloud cannot tell from a late
+                # event. The fold still trusts it; a manager should set the clock right.
+                step.flag("clock_behind", f"the register's clock is behind: {env.hlc}")
             if previous is not None and chain.hlc <= previous:
                 # The stock fold orders by HLC: a register whose clock ran backwards would
                 # reorder its own movements. Kept on replay, but a manager should know.

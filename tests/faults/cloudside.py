@@ -135,8 +135,10 @@ def open_shop(
     seed: int,
     skews_ms: tuple[int, ...] = (0, 0, 0),
     start_ms: int = 1_795_000_000_000,
+    open_shifts: bool = True,
 ) -> Shop:
-    """A new store in `root`: staff, the small catalog, and one register per clock skew."""
+    """A new store in `root`: staff, the small catalog, and one register per clock skew, each
+    with a shift open unless told not to."""
     init_store(root, store=store_id, name=f"Store {store_id}")
     wall = FakeWall(start_ms)
     rt = open_runtime(make_settings(root), wall=wall)
@@ -167,7 +169,8 @@ def open_shop(
         rng=random.Random(seed),
         journal=Journal(store_id, root / DATABASE_FILE),
     )
-    shop.open_shifts()
+    if open_shifts:
+        shop.open_shifts()
     return shop
 
 

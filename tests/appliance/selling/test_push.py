@@ -565,6 +565,45 @@ def test_a_register_clock_far_ahead_is_accepted_and_flagged(
     assert ok(back.push(sale(back, rt)))["flagged"] == []
 
 
+def test_a_register_clock_far_behind_is_flagged_live_but_not_on_replay(
+    store: Store, till: Till, wall: FakeWall
+) -> None:
+    """A live event is sealed the moment it is sent, so an old stamp there is a slow clock;
+    a replayed one may just be late."""
+    rt = store.rt
+
+    def register(name: str, behind_ms: int) -> tuple[Till, list[str]]:
+        origin, device = store.new_register(name)
+        slow = Till(
+            store.client,
+            "s01",
+            origin,
+            device,
+            lambda: wall.ms - behind_ms,
+            actor=store.staff["cashier2"],
+        )
+        slow.staff_token = store.login("cashier2", device=device)
+        opened = ok(slow.open_shift())
+        return slow, [f["code"] for e in opened["flagged"] for f in e["flags"]]
+
+    slow, codes = register("Slow till", 2 * 3_600_000)
+    assert codes == ["clock_behind"]
+    env = sale(slow, rt)
+    data = ok(slow.push(env))
+    assert [(e["id"], [f["code"] for f in e["flags"]]) for e in data["flagged"]] == [
+        (env.id, ["clock_behind"])
+    ]
+    assert rt.db.scalar("SELECT code FROM review_flag WHERE event = ?", (env.id,)) == "clock_behind"
+    assert rt.db.scalar("SELECT 1 FROM sale WHERE id = ?", (env.id,))
+    # Replayed from the outbox, the same age says nothing: the register may have been offline.
+    late = sale(slow, rt)
+    assert ok(slow.push(late, mode="replay", token=slow.device))["flagged"] == []
+    # Four minutes behind is within tolerance.
+    near, codes = register("Near till", 4 * 60_000)
+    assert codes == []
+    assert ok(near.push(sale(near, rt)))["flagged"] == []
+
+
 def test_a_register_clock_going_backwards_is_refused_live_and_flagged_on_replay(
     store: Store, till: Till, wall: FakeWall
 ) -> None:
