@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -424,10 +425,36 @@ def apply_receipt_requested(step: Apply) -> None:
         step.breach("unknown_receipt", f"no receipt {request.receipt}")
     if request.channel in ("email", "sms") and not request.to:
         step.breach("address_required", f"an {request.channel} receipt needs an address")
+    elif request.channel == "email" and request.to and not _EMAIL.fullmatch(request.to):
+        step.breach("bad_address", f"{request.to!r} is not an email address")
+    elif request.channel == "sms" and request.to and not _PHONE.fullmatch(request.to):
+        step.breach("bad_address", f"{request.to!r} is not a phone number (+353 87 123 4567)")
+    elif request.channel in ("email", "sms") and request.to:
+        # Kept until sent, across outages and restarts; sent late is still useful.
+        from appliance.receipts.delivery import queue_message
+
+        queue_message(
+            step.rt,
+            event=step.env.id,
+            channel=request.channel,
+            address=request.to.strip() if request.channel == "email" else _phone(request.to),
+            receipt=request.receipt,
+            gift=request.gift,
+        )
     if request.channel == "print" and step.live:
         # Printed after the commit by the print worker; a replayed request (the register was
         # cut off from the appliance) is not printed late, for a customer long gone.
         print_receipt(step, request)
+
+
+_EMAIL = re.compile(r"\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*")
+_PHONE = re.compile(r"\s*\+?[0-9][0-9 ()./-]{5,22}\s*")
+
+
+def _phone(text: str) -> str:
+    """A phone number as the gateway wants it: digits, with the leading + kept."""
+    digits = "".join(c for c in text if c.isdigit())
+    return ("+" if text.strip().startswith("+") else "") + digits
 
 
 def print_receipt(step: Apply, request: ReceiptRequested) -> None:

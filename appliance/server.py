@@ -16,6 +16,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from appliance.devices.print_queue import PrintWorker
+from appliance.receipts.delivery import MessageWorker
 from appliance.runtime import Runtime
 from appliance.scans import ScanBus
 from appliance.settings import Settings
@@ -134,6 +135,8 @@ def serve(
     uplink = Uplink(app.extensions["tillbox"]) if settings.mqtt_host else None
     # Receipts and drawer kicks queued by committed events (appliance/devices/print_queue.py).
     printing = PrintWorker(app.extensions["tillbox"])
+    # Emailed and texted receipts, when this appliance has a mail server or SMS gateway.
+    messages = MessageWorker(app.extensions["tillbox"])
 
     def stop(signum: int, frame: object) -> None:
         # Waitress waits up to 5 s for busy threads before it stops, and a scan stream never
@@ -157,6 +160,7 @@ def serve(
     if uplink is not None:
         uplink.start()
     printing.start()
+    messages.start()
     try:
         server.run()
     except KeyboardInterrupt:
@@ -167,6 +171,7 @@ def serve(
         if uplink is not None:
             uplink.stop()
         printing.stop()
+        messages.stop()
         server.close()
         for handled, handler in previous.items():
             if handler is not None:

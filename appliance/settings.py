@@ -107,6 +107,22 @@ class Settings:
     # Lines printed under the store's name (address, tax number) and at the foot of a receipt.
     receipt_header: str = ""
     receipt_footer: str = "Thank you for shopping with us"
+    # Digital receipts sent by the appliance itself: the store's SMTP server (STARTTLS unless
+    # smtp_starttls is false; smtp_tls_ca for a private CA) and a Twilio-style SMS gateway.
+    # With neither, requested emails and texts wait in the queue.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_tls_ca: Path | None = None
+    smtp_username: str = ""
+    smtp_password_file: Path | None = None
+    smtp_from: str = ""
+    sms_gateway_url: str = ""
+    sms_account: str = ""
+    sms_token_file: Path | None = None
+    sms_from: str = ""
+    # Where a receipt can be seen online; an SMS receipt carries {receipt_link_base}/{number}.
+    receipt_link_base: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -187,6 +203,12 @@ class Settings:
             raise SettingsError("push_max_events must be 1–5000")
         if not 24 <= self.printer_width <= 64:
             raise SettingsError("printer_width must be 24–64 characters (48 for 80 mm paper)")
+        if self.smtp_host and "@" not in self.smtp_from:
+            raise SettingsError("smtp_from must be the address receipts are sent from")
+        if self.sms_gateway_url and not (self.sms_account and self.sms_from):
+            raise SettingsError("an SMS gateway needs sms_account and sms_from")
+        if self.sms_gateway_url and not self.sms_gateway_url.startswith(("https://", "http://")):
+            raise SettingsError("sms_gateway_url must be an http(s) URL")
         if self.mqtt_host and not 1 <= self.mqtt_port <= 65535:
             raise SettingsError(f"mqtt_port {self.mqtt_port} is outside 1–65535")
         if not 1 <= self.sync_batch_max_events <= 5000:
