@@ -24,7 +24,6 @@ from cloud.worker import BrokerSettings, IngestWorker
 from protocol.ids import new_id
 from tests.appliance.sync.mqtt_fakes import Broker
 from tests.appliance.till import Item, Till
-from tests.cloud.conftest import cloud_dsn, template_db  # noqa: F401 (fixtures)
 from tests.faults.cloudside import HOUR_MS, PRICES, Shop, open_shop, uplink, wait_synced
 from tests.faults.invariants import assert_converged
 from tests.faults.test_worker_kill import SEED
@@ -44,7 +43,7 @@ def live(shop: Shop, till: Till, who: str, type: str, body: dict[str, Any]) -> d
 
 def test_two_skewed_registers_through_an_offline_day_fold_alike_and_are_flagged(
     tmp_path: Path,
-    cloud_dsn: str,  # noqa: F811
+    cloud_dsn: str,
 ) -> None:
     # The day ends just now, so F's last stamps are still ahead of the cloud's clock.
     now = time.time_ns() // 1_000_000

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from cloud.migrate import connect
 from tests.appliance.sync.mqtt_fakes import Broker, wait_for
-from tests.cloud.conftest import cloud_dsn, template_db  # noqa: F401 (fixtures)
 from tests.faults.cloudside import Link, Shop, WorkerProcess, open_shop, uplink, wait_synced
 from tests.faults.invariants import assert_converged
 from tests.faults.test_worker_kill import SEED
@@ -38,7 +37,7 @@ B_DEATHS = (
 
 def test_two_workers_one_killed_and_restarted_while_five_stores_push(
     tmp_path: Path,
-    cloud_dsn: str,  # noqa: F811
+    cloud_dsn: str,
 ) -> None:
     rng = random.Random(SEED)
     print(f"TILLBOX_FAULT_SEED={SEED}")

@@ -22,7 +22,6 @@ import psycopg
 
 from cloud.migrate import connect
 from tests.appliance.sync.mqtt_fakes import Broker, wait_for
-from tests.cloud.conftest import cloud_dsn, template_db  # noqa: F401 (fixtures)
 from tests.faults.cloudside import WorkerProcess, open_shop, uplink, wait_synced
 from tests.faults.invariants import assert_converged
 
@@ -40,7 +39,7 @@ def cloud_cursor(pg: Conn, store: str) -> int:
 
 def test_ingest_workers_killed_before_and_after_commit_lose_and_double_nothing(
     tmp_path: Path,
-    cloud_dsn: str,  # noqa: F811
+    cloud_dsn: str,
 ) -> None:
     rng = random.Random(SEED)
     print(f"TILLBOX_FAULT_SEED={SEED}")  # to replay a failure
