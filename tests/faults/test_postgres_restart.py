@@ -30,23 +30,37 @@ def cluster() -> Iterator[Cluster]:
         yield started
 
 
+@pytest.mark.parametrize(
+    ("batch_events", "events", "marks"),
+    [
+        pytest.param(3, 150, (30, 90), id="small-batches"),
+        # Above ingest's COPY threshold: the crash falls into a COPY or its projection.
+        pytest.param(200, 900, (200, 600), id="copied-batches"),
+    ],
+)
 def test_the_worker_holds_its_batch_while_postgresql_restarts_and_nothing_is_lost(
-    tmp_path: Path, cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    cluster: Cluster,
+    monkeypatch: pytest.MonkeyPatch,
+    batch_events: int,
+    events: int,
+    marks: tuple[int, int],
 ) -> None:
     # The worker's back-off as it is, only quicker, so the test waits less.
     monkeypatch.setattr(worker_module, "RETRY_MIN_S", 0.1)
     monkeypatch.setattr(worker_module, "RETRY_MAX_S", 1.0)
     dsn = cluster.cloud_database()
     shop = open_shop(tmp_path / "s01", "s01", seed=SEED, skews_ms=(0, -20_000, 45_000))
-    shop.trade(150)
+    shop.trade(events, per_push=25)
     broker = Broker(tmp_path / "broker").start()
-    link = uplink(shop, broker)
+    link = uplink(shop, broker, sync_batch_max_events=batch_events)
     worker = IngestWorker(dsn, BrokerSettings(port=broker.port), name="pg-restart", threads=2)
     try:
         worker.start()
         assert worker.wait_subscribed()
         link.start()
-        for outage, (go, mark) in enumerate(((cluster.crash, 30), (cluster.kill_postmaster, 90))):
+        outages = zip((cluster.crash, cluster.kill_postmaster), marks, strict=True)
+        for outage, (go, mark) in enumerate(outages):
             wait_for(lambda m=mark: link.cursor() >= m, timeout=30, what=f"ingest past {mark}")
             retries = worker.counters.retries
             go()
