@@ -9,7 +9,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 # Route modules register their routes on `api` when imported.
-from appliance.api import catalog, scans, selling, staff, sync, system
+from appliance.api import catalog, devices, scans, selling, staff, sync, system
 from appliance.api.registry import PatternConverter, render
 from appliance.api.v1 import PREFIX, api
 from appliance.db import DatabaseError
@@ -80,4 +80,15 @@ def init_app(app: Flask) -> None:
         return _error(500, "internal", "something went wrong on the appliance; it has been logged")
 
 
-__all__ = ["PREFIX", "api", "catalog", "init_app", "scans", "selling", "staff", "sync", "system"]
+__all__ = [
+    "PREFIX",
+    "api",
+    "catalog",
+    "devices",
+    "init_app",
+    "scans",
+    "selling",
+    "staff",
+    "sync",
+    "system",
+]

@@ -585,3 +585,19 @@ class SyncStatus(msgspec.Struct, kw_only=True):
     outbox: OutboxOut
     origins: dict[str, OriginSyncOut]
     catalog: CatalogSyncOut
+
+
+class PrinterStateOut(msgspec.Struct, kw_only=True):
+    """A register's printer as last heard (null: never checked, or it cannot tell)."""
+
+    name: str
+    connection: str
+    online: bool | None
+    paper_out: bool | None
+    paper_low: bool | None
+    cover_open: bool | None
+    drawer_open: bool | None
+    checked_at: str | None
+    queued: int
+    failed_recently: int
+    last_error: str | None

@@ -123,6 +123,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, Request]] = {
         lambda store: ("/api/v1/scans", {"register": store.register_id, "code": "96385074"}),
     ),
     ("GET", "/sync/status"): ("device", _plain("/api/v1/sync/status")),
+    ("GET", "/printer"): ("device", _plain("/api/v1/printer")),
     ("POST", "/review/<int:flag_id>/resolve"): (
         "manager",
         lambda store: ("/api/v1/review/1/resolve", {"note": "looked at it"}),

@@ -276,3 +276,26 @@ def test_bad_printer_settings_are_refused_and_removal_cancels_its_jobs(
     assert jobs(catalog) == [("drawer", "cancelled", 0)]
     assert list_printers(catalog) == []
     assert enqueue(catalog, register=store.register_id, kind="test") is None  # no printer now
+
+
+def test_the_register_sees_its_printers_status_and_queue(
+    store: Store, catalog: Runtime, till: Till, printer: FakePrinter, wall: FakeWall
+) -> None:
+    answer = store.client.get("/api/v1/printer", headers=store.bearer(store.device))
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["checked_at"] is None and answer.get_json()["queued"] == 0
+    printer.status[4] = PAPER_OUT
+    body = cash_and_card(till, catalog, cash=0)
+    ok(till.send("receipt.requested", {"receipt": body["receipt"], "channel": "print"}))
+    PrintWorker(catalog).run_once()
+    state = store.client.get("/api/v1/printer", headers=store.bearer(store.device)).get_json()
+    assert (state["name"], state["online"], state["paper_out"], state["queued"]) == (
+        "Front",
+        True,
+        True,
+        1,
+    )
+    assert "out of paper" in state["last_error"]
+    other = store.new_register("Back")[1]
+    missing = store.client.get("/api/v1/printer", headers=store.bearer(other))
+    assert missing.status_code == 404 and missing.get_json()["error"] == "no_printer"
