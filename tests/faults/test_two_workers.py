@@ -22,6 +22,9 @@ from tests.faults.invariants import assert_converged
 from tests.faults.test_worker_kill import SEED
 
 STORES = ("s01", "s02", "s03", "s04", "s05")
+# s04 and s05 trade in bursts and send batches of up to 200 events, above ingest's COPY
+# threshold; the others a few events at a time, pipelined.
+BURSTY = {"s04", "s05"}
 # How each incarnation of worker B dies: by its own hand at a point of a batch, or by timing.
 B_DEATHS = (
     "after_commit:3",
@@ -51,11 +54,15 @@ def test_two_workers_one_killed_and_restarted_while_five_stores_push(
             shop = open_shop(tmp_path / store, store, seed=SEED + n, skews_ms=(0, 30_000))
             shop.trade(15)
             shops.append(shop)
-            links.append(uplink(shop, broker).start())
+            batch = 200 if store in BURSTY else 3
+            links.append(uplink(shop, broker, sync_batch_max_events=batch).start())
 
         def trade_everywhere(n: int) -> None:
             for shop in shops:
-                shop.trade(n, per_push=3)
+                if shop.id in BURSTY:
+                    shop.trade(12 * n, per_push=12 * n)
+                else:
+                    shop.trade(n, per_push=3)
 
         a = WorkerProcess(cloud_dsn, broker.port, "a", tmp_path / "a.log")
         workers.append(a)
