@@ -66,6 +66,14 @@ _EVENT_COLUMNS = "id, store, origin, seq, store_seq, type, hlc, at, actor, envel
 _LEDGER_COLUMNS = (
     "event, line, store, variant, kind, qty, hlc_wall, hlc_counter, hlc_node, origin, at, reason"
 )
+_EVENT_TYPES = "uuid, text, text, bigint, bigint, text, text, timestamptz, text, jsonb"
+_LEDGER_TYPES = (
+    "uuid, integer, text, uuid, text, bigint, bigint, integer, text, text, timestamptz, text"
+)
+_FACT_TYPES = (
+    "uuid, integer, text, text, text, text, timestamptz, uuid, bigint, integer, bigint, bigint,"
+    " bigint, text"
+)
 _COUNT = Movement.COUNT.value
 _FACT_COLUMNS = (
     "event, line, kind, store, register, receipt, at, variant, qty, qty_scale, net, tax,"
@@ -293,6 +301,17 @@ def _check_hashes(batch: Batch) -> None:
 
 
 def _apply(conn: Conn, topic_store: str, batch: Batch, *, careful: bool) -> dict[str, int]:
+    if careful or len(batch.items) > COPY_THRESHOLD:
+        return _apply_steps(conn, topic_store, batch, careful=careful, pipelined=False)
+    # A small batch (the steady state: a few events a store) in pipeline mode: what needs no
+    # answer goes without waiting for one, and the batch costs three round trips, not a dozen.
+    with conn.pipeline():
+        return _apply_steps(conn, topic_store, batch, careful=False, pipelined=True)
+
+
+def _apply_steps(
+    conn: Conn, topic_store: str, batch: Batch, *, careful: bool, pipelined: bool
+) -> dict[str, int]:
     with conn.transaction():
         row = conn.execute(
             "SELECT applied_through FROM store_cursor WHERE store = %s FOR UPDATE",
@@ -321,8 +340,26 @@ def _apply(conn: Conn, topic_store: str, batch: Batch, *, careful: bool) -> dict
         chains = _origins(conn, topic_store, fresh)
         _verify_chains(conn, topic_store, fresh, chains)
         flag_clock_skew(conn, topic_store, fresh)
-        inserted = _insert_events(conn, topic_store, fresh, careful=careful)
-        _project(conn, topic_store, [item for item in fresh if item.envelope.id in inserted])
+        if careful:
+            inserted = _insert_events(conn, topic_store, fresh)
+            new = [item for item in fresh if item.envelope.id in inserted]
+            out = _projection(conn, topic_store, new)
+        else:
+            # Not careful, every fresh event is inserted or the batch fails with
+            # UniqueViolation (and goes again, carefully); a large batch's projection is worked
+            # out while PostgreSQL takes in its events.
+            new = fresh
+            lookups = _lookups(conn, new)
+            rows = [_event_row(topic_store, item) for item in new]
+            if len(rows) > COPY_THRESHOLD:
+                with conn.cursor().copy(f"COPY event ({_EVENT_COLUMNS}) FROM STDIN") as copy:
+                    for event_row in rows:
+                        copy.write_row(event_row)
+                    out = _build(topic_store, new, lookups)
+            else:
+                _insert_rows(conn, "event", _EVENT_COLUMNS, _EVENT_TYPES, rows)
+                out = _build(topic_store, new, lookups)
+        _write_projection(conn, topic_store, new, out, pipelined=pipelined)
         conn.execute(
             "UPDATE store_cursor SET applied_through = %s, updated_at = now() WHERE store = %s",
             (batch.last, topic_store),
@@ -333,7 +370,7 @@ def _apply(conn: Conn, topic_store: str, batch: Batch, *, careful: bool) -> dict
         batch.first,
         batch.last,
         len(fresh),
-        len(inserted),
+        len(new),
     )
     return {"applied_through": batch.last}
 
@@ -446,20 +483,9 @@ def _event_row(store: str, item: Item) -> tuple[Any, ...]:
     )
 
 
-def _insert_events(
-    conn: Conn, store: str, items: Sequence[Item], *, careful: bool = True
-) -> set[str]:
-    """Insert the events, skipping any already held; the ids actually inserted.
-
-    Not `careful`, a large batch is COPYed straight into the table, which raises
-    UniqueViolation (and spoils the transaction) if any event is held already.
-    """
+def _insert_events(conn: Conn, store: str, items: Sequence[Item]) -> set[str]:
+    """Insert the events, skipping any already held; the ids actually inserted."""
     rows = [_event_row(store, item) for item in items]
-    if len(rows) > COPY_THRESHOLD and not careful:
-        with conn.cursor().copy(f"COPY event ({_EVENT_COLUMNS}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        return {item.envelope.id for item in items}
     if len(rows) > COPY_THRESHOLD:
         conn.execute(
             "CREATE TEMP TABLE IF NOT EXISTS event_in (LIKE event INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -559,23 +585,75 @@ class _Projection:
                 row[name] = value
 
 
-def _project(conn: Conn, store: str, items: Sequence[Item]) -> None:
-    """Sales facts, the stock ledger, on-hand and shift summaries for newly inserted events."""
-    if not items:
-        return
+@dataclass(frozen=True, slots=True)
+class _Lookups:
+    """What projecting a batch needs from the database, read before anything is written."""
+
+    restocks: frozenset[str]
+    # A voided sale from an earlier batch: its sale facts (line, variant, qty, qty_scale,
+    # net, tax, discount, currency), its total and its shift.
+    voided: dict[str, tuple[list[tuple[Any, ...]], int, str | None]]
+
+
+def _lookups(conn: Conn, items: Sequence[Item]) -> _Lookups:
+    """Return reasons that restock (when the batch has a return) and the earlier sales the
+    batch's post-voids take back, each in one query."""
+    restocks: frozenset[str] = frozenset()
+    if any(isinstance(item.body, ReturnCompleted) for item in items):
+        restocks = frozenset(
+            code
+            for (code,) in conn.execute(
+                "SELECT code FROM return_reason WHERE disposition = 'restock'"
+            )
+        )
+    here = {item.envelope.id for item in items if isinstance(item.body, SaleCompleted)}
+    earlier = sorted(
+        {
+            item.body.sale
+            for item in items
+            if isinstance(item.body, SaleVoided) and item.body.sale not in here
+        }
+    )
+    voided: dict[str, tuple[list[tuple[Any, ...]], int, str | None]] = {}
+    if earlier:
+        facts: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        for sale, *fact in conn.execute(
+            "SELECT event::text, line, variant::text, qty, qty_scale, net, tax, discount,"
+            " currency FROM sale_fact WHERE event = ANY(%s::uuid[]) AND kind = 'sale'"
+            " ORDER BY event, line",
+            (earlier,),
+        ):
+            facts[sale].append(tuple(fact))
+        for sale, total, shift in conn.execute(
+            "SELECT id::text, (envelope #>> '{body,totals,total}')::bigint,"
+            " envelope #>> '{body,shift}' FROM event WHERE id = ANY(%s::uuid[])",
+            (earlier,),
+        ):
+            voided[sale] = (facts.get(sale, []), int(total or 0), shift)
+        for sale in earlier:
+            voided.setdefault(sale, (facts.get(sale, []), 0, None))
+    return _Lookups(restocks=restocks, voided=voided)
+
+
+def _projection(conn: Conn, store: str, items: Sequence[Item]) -> _Projection:
+    """The projection rows of newly inserted events."""
+    return _build(store, items, _lookups(conn, items))
+
+
+def _build(store: str, items: Sequence[Item], lookups: _Lookups) -> _Projection:
+    """Sales facts, ledger rows and shift figures for newly inserted events (no I/O)."""
     out = _Projection(store=store)
-    restocks = {
-        code
-        for (code,) in conn.execute("SELECT code FROM return_reason WHERE disposition = 'restock'")
+    sales: dict[str, SaleCompleted] = {
+        item.envelope.id: item.body for item in items if isinstance(item.body, SaleCompleted)
     }
     for item in items:
         body = item.body
         if isinstance(body, SaleCompleted):
             _sale(out, item, body)
         elif isinstance(body, SaleVoided):
-            _void(conn, out, item, body)
+            _void(out, item, body, sales.get(body.sale), lookups)
         elif isinstance(body, ReturnCompleted):
-            _return(out, item, body, restocks)
+            _return(out, item, body, lookups.restocks)
         elif isinstance(body, StockReceived):
             for n, received in enumerate(body.lines, start=1):
                 out.move(item, n, received.variant, Movement.RECEIPT, received.qty, body.reference)
@@ -597,13 +675,43 @@ def _project(conn: Conn, store: str, items: Sequence[Item]) -> None:
             out.shift(item, body.shift, opened_at=item.envelope.at, opening_float=body.float.total)
         elif isinstance(body, ShiftClosed):
             out.shift(item, body.shift, closed_at=item.envelope.at, counted_cash=body.cash.total)
-    _copy(conn, "stock_ledger", _LEDGER_COLUMNS, out.ledger)
-    _copy(conn, "sale_fact", _FACT_COLUMNS, out.facts)
-    _write_shifts(conn, store, out.shifts)
-    _number_closes(conn, store, [item for item in items if isinstance(item.body, ShiftClosed)])
-    recounted = {row[3] for row in out.ledger if row[4] == _COUNT}
-    _move_on_hand(conn, store, out.ledger, recounted)
-    _refold(conn, store, sorted(recounted))
+    return out
+
+
+def _write_projection(
+    conn: Conn, store: str, items: Sequence[Item], out: _Projection, *, pipelined: bool
+) -> None:
+    """Write the rows set-based: COPY when large (never in pipeline mode, which has no COPY),
+    one INSERT from arrays otherwise; then shifts, Z numbers and on-hand in one pipeline."""
+    if not items:
+        return
+    for table, columns, types, rows in (
+        ("stock_ledger", _LEDGER_COLUMNS, _LEDGER_TYPES, out.ledger),
+        ("sale_fact", _FACT_COLUMNS, _FACT_TYPES, out.facts),
+    ):
+        if len(rows) > COPY_THRESHOLD and not pipelined:
+            _copy(conn, table, columns, rows)
+        else:
+            _insert_rows(conn, table, columns, types, rows)
+    with conn.pipeline():
+        _write_shifts(conn, store, out.shifts)
+        _number_closes(conn, store, [item for item in items if isinstance(item.body, ShiftClosed)])
+        recounted = {row[3] for row in out.ledger if row[4] == _COUNT}
+        _move_on_hand(conn, store, out.ledger, recounted)
+        _refold(conn, store, sorted(recounted))
+
+
+def _insert_rows(
+    conn: Conn, table: str, columns: str, types: str, rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """One INSERT of `rows` from one array per column (`types`: each column's SQL type)."""
+    if not rows:
+        return
+    arrays = ", ".join(f"%s::{kind}[]" for kind in types.split(", "))
+    conn.execute(
+        f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays})",
+        [list(column) for column in zip(*rows, strict=True)],
+    )
 
 
 def _copy(conn: Conn, table: str, columns: str, rows: Iterable[tuple[Any, ...]]) -> None:
@@ -711,27 +819,26 @@ def _spread(amount: int, weights: Sequence[int]) -> list[int]:
     return [q + (1 if i in bumped else 0) for i, (q, _) in enumerate(shares)]
 
 
-def _void(conn: Conn, out: _Projection, item: Item, void: SaleVoided) -> None:
+def _void(
+    out: _Projection,
+    item: Item,
+    void: SaleVoided,
+    sale: SaleCompleted | None,
+    lookups: _Lookups,
+) -> None:
     """A post-void takes back the sale's facts and puts its goods back (VOID movements)."""
     env = item.envelope
-    pending_facts = [row for row in out.facts if row[0] == void.sale]
-    if pending_facts:
+    sale_shift: str | None
+    if sale is not None:
+        # The sale came in the same batch: its facts so far, its own total and shift.
+        pending_facts = [row for row in out.facts if row[0] == void.sale]
         facts = [row[7:14] for row in pending_facts]
         lines = [row[1] for row in pending_facts]
-        shift_total = out.sale_totals.get(void.sale, 0)
+        shift_total, sale_shift = sale.totals.total, sale.shift
     else:
-        found = conn.execute(
-            "SELECT line, variant::text, qty, qty_scale, net, tax, discount, currency"
-            " FROM sale_fact WHERE event = %s AND kind = 'sale' ORDER BY line",
-            (void.sale,),
-        ).fetchall()
+        found, shift_total, sale_shift = lookups.voided.get(void.sale, ([], 0, None))
         lines = [row[0] for row in found]
         facts = [row[1:] for row in found]
-        total = conn.execute(
-            "SELECT (envelope #>> '{body,totals,total}')::bigint FROM event WHERE id = %s",
-            (void.sale,),
-        ).fetchone()
-        shift_total = 0 if total is None else int(total[0])
     for n, (variant, qty, scale, net, tax, discount, currency) in zip(lines, facts, strict=True):
         out.facts.append(
             (
@@ -752,14 +859,11 @@ def _void(conn: Conn, out: _Projection, item: Item, void: SaleVoided) -> None:
             )
         )
         out.move(item, n, variant, Movement.VOID, qty)
-    sale_shift = conn.execute(
-        "SELECT envelope #>> '{body,shift}' FROM event WHERE id = %s", (void.sale,)
-    ).fetchone()
-    if sale_shift is not None and sale_shift[0]:
-        out.shift(item, sale_shift[0], sales=-1, sales_total=-shift_total)
+    if sale_shift:
+        out.shift(item, sale_shift, sales=-1, sales_total=-shift_total)
 
 
-def _return(out: _Projection, item: Item, ret: ReturnCompleted, restocks: set[str]) -> None:
+def _return(out: _Projection, item: Item, ret: ReturnCompleted, restocks: frozenset[str]) -> None:
     """Negative facts per returned line; RETURN movements only for restocking reasons."""
     env = item.envelope
     for n, line in enumerate(ret.lines, start=1):

@@ -230,6 +230,24 @@ def test_a_500_event_batch_goes_through_copy_and_is_quick(pg: Conn) -> None:
     assert elapsed < 2.0, elapsed
 
 
+def test_a_small_batch_whose_events_are_held_already_goes_the_careful_way(pg: Conn) -> None:
+    till = offline_till()
+    variant = new_id()
+    events = [received(till, variant, 2) for _ in range(3)]
+    assert ingest_batch(pg, "s01", batch(1, events)) == {"applied_through": 3}
+    # The pipelined INSERT meets the held events, the batch goes again carefully, and the
+    # connection is left as it was (the next batch applies).
+    pg.execute("UPDATE store_cursor SET applied_through = 0")
+    pg.execute("UPDATE origin SET last_seq = 0, last_hash = NULL")
+    assert ingest_batch(pg, "s01", batch(1, events)) == {"applied_through": 3}
+    assert count(pg, "SELECT count(*) FROM event") == 3
+    assert count(pg, "SELECT sum(qty) FROM on_hand") == 6
+    assert alerts(pg) == []
+    assert ingest_batch(pg, "s01", batch(4, [received(till, variant, 1)])) == {"applied_through": 4}
+    assert count(pg, "SELECT sum(qty) FROM on_hand") == 7
+    assert pg.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
 def test_a_large_batch_whose_events_are_held_already_goes_the_careful_way(pg: Conn) -> None:
     till = offline_till()
     variants = [new_id() for _ in range(50)]
