@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -115,9 +115,16 @@ def uplink(rt: Runtime) -> Iterator[Uplink]:
 
 
 @contextmanager
-def ingest_worker(dsn: str, port: int, name: str = "w1") -> Iterator[IngestWorker]:
+def ingest_worker(
+    dsn: str,
+    port: int,
+    name: str = "w1",
+    on_committed: Callable[[str, dict[str, int]], None] | None = None,
+) -> Iterator[IngestWorker]:
     """The cloud's ingest worker on a broker, started (not waited for) and stopped after."""
-    worker = IngestWorker(dsn, BrokerSettings(port=port), name=name).start()
+    worker = IngestWorker(
+        dsn, BrokerSettings(port=port), name=name, on_committed=on_committed
+    ).start()
     try:
         yield worker
     finally:
