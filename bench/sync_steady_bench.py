@@ -85,8 +85,11 @@ class SimStore:
         )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        self.client.connect_async("127.0.0.1", port)
+        # Connected one after the other: 200 at once overflow the broker's listen backlog.
+        self.client.connect("127.0.0.1", port)
         self.client.loop_start()
+        if not self.connected.wait(30):
+            raise RuntimeError(f"simulated store {store} could not connect")
 
     def _on_connect(self, client: mqtt.Client, *args: Any) -> None:
         client.subscribe(acks_topic(self.store), qos=1)
@@ -173,8 +176,6 @@ def run_phase(
         }
         procs, results, stop = start_workers(dsn, port, workers, threads, per_store)
         sims = [SimStore(store, events, port) for store, events in prepared.items()]
-        for sim in sims:
-            assert sim.connected.wait(30), sim.store
         time.sleep(1.0)  # every ack subscription in place
         broker_cpu, sim_cpu = cpu_seconds(BROKER_PID[0]), _self_cpu()
         start = time.time() + 0.5
@@ -269,9 +270,6 @@ def main() -> None:
     backlog = {s: events[: args.backlog] for s, events in prepared.items()}
 
     root = Path(tempfile.mkdtemp(prefix="tillbox-steady-"))
-    broker = start_broker(root / "broker")
-    assert broker.process is not None
-    BROKER_PID[0] = broker.process.pid
     results: dict[str, dict[str, Any]] = {}
     loads: dict[str, str] = {}
     try:
@@ -283,15 +281,22 @@ def main() -> None:
                 key = f"{phase}-{workers}"
                 loads[key] = load()
                 print(f"{key}: {workers} worker(s) × {args.threads} threads (load {loads[key]}) …")
-                r = run_phase(
-                    events,
-                    broker.port,
-                    workers,
-                    args.threads,
-                    rate=rate,
-                    seconds=args.seconds,
-                    rng=rng,
-                )
+                # A broker of its own for each phase: the last one's 200 sessions are gone.
+                broker = start_broker(root / key)
+                assert broker.process is not None
+                BROKER_PID[0] = broker.process.pid
+                try:
+                    r = run_phase(
+                        events,
+                        broker.port,
+                        workers,
+                        args.threads,
+                        rate=rate,
+                        seconds=args.seconds,
+                        rng=rng,
+                    )
+                finally:
+                    broker.kill()
                 results[key] = r
                 lat = r["latencies"]
                 print(
@@ -303,7 +308,6 @@ def main() -> None:
                     flush=True,
                 )
     finally:
-        broker.kill()
         shutil.rmtree(root, ignore_errors=True)
     load_at_end = load()
 
