@@ -448,7 +448,7 @@ def apply_receipt_requested(step: Apply) -> None:
 
 
 _EMAIL = re.compile(r"\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*")
-_PHONE = re.compile(r"\s*\+?[0-9][0-9 ()./-]{5,22}\s*")
+_PHONE = re.compile(r"\s*\+?[0-9(][0-9 ()./-]{5,22}\s*")
 
 
 def _phone(text: str) -> str:

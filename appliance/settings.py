@@ -9,6 +9,7 @@ import re
 import tomllib
 import types
 import typing
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -37,6 +38,8 @@ class Settings:
     currency: str = "EUR"
     # How registers show money and dates (a BCP 47 tag: "en-IE" gives €12.99, "de-DE" 12,99 €).
     locale: str = "en-IE"
+    # The store's time zone (IANA name): receipts and printed reports show local time.
+    timezone: str = "Europe/Dublin"
     host: str = "127.0.0.1"
     port: int = 8080
     # SSE streams hold a thread each, so waitress needs more than its default 4.
@@ -123,6 +126,11 @@ class Settings:
     sms_from: str = ""
     # Where a receipt can be seen online; an SMS receipt carries {receipt_link_base}/{number}.
     receipt_link_base: str = ""
+    # Barcode scanners read by the appliance: input devices the udev rule tags
+    # (ENV{TILLBOX_SCANNER}="1"), plus these by USB or Bluetooth ids ("0c2e:0b61"). A scanner
+    # seen for the first time gets scanner_layout (us, uk, de or fr) until one is set for it.
+    scanner_ids: tuple[str, ...] = ()
+    scanner_layout: str = "us"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -201,6 +209,12 @@ class Settings:
             raise SettingsError("no_receipt_refunds may list store_credit and cash")
         if not 1 <= self.push_max_events <= 5000:
             raise SettingsError("push_max_events must be 1–5000")
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(
+                f"timezone {self.timezone!r} is not a time zone name like 'Europe/Dublin'"
+            ) from None
         if not 24 <= self.printer_width <= 64:
             raise SettingsError("printer_width must be 24–64 characters (48 for 80 mm paper)")
         if self.smtp_host and "@" not in self.smtp_from:
@@ -209,6 +223,10 @@ class Settings:
             raise SettingsError("an SMS gateway needs sms_account and sms_from")
         if self.sms_gateway_url and not self.sms_gateway_url.startswith(("https://", "http://")):
             raise SettingsError("sms_gateway_url must be an http(s) URL")
+        if any(not re.fullmatch(r"[0-9a-fA-F]{4}:[0-9a-fA-F]{4}", i) for i in self.scanner_ids):
+            raise SettingsError("scanner_ids are vendor:product ids like 0c2e:0b61 (from lsusb)")
+        if self.scanner_layout not in ("us", "uk", "de", "fr"):
+            raise SettingsError("scanner_layout must be us, uk, de or fr")
         if self.mqtt_host and not 1 <= self.mqtt_port <= 65535:
             raise SettingsError(f"mqtt_port {self.mqtt_port} is outside 1–65535")
         if not 1 <= self.sync_batch_max_events <= 5000:

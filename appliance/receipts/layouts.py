@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from appliance.errors import NotFound
 from appliance.receipts.document import (
@@ -41,6 +43,14 @@ def money(amount: int, currency: str, locale: str = "en-IE") -> str:
     if digits == 0:
         return sign + grouped
     return f"{sign}{grouped}{',' if comma else '.'}{part:0{digits}d}"
+
+
+def local_time(at: str | None, timezone: str) -> str:
+    """An event's UTC time (`2026-11-26T07:49:12.345Z`) as the store's local `2026-11-26 08:49`."""
+    if not at:
+        return ""
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 def _rate(ppm: int) -> str:
@@ -113,7 +123,7 @@ def sale_receipt(
     if voided:
         b.add(Text("*** VOIDED ***", Align.CENTER, bold=True, big=True), Feed())
     b.add(
-        Columns(f"Receipt {sale['receipt']}", sale["at"][:16].replace("T", " ")),
+        Columns(f"Receipt {sale['receipt']}", local_time(sale["at"], s.timezone)),
         Text(f"Till: {sale['register_name'] or sale['register']}"),
     )
     if sale["staff_name"]:
@@ -182,7 +192,7 @@ def shift_report_document(rt: Runtime, report: dict[str, Any]) -> Document:
         return money(amount, currency, s.locale)
 
     def when(value: str | None) -> str:
-        return (value or "")[:16].replace("T", " ")
+        return local_time(value, s.timezone)
 
     b = Builder(width=s.printer_width)
     _header(b, rt)

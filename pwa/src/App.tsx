@@ -11,6 +11,7 @@ import { Returns } from "./screens/Returns";
 import { Sell } from "./screens/Sell";
 import { ShiftScreen } from "./screens/Shift";
 import { StockLookup } from "./screens/StockLookup";
+import { PrinterStatus } from "./screens/PrinterStatus";
 import { SyncDetail, SyncStatus } from "./screens/SyncStatus";
 import { view, type View } from "./nav";
 import { loadScannerOptions, startScanStream } from "./scans";
@@ -125,6 +126,7 @@ export function App() {
         </button>
         <span class="status" data-testid="catalog-status">{status}</span>
         <SyncStatus onOpen={() => (view.value = "sync")} />
+        <PrinterStatus />
         {staff ? (
           <>
             <span>{staff.staff.name}</span>

@@ -4,6 +4,7 @@ import type { Completed } from "../checkout";
 import { formatMoney } from "../format";
 import { store } from "../session";
 import { send } from "../till";
+import { checkPrinterSoon } from "./PrinterStatus";
 import { TENDER_LABELS } from "./Tender";
 
 type Props = { done: Completed; onNext: () => void };
@@ -27,6 +28,7 @@ export function ReceiptChoice({ done, onNext }: Props) {
     try {
       // Queued behind the sale when the appliance is away: it prints once the sale arrives.
       await send("receipt.requested", { receipt: done.receipt, channel, gift, ...(address ? { to: address } : {}) });
+      if (channel === "print") checkPrinterSoon();
       onNext();
     } catch (e) {
       setError(e instanceof ApiError ? e.message : String(e));

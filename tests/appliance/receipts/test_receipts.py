@@ -24,7 +24,13 @@ from appliance.receipts.document import (
     columns,
     wrap,
 )
-from appliance.receipts.layouts import money, printer_test_page, sale_receipt, shift_report_document
+from appliance.receipts.layouts import (
+    local_time,
+    money,
+    printer_test_page,
+    sale_receipt,
+    shift_report_document,
+)
 from appliance.receipts.render import DOTS_PER_CHAR, MARGIN_DOTS, to_escpos, to_png
 from appliance.runtime import Runtime
 from appliance.shifts import report
@@ -57,6 +63,13 @@ def sold(store: Store, catalog: Runtime, wall: FakeWall) -> tuple[Till, dict[str
     return till, body
 
 
+def test_times_are_the_stores_local_time() -> None:
+    assert local_time("2026-07-01T11:05:00.000Z", "Europe/Dublin") == "2026-07-01 12:05"
+    assert local_time("2026-11-26T07:49:12.345Z", "Europe/Dublin") == "2026-11-26 07:49"
+    assert local_time("2026-11-26T07:49:12.345Z", "Europe/Berlin") == "2026-11-26 08:49"
+    assert local_time(None, "Europe/Dublin") == ""
+
+
 def test_money_is_written_as_the_store_writes_it() -> None:
     assert money(123456, "EUR") == "1,234.56"
     assert money(-950, "EUR") == "-9.50"
@@ -87,7 +100,7 @@ def test_the_sale_receipt_matches_the_hand_computed_one(
     assert sale is not None
     tee, mug = title_of(rt, uid(rt, "TEE-M-RED")), title_of(rt, uid(rt, "MUG-1"))
     receipt_no = body["receipt"]
-    when = sale["at"][:16].replace("T", " ")
+    when = local_time(sale["at"], rt.settings.timezone)
     doc = sale_receipt(rt, receipt_no)
     expected = [
         "Main Street",
