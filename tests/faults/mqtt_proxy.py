@@ -7,7 +7,9 @@ that writes it when due. Packets other than PUBLISH (CONNECT, PUBACK, SUBSCRIBE,
 always go at once, in order. A PUBLISH may be
 - duplicated: sent twice, the copy a few milliseconds later with the DUP flag set (QoS > 0),
   as a client or broker resending it would; its packet id is the same;
-- delayed: held back, so whatever comes after it overtakes it (reordering across packet ids).
+- delayed: held back for a while, so whatever comes after it may overtake it;
+- swapped: held until the next PUBLISH of its direction has gone, then sent right after it
+  (reordering across packet ids), or after `hold_s` if none comes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 PUBLISH = 3
 DUP_FLAG = 0x08
@@ -32,7 +34,9 @@ class Chaos:
 
     duplicate: float = 0.0
     delay: float = 0.0
+    swap: float = 0.0
     delay_s: tuple[float, float] = (0.05, 0.5)
+    hold_s: float = 1.0
 
 
 def read_packet(stream: BinaryIO) -> bytes | None:
@@ -79,21 +83,34 @@ class _Pipe:
     stats: Counter[str]
     lock: threading.Lock
     closed: threading.Event
-    _heap: list[tuple[float, int, int, bytes]] = field(default_factory=list)
+    # [when, order, publish arrival (-1 for other packets), packet, still to send]
+    _heap: list[list[Any]] = field(default_factory=list)
     _ready: threading.Condition = field(default_factory=threading.Condition)
-    _arrivals: int = 0
+    _publishes: int = 0
     _order: int = 0
     _sent_up_to: int = -1
+    _held: list[Any] | None = None
 
     def start(self) -> None:
         for target, role in ((self._read, "read"), (self._send, "send")):
             threading.Thread(target=target, name=f"proxy-{self.name}-{role}", daemon=True).start()
 
-    def _schedule(self, at: float, arrival: int, packet: bytes) -> None:
+    def _schedule(self, at: float, arrival: int, packet: bytes) -> list[Any]:
         with self._ready:
             self._order += 1
-            heapq.heappush(self._heap, (at, self._order, arrival, packet))
+            entry = [at, self._order, arrival, packet, True]
+            heapq.heappush(self._heap, entry)
             self._ready.notify()
+            return entry
+
+    def _release_held(self, at: float) -> None:
+        """Send the swapped packet at `at` (just after the one that overtook it)."""
+        with self._ready:
+            held, self._held = self._held, None
+            if held is None or not held[4]:
+                return
+            held[4] = False
+        self._schedule(at, held[2], held[3])
 
     def _read(self) -> None:
         stream = self.source.makefile("rb")
@@ -103,26 +120,32 @@ class _Pipe:
                 if packet is None:
                     break
                 now = time.monotonic()
-                arrival, self._arrivals = self._arrivals, self._arrivals + 1
                 if packet_type(packet) != PUBLISH:
-                    self._schedule(now, arrival, packet)
+                    self._schedule(now, -1, packet)
                     continue
+                arrival, self._publishes = self._publishes, self._publishes + 1
+                roll = self.rng.random()
+                pause = self.rng.uniform(*self.chaos.delay_s)
                 with self.lock:
-                    roll = self.rng.random()
-                    pause = self.rng.uniform(*self.chaos.delay_s)
                     self.stats[f"{self.name} publish"] += 1
-                if roll < self.chaos.duplicate:
+                chaos = self.chaos
+                if roll < chaos.duplicate:
                     copy = packet
                     if qos_of(packet) > 0:
                         copy = bytes([packet[0] | DUP_FLAG]) + packet[1:]
                     self._schedule(now, arrival, packet)
                     self._schedule(now + 0.005, arrival, copy)
                     self._count("duplicated")
-                elif roll < self.chaos.duplicate + self.chaos.delay:
+                elif roll < chaos.duplicate + chaos.delay:
                     self._schedule(now + pause, arrival, packet)
                     self._count("delayed")
+                elif roll < chaos.duplicate + chaos.delay + chaos.swap and self._held is None:
+                    self._held = self._schedule(now + chaos.hold_s, arrival, packet)
+                    self._count("held")
+                    continue
                 else:
                     self._schedule(now, arrival, packet)
+                self._release_held(now + 0.001)
         except (OSError, ValueError):
             pass
         finally:
@@ -141,9 +164,13 @@ class _Pipe:
                             return
                         wait = self._heap[0][0] - time.monotonic() if self._heap else 0.1
                         self._ready.wait(max(0.0, min(wait, 0.1)))
-                    _, _, arrival, packet = heapq.heappop(self._heap)
-                if arrival < self._sent_up_to:
-                    self._count("reordered")
+                    _, order, arrival, packet, live = heapq.heappop(self._heap)
+                    if not live:
+                        continue  # a swapped packet, scheduled again after its overtaker
+                    if self._held is not None and self._held[1] == order:
+                        self._held = None  # nothing overtook it within hold_s
+                if 0 <= arrival < self._sent_up_to:
+                    self._count("reordered")  # a PUBLISH overtaken by a later one
                 self._sent_up_to = max(self._sent_up_to, arrival)
                 self.target.sendall(packet)
         except OSError:
@@ -169,7 +196,9 @@ class MqttProxy:
     ) -> None:
         self.broker = (host, broker_port)
         self.up, self.down = up, down
-        self.rng = random.Random(seed)
+        # One generator per direction of each connection: the nth PUBLISH of a direction
+        # always meets the same fate, whatever the threads' timing.
+        self.seed = seed
         self.stats: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.listener = socket.create_server((host, 0))
@@ -209,7 +238,7 @@ class MqttProxy:
                     source=source,
                     target=target,
                     chaos=chaos,
-                    rng=self.rng,
+                    rng=random.Random(f"{self.seed}-{self.stats['connections']}-{name}"),
                     stats=self.stats,
                     lock=self.lock,
                     closed=closed,
