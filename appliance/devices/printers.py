@@ -163,3 +163,39 @@ def list_printers(rt: Runtime) -> list[PrinterRow]:
         )
         for row in rt.db.query("SELECT * FROM printer WHERE removed_ms IS NULL ORDER BY name")
     ]
+
+
+def printer_summary(rt: Runtime) -> dict[str, Any] | None:
+    """The printers' state for the cloud status topic: each in use with its last status and
+    what waits; None when the store has no printer."""
+    rows = list_printers(rt)
+    if not rows:
+        return None
+    waiting = {
+        row["printer"]: row["n"]
+        for row in rt.db.query(
+            "SELECT printer, count(*) AS n FROM print_job WHERE state = 'queued' GROUP BY printer"
+        )
+    }
+    return {
+        "printers": [
+            {
+                "name": row.name,
+                "connection": row.connection,
+                "online": None if row.status is None else row.status.get("online"),
+                "paper_out": None if row.status is None else row.status.get("paper_out"),
+                "cover_open": None if row.status is None else row.status.get("cover_open"),
+                "queued": waiting.get(row.id, 0),
+            }
+            for row in rows
+        ],
+        "trouble": any(
+            row.status is not None
+            and (
+                row.status.get("online") is False
+                or row.status.get("paper_out")
+                or row.status.get("cover_open")
+            )
+            for row in rows
+        ),
+    }

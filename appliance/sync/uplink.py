@@ -33,6 +33,7 @@ from paho.mqtt.properties import Properties
 
 from appliance import __version__
 from appliance.db import Database
+from appliance.devices.printers import printer_summary
 from appliance.runtime import Runtime
 from appliance.sync.catalog_pull import CatalogPull
 from appliance.sync.status import sync_state
@@ -412,6 +413,6 @@ class Uplink:
                 "oldest_unsynced_age_s": None
                 if oldest is None
                 else max(0, self.rt.now_ms() - oldest) // 1000,
-                "printer": None,
+                "printer": printer_summary(self.rt),
             }
         )

@@ -13,7 +13,13 @@ import pytest
 
 from appliance.devices.print_queue import DRAWER_WINDOW_MS, PrintWorker, enqueue
 from appliance.devices.printer import DrawerPulse, NetworkPrinter, PrinterError, parse_status
-from appliance.devices.printers import add_printer, bind_printer, list_printers, remove_printer
+from appliance.devices.printers import (
+    add_printer,
+    bind_printer,
+    list_printers,
+    printer_summary,
+    remove_printer,
+)
 from appliance.errors import Invalid
 from appliance.receipts.layouts import sale_receipt
 from appliance.receipts.render import to_escpos
@@ -171,6 +177,20 @@ def test_paper_out_holds_the_receipt_until_the_paper_is_back(
     assert "out of paper" in row["last_error"]
     [status] = list_printers(catalog)
     assert status.status is not None and status.status["paper_out"]
+    # What the heartbeat on the cloud status topic says about it.
+    assert printer_summary(catalog) == {
+        "printers": [
+            {
+                "name": "Front",
+                "connection": "network",
+                "online": True,
+                "paper_out": True,
+                "cover_open": False,
+                "queued": 1,
+            }
+        ],
+        "trouble": True,
+    }
     assert worker.run_once() == 0  # not due yet: backing off
     printer.status[4] = READY
     wall.advance(1.5)
