@@ -1,9 +1,9 @@
 """The scan bus: scans from appliance-attached scanners, each delivered to its one register.
 
-A publisher (the scanner reader once it exists; for now the fake source, `POST /api/v1/scans`)
-hands a scan to its register. The register's open stream gets it at once, and a small ring
-buffer per register keeps it for a while, so a stream that reconnects with the id of the last
-scan it saw gets what it missed. A register has at most one stream: a newer one replaces the
+A publisher (a scanner attached to the appliance, appliance/devices/scanners.py, or the fake
+source, `POST /api/v1/scans`) hands a scan to its register. The register's open stream gets
+it at once, and a small ring buffer per register keeps it for a while, so a stream that
+reconnects with the id of the last scan it saw gets what it missed. A register has at most one stream: a newer one replaces the
 older, which is told so and ends. A scan is never handed to another register's stream.
 
 Everything is in memory, in this process: a scan nobody read within the buffer's window is
@@ -46,6 +46,10 @@ class Scan:
     at_ms: int
     # Monotonic seconds when it was published, for the replay window.
     published: float
+    # Set when the scanner read something that is not a good code (a GS1 check digit that
+    # does not add up, a key its layout cannot type): the register shows "misread, scan
+    # again" instead of looking `code` up.
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +118,11 @@ class ScanBus:
         with self._lock:
             return self._running
 
-    def publish(self, register: str, code: str, *, source: str, at_ms: int) -> Published:
-        """Hand a scan to `register`: its stream gets it now, its buffer keeps it for replay."""
+    def publish(
+        self, register: str, code: str, *, source: str, at_ms: int, error: str | None = None
+    ) -> Published:
+        """Hand a scan to `register`: its stream gets it now, its buffer keeps it for replay.
+        With `error`, it is a misread the register shows as such."""
         with self._lock:
             self._count += 1
             scan = Scan(
@@ -126,6 +133,7 @@ class ScanBus:
                 source=source,
                 at_ms=at_ms,
                 published=self._monotonic(),
+                error=error,
             )
             recent = self._recent.setdefault(register, deque(maxlen=self.buffer_scans))
             recent.append(scan)

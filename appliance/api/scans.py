@@ -10,7 +10,7 @@ import msgspec
 from flask import Response, request
 
 from appliance.api.registry import Call
-from appliance.api.schemas import ScanBody, ScanEvent, ScanOut
+from appliance.api.schemas import ScanBody, ScanEvent, ScanMisreadEvent, ScanOut
 from appliance.api.v1 import api
 from appliance.errors import Forbidden, NotFound
 from appliance.runtime import Runtime
@@ -50,6 +50,8 @@ def scan_stream(call: Call) -> Response:
     session on it). Each is `id: …`, `event: scan`, `data: {"code", "source", "at", "id"}`;
     `retry: 1000` comes first and a `: keepalive` comment every 15 s. A register has one
     stream: a newer one ends the older with `event: superseded` (do not reconnect after it).
+    A scanner's misread (a bad GS1 check digit, a key its layout cannot type) comes as
+    `event: misread` with the same fields and `error`: show it, never add it to the sale.
     Reconnect with `Last-Event-ID` to get the scans missed meanwhile. Beyond the server's
     stream limit the answer is 503 `too_many_streams`. A browser's EventSource cannot send a
     bearer token: read the stream with fetch()."""
@@ -113,6 +115,18 @@ def _events(
 
 
 def _frame(scan: Scan) -> bytes:
+    if scan.error is not None:
+        # Its own event name, so a register that does not know it ignores it rather than
+        # looking a misread up as a code.
+        misread = ScanMisreadEvent(
+            code=scan.code,
+            source=scan.source,
+            at=format_at(scan.at_ms),
+            id=scan.id,
+            error=scan.error,
+        )
+        data = _encoder.encode(misread)
+        return b"id: " + scan.id.encode() + b"\nevent: misread\ndata: " + data + b"\n\n"
     data = _encoder.encode(
         ScanEvent(code=scan.code, source=scan.source, at=format_at(scan.at_ms), id=scan.id)
     )

@@ -542,6 +542,20 @@ class ScanEvent(msgspec.Struct, kw_only=True):
     id: str
 
 
+class ScanMisreadEvent(msgspec.Struct, kw_only=True):
+    """The data of a `misread` event on GET /scans/stream: a scanner bound to the register read
+    something that cannot be a good code. Show "misread, scan again"; never look `code` up.
+    `error` is bad_check_digit (a GS1 number whose check digit does not add up), unknown_key
+    (a key the scanner's layout cannot type: check its layout), too_long, missing_prefix or
+    missing_suffix (the scanner's setup does not match what the appliance expects)."""
+
+    code: str
+    source: str
+    at: str
+    id: str
+    error: str
+
+
 # ---- sync --------------------------------------------------------------------------------
 
 
