@@ -236,6 +236,13 @@ class CatalogResponder:
             if conn is not None:
                 conn.close()
             return None
+        except Exception:
+            # A bug, not bad input: this request goes unanswered (the store asks again), and
+            # the thread lives on for the next one.
+            _log.exception("catalog %s: could not answer store %s", self.name, store)
+            if conn is not None:
+                conn.close()
+            return None
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         if request.correlation is not None:
             props.CorrelationData = request.correlation
@@ -271,9 +278,10 @@ class CatalogResponder:
                 # Wakes on the trigger's NOTIFY, or after poll_s to check anyway.
                 for _ in conn.notifies(timeout=self.poll_s, stop_after=1):
                     pass
-            except psycopg.OperationalError as exc:
+            except Exception as exc:
+                # PostgreSQL away (or a bug): the head is published late, never not at all.
                 _log.warning(
-                    "catalog %s: PostgreSQL unavailable for the head (%s); retrying in %.1f s",
+                    "catalog %s: cannot read the catalog head (%s); retrying in %.1f s",
                     self.name,
                     str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
                     delay,
