@@ -340,10 +340,12 @@ def _apply_steps(
         chains = _origins(conn, topic_store, fresh)
         _verify_chains(conn, topic_store, fresh, chains)
         flag_clock_skew(conn, topic_store, fresh)
+        inline: list[tuple[Any, ...]] | None = None
         if careful:
             inserted = _insert_events(conn, topic_store, fresh)
             new = [item for item in fresh if item.envelope.id in inserted]
             out = _projection(conn, topic_store, new)
+            _write_rows(conn, out, pipelined=False)
         else:
             # Not careful, every fresh event is inserted or the batch fails with
             # UniqueViolation (and goes again, carefully); a large batch's projection is worked
@@ -356,14 +358,11 @@ def _apply_steps(
                     for event_row in rows:
                         copy.write_row(event_row)
                     out = _build(topic_store, new, lookups)
+                _write_rows(conn, out, pipelined=pipelined)
             else:
-                _insert_rows(conn, "event", _EVENT_COLUMNS, _EVENT_TYPES, rows)
                 out = _build(topic_store, new, lookups)
-        _write_projection(conn, topic_store, new, out, pipelined=pipelined)
-        conn.execute(
-            "UPDATE store_cursor SET applied_through = %s, updated_at = now() WHERE store = %s",
-            (batch.last, topic_store),
-        )
+                inline = rows
+        _finish(conn, topic_store, batch.last, chains, new, out, inline)
     _log.info(
         "ingested store=%s store_seq=%s..%s events=%s new=%s",
         topic_store,
@@ -459,12 +458,6 @@ def _verify_chains(
                 problem,
             )
         chain.seq, chain.hash, chain.touched = env.seq, env.hash, True
-    for origin, chain in chains.items():
-        if chain.touched:
-            conn.execute(
-                "UPDATE origin SET last_seq = %s, last_hash = %s WHERE id = %s",
-                (chain.seq, chain.hash, origin),
-            )
 
 
 def _event_row(store: str, item: Item) -> tuple[Any, ...]:
@@ -678,13 +671,9 @@ def _build(store: str, items: Sequence[Item], lookups: _Lookups) -> _Projection:
     return out
 
 
-def _write_projection(
-    conn: Conn, store: str, items: Sequence[Item], out: _Projection, *, pipelined: bool
-) -> None:
-    """Write the rows set-based: COPY when large (never in pipeline mode, which has no COPY),
-    one INSERT from arrays otherwise; then shifts, Z numbers and on-hand in one pipeline."""
-    if not items:
-        return
+def _write_rows(conn: Conn, out: _Projection, *, pipelined: bool) -> None:
+    """The ledger and fact rows, COPYed when many (never in pipeline mode, which has no COPY),
+    else one INSERT from arrays each."""
     for table, columns, types, rows in (
         ("stock_ledger", _LEDGER_COLUMNS, _LEDGER_TYPES, out.ledger),
         ("sale_fact", _FACT_COLUMNS, _FACT_TYPES, out.facts),
@@ -693,12 +682,136 @@ def _write_projection(
             _copy(conn, table, columns, rows)
         else:
             _insert_rows(conn, table, columns, types, rows)
-    with conn.pipeline():
-        _write_shifts(conn, store, out.shifts)
-        _number_closes(conn, store, [item for item in items if isinstance(item.body, ShiftClosed)])
-        recounted = {row[3] for row in out.ledger if row[4] == _COUNT}
-        _move_on_hand(conn, store, out.ledger, recounted)
-        _refold(conn, store, sorted(recounted))
+
+
+def _finish(
+    conn: Conn,
+    store: str,
+    through: int,
+    chains: dict[str, _Chain],
+    items: Sequence[Item],
+    out: _Projection,
+    events: Sequence[tuple[Any, ...]] | None,
+) -> None:
+    """Everything else the batch writes, in one statement of data-modifying CTEs: `events`
+    with their ledger and fact rows (a small batch's, when given), where each origin's chain
+    now ends, the shift figures, on-hand moved by the deltas, and the cursor. Then, in their
+    own statements since they read what that one wrote, Z numbers and counted variants."""
+    params: dict[str, Any] = {"store": store, "through": through}
+    parts: list[str] = []
+
+    def arrays(prefix: str, types: str, rows: Sequence[tuple[Any, ...]]) -> str:
+        casts = []
+        for n, (kind, column) in enumerate(
+            zip(types.split(", "), zip(*rows, strict=True), strict=True)
+        ):
+            # Integers and UUIDs (checked by the body's patterns) need no quoting.
+            plain = kind in ("uuid", "bigint", "integer")
+            params[f"{prefix}{n}"] = _plain_literal(column) if plain else _literal(column)
+            casts.append(f"%({prefix}{n})s::{kind}[]")
+        return f"unnest({', '.join(casts)})"
+
+    if events:
+        parts.append(
+            f"INSERT INTO event ({_EVENT_COLUMNS}) SELECT * FROM"
+            f" {arrays('e', _EVENT_TYPES, events)}"
+        )
+        if out.ledger:
+            parts.append(
+                f"INSERT INTO stock_ledger ({_LEDGER_COLUMNS}) SELECT * FROM"
+                f" {arrays('l', _LEDGER_TYPES, out.ledger)}"
+            )
+        if out.facts:
+            parts.append(
+                f"INSERT INTO sale_fact ({_FACT_COLUMNS}) SELECT * FROM"
+                f" {arrays('f', _FACT_TYPES, out.facts)}"
+            )
+    touched = [(origin, c.seq, c.hash) for origin, c in chains.items() if c.touched]
+    if touched:
+        parts.append(
+            "UPDATE origin SET last_seq = u.seq, last_hash = u.hash"
+            f" FROM {arrays('o', 'text, bigint, text', touched)} AS u(id, seq, hash)"
+            " WHERE origin.id = u.id"
+        )
+    if out.shifts:
+        shifts = [
+            (
+                shift,
+                values["register"],
+                values.get("opened_at"),
+                values.get("closed_at"),
+                values.get("opening_float"),
+                values.get("counted_cash"),
+                values.get("sales", 0),
+                values.get("sales_total", 0),
+                values.get("returns", 0),
+                values.get("refunds_total", 0),
+            )
+            for shift, values in out.shifts.items()
+        ]
+        parts.append(
+            "INSERT INTO shift_summary (store, shift, register, opened_at, closed_at,"
+            " opening_float, counted_cash, sales, sales_total, returns, refunds_total)"
+            " SELECT %(store)s, * FROM "
+            + arrays(
+                "s",
+                "uuid, text, timestamptz, timestamptz, bigint, bigint, integer, bigint, integer,"
+                " bigint",
+                shifts,
+            )
+            + " ON CONFLICT (shift) DO UPDATE SET"
+            " opened_at = COALESCE(excluded.opened_at, shift_summary.opened_at),"
+            " closed_at = COALESCE(excluded.closed_at, shift_summary.closed_at),"
+            " opening_float = COALESCE(excluded.opening_float, shift_summary.opening_float),"
+            " counted_cash = COALESCE(excluded.counted_cash, shift_summary.counted_cash),"
+            " sales = shift_summary.sales + excluded.sales,"
+            " sales_total = shift_summary.sales_total + excluded.sales_total,"
+            " returns = shift_summary.returns + excluded.returns,"
+            " refunds_total = shift_summary.refunds_total + excluded.refunds_total"
+        )
+    recounted = {row[3] for row in out.ledger if row[4] == _COUNT}
+    # A ledger row: event, line, store, variant, kind, qty, wall, counter, node, origin, …
+    moves = [
+        (row[3], row[5], row[6], row[7], row[8], row[9], row[4])
+        for row in out.ledger
+        if row[4] != _COUNT and row[3] not in recounted
+    ]
+    if moves:
+        parts.append(
+            _MOVE_SQL.replace(
+                "%(deltas)s",
+                arrays("m", "uuid, bigint, bigint, integer, text, text, text", moves),
+            )
+        )
+    statement = "".join(f"w{n} AS ({part}), " for n, part in enumerate(parts))
+    statement = ("WITH " + statement[:-2] + " " if parts else "") + (
+        "UPDATE store_cursor SET applied_through = %(through)s, updated_at = now()"
+        " WHERE store = %(store)s"
+    )
+    # One line of single spaces: psycopg keeps the converted form of statements up to 4 KiB.
+    conn.execute(" ".join(statement.split()), params)
+    _number_closes(conn, store, [item for item in items if isinstance(item.body, ShiftClosed)])
+    _refold(conn, store, sorted(recounted))
+
+
+def _plain_literal(values: Iterable[object]) -> str:
+    """An array literal of integers, UUIDs or None, which need no quoting."""
+    return "{" + ",".join("NULL" if value is None else str(value) for value in values) + "}"
+
+
+def _literal(values: Iterable[object]) -> str:
+    """A PostgreSQL array literal of these values (None is NULL), each element quoted: one
+    text parameter instead of a list psycopg adapts element by element."""
+    return (
+        "{"
+        + ",".join(
+            "NULL"
+            if value is None
+            else '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for value in values
+        )
+        + "}"
+    )
 
 
 def _insert_rows(
@@ -890,39 +1003,6 @@ def _return(out: _Projection, item: Item, ret: ReturnCompleted, restocks: frozen
     out.shift(item, ret.shift, returns=1, refunds_total=ret.totals.total)
 
 
-def _write_shifts(conn: Conn, store: str, shifts: dict[str, dict[str, Any]]) -> None:
-    for shift, values in shifts.items():
-        conn.execute(
-            "INSERT INTO shift_summary (store, shift, register, opened_at, closed_at,"
-            " opening_float, counted_cash, sales, sales_total, returns, refunds_total)"
-            " VALUES (%(store)s, %(shift)s, %(register)s, %(opened_at)s, %(closed_at)s,"
-            " %(opening_float)s, %(counted_cash)s, %(sales)s, %(sales_total)s, %(returns)s,"
-            " %(refunds_total)s)"
-            " ON CONFLICT (shift) DO UPDATE SET"
-            " opened_at = COALESCE(excluded.opened_at, shift_summary.opened_at),"
-            " closed_at = COALESCE(excluded.closed_at, shift_summary.closed_at),"
-            " opening_float = COALESCE(excluded.opening_float, shift_summary.opening_float),"
-            " counted_cash = COALESCE(excluded.counted_cash, shift_summary.counted_cash),"
-            " sales = shift_summary.sales + excluded.sales,"
-            " sales_total = shift_summary.sales_total + excluded.sales_total,"
-            " returns = shift_summary.returns + excluded.returns,"
-            " refunds_total = shift_summary.refunds_total + excluded.refunds_total",
-            {
-                "store": store,
-                "shift": shift,
-                "register": values["register"],
-                "opened_at": values.get("opened_at"),
-                "closed_at": values.get("closed_at"),
-                "opening_float": values.get("opening_float"),
-                "counted_cash": values.get("counted_cash"),
-                "sales": values.get("sales", 0),
-                "sales_total": values.get("sales_total", 0),
-                "returns": values.get("returns", 0),
-                "refunds_total": values.get("refunds_total", 0),
-            },
-        )
-
-
 def _number_closes(conn: Conn, store: str, closes: Sequence[Item]) -> None:
     """Each close takes the store's next Z number, in store_seq order as on the appliance."""
     for item in closes:
@@ -979,13 +1059,11 @@ ON CONFLICT (store, variant) DO UPDATE
 
 # The batch's deltas of variants it did not count: each moves on-hand if it is stamped after
 # the variant's anchoring count (or there is none); one stamped before is absorbed by it.
-# The deltas come as arrays from the rows just written to the ledger, not read back.
+# The deltas come as arrays from the rows just projected, not read back from the ledger.
 _MOVE_SQL = """
 INSERT INTO on_hand AS o (store, variant, qty, as_of)
 SELECT %(store)s, l.variant, sum(l.qty), now()
-FROM unnest(%(variant)s::uuid[], %(qty)s::bigint[], %(wall)s::bigint[], %(counter)s::int[],
-    %(node)s::text[], %(origin)s::text[], %(kind)s::text[])
-    AS l(variant, qty, wall, counter, node, origin, kind)
+FROM %(deltas)s AS l(variant, qty, wall, counter, node, origin, kind)
 LEFT JOIN on_hand a ON a.store = %(store)s AND a.variant = l.variant
 WHERE a.anchor_wall IS NULL
     OR (l.wall, l.counter, l.node COLLATE "C", l.origin COLLATE "C", l.kind COLLATE "C")
@@ -993,35 +1071,6 @@ WHERE a.anchor_wall IS NULL
 GROUP BY l.variant
 ON CONFLICT (store, variant) DO UPDATE SET qty = o.qty + excluded.qty, as_of = excluded.as_of
 """
-
-
-def _move_on_hand(
-    conn: Conn, store: str, ledger: Sequence[tuple[Any, ...]], counted: set[str]
-) -> None:
-    # A ledger row: event, line, store, variant, kind, qty, wall, counter, node, origin, …
-    moves = [row for row in ledger if row[4] != _COUNT and row[3] not in counted]
-    if not moves:
-        return
-    conn.execute(
-        _MOVE_SQL,
-        {
-            "store": store,
-            "variant": _array(row[3] for row in moves),
-            "qty": _array(row[5] for row in moves),
-            "wall": _array(row[6] for row in moves),
-            "counter": _array(row[7] for row in moves),
-            "node": _array(row[8] for row in moves),
-            "origin": _array(row[9] for row in moves),
-            "kind": _array(row[4] for row in moves),
-        },
-    )
-
-
-def _array(values: Iterable[object]) -> str:
-    """A PostgreSQL array literal of values that need no quoting: integers, UUIDs, and ids and
-    codes their patterns keep to letters, digits, `-` and `_` (psycopg adapts a list element
-    by element, which cost more than the statement itself)."""
-    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _refold(conn: Conn, store: str, variants: list[str]) -> None:
