@@ -19,7 +19,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from escpos.printer import Dummy
 from PIL import Image, ImageDraw, ImageFont
 
 from appliance.receipts.document import (
@@ -46,6 +45,10 @@ _FONT_DIRS = (
 
 def to_escpos(doc: Document, *, profile: str = "default") -> bytes:
     """The document as ESC/POS bytes: initialise, print, feed and cut."""
+    # Imported here: python-escpos loads its capability database (half a second) on import,
+    # which would slow every start of the appliance and its CLI.
+    from escpos.printer import Dummy
+
     printer = Dummy(profile=profile)
     printer.hw("INIT")
     for block in doc.blocks:
