@@ -3,6 +3,7 @@ printer receives (a local TCP listener speaking the port-9100 protocol with stat
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -72,10 +73,8 @@ class FakePrinter:
 
     def close(self) -> None:
         # shutdown() first: a close() alone leaves the blocked accept() listening.
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self.sock.close()
 
 
