@@ -28,6 +28,13 @@ HEADER = SMALL_CATALOG.split("\r\n", 1)[0]
 
 # The uplink test's fast timers; its batch size is the catalog's page size's business here.
 FAST = {**WORKER_FAST, "mqtt_session_expiry_s": 30}
+# Pages of 5, and no request asked again on a timeout, so which pages were answered is exact
+# even on a loaded machine.
+UNHURRIED = {
+    "sync_catalog_page": 5,
+    "sync_ack_timeout_ms": 10_000,
+    "sync_ack_timeout_max_ms": 10_000,
+}
 
 
 def _csv(*rows: str) -> bytes:
@@ -152,7 +159,7 @@ def test_a_pull_stopped_midway_resumes_from_the_last_page_applied(
     rows = [f"SKU-{n:02d},Thing {n},,,Misc,,1.00,{n}.00,standard,,,1,1" for n in range(1, 24)]
     head = import_csv(pg, _csv(*rows)).version
     responder.answer_at_most = 2
-    first = Appliance(store, broker, sync_catalog_page=5)
+    first = Appliance(store, broker, **UNHURRIED)
     try:
         wait_for(lambda: len(responder.asked) >= 3, timeout=15, what="a third request")
     finally:
@@ -165,7 +172,7 @@ def test_a_pull_stopped_midway_resumes_from_the_last_page_applied(
     # Started again (as after a crash or a restart), it asks from where it stopped.
     responder.answer_at_most = None
     asked_before = len(responder.asked)
-    second = Appliance(store, broker, sync_catalog_page=5)
+    second = Appliance(store, broker, **UNHURRIED)
     try:
         wait_for(lambda: second.version() == head, timeout=15, what="the rest of the catalog")
     finally:
