@@ -631,6 +631,79 @@ def printer_remove(data_dir: Path | None, printer_key: str) -> None:
     click.echo(f"removed {printer_key}")
 
 
+@appliance.group()
+def scanner() -> None:
+    """Barcode scanners attached to the appliance: list, bind to a register, layout, unbind."""
+
+
+@scanner.command("list")
+@data_option
+def scanner_list(data_dir: Path | None) -> None:
+    """List the scanners the appliance has seen, their register, layout and state."""
+    from appliance.devices.scanners import list_scanners
+
+    for row in list_scanners(_runtime(data_dir)):
+        state = "connected" if row.present else "not connected"
+        kind = "bluetooth" if row.bluetooth else "usb"
+        framing = "".join(
+            f" {label}={value!r}"
+            for label, value in (("prefix", row.prefix), ("suffix", row.suffix))
+            if value
+        )
+        click.echo(
+            f"{row.id:<4} {row.name:<24} {row.register or 'unbound':<10} {row.layout}"
+            f"{framing}  {kind} {state}  {row.stable_id}"
+        )
+
+
+@scanner.command("bind")
+@data_option
+@click.argument("scanner_key", metavar="SCANNER")
+@click.argument("register_id")
+def scanner_bind(data_dir: Path | None, scanner_key: str, register_id: str) -> None:
+    """Send SCANNER's scans (id, name or stable id) to REGISTER_ID only."""
+    from appliance.devices.scanners import bind_scanner
+
+    row = bind_scanner(_runtime(data_dir), scanner_key, register_id)
+    click.echo(f"scanner {row.id} ({row.name}) scans for {register_id}")
+
+
+@scanner.command("unbind")
+@data_option
+@click.argument("scanner_key", metavar="SCANNER")
+def scanner_unbind(data_dir: Path | None, scanner_key: str) -> None:
+    """Send SCANNER's scans nowhere (they are dropped and logged)."""
+    from appliance.devices.scanners import unbind_scanner
+
+    row = unbind_scanner(_runtime(data_dir), scanner_key)
+    click.echo(f"scanner {row.id} ({row.name}) unbound")
+
+
+@scanner.command("layout")
+@data_option
+@click.argument("scanner_key", metavar="SCANNER")
+@click.argument("layout", type=click.Choice(["us", "uk", "de", "fr"]))
+@click.option("--prefix", default=None, help="What the scanner sends before each code.")
+@click.option("--suffix", default=None, help=r"What it sends after each code (\t for Tab).")
+def scanner_layout(
+    data_dir: Path | None, scanner_key: str, layout: str, prefix: str | None, suffix: str | None
+) -> None:
+    """Read SCANNER's keys with LAYOUT (the keyboard layout the scanner is set up for)."""
+    from appliance.devices.scanners import configure_scanner
+
+    def unescape(value: str | None) -> str | None:
+        return None if value is None else value.replace("\\t", "\t")
+
+    row = configure_scanner(
+        _runtime(data_dir),
+        scanner_key,
+        layout=layout,
+        prefix=unescape(prefix),
+        suffix=unescape(suffix),
+    )
+    click.echo(f"scanner {row.id} ({row.name}): layout {row.layout}")
+
+
 def _add_cloud() -> None:
     # One `tillbox` console script for both sides; the cloud's commands live in cloud/.
     from cloud.cli import cloud

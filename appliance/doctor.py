@@ -62,6 +62,7 @@ def _checks(data_dir: Path | None) -> Iterator[Finding]:
     yield from _database(settings)
     yield from _pwa(settings)
     yield from _cloud(settings)
+    yield from _scanners()
 
 
 def _disk(settings: Settings) -> Iterator[Finding]:
@@ -174,3 +175,14 @@ def _cloud(settings: Settings) -> Iterator[Finding]:
         yield Finding("warn", "cloud", f"the uplink to {where} is not encrypted (mqtt_tls false)")
         return
     yield Finding("ok", "cloud", f"uplink to {where} over TLS")
+
+
+def _scanners() -> Iterator[Finding]:
+    """Whether attached barcode scanners can be read here (evdev and pyudev installed)."""
+    from appliance.devices.scanners import libraries_problem
+
+    problem = libraries_problem()
+    if problem is None:
+        yield Finding("ok", "scanners", "evdev and pyudev present: attached scanners are read")
+    else:
+        yield Finding("warn", "scanners", problem)

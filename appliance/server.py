@@ -16,6 +16,7 @@ from waitress import wasyncore
 from waitress.server import create_server
 
 from appliance.devices.print_queue import PrintWorker
+from appliance.devices.scanners import ScannerService
 from appliance.receipts.delivery import MessageWorker
 from appliance.runtime import Runtime
 from appliance.scans import ScanBus
@@ -137,6 +138,8 @@ def serve(
     printing = PrintWorker(app.extensions["tillbox"])
     # Emailed and texted receipts, when this appliance has a mail server or SMS gateway.
     messages = MessageWorker(app.extensions["tillbox"])
+    # Barcode scanners attached to the Pi; off (with a warning) without evdev and pyudev.
+    scanners = ScannerService(app.extensions["tillbox"])
 
     def stop(signum: int, frame: object) -> None:
         # Waitress waits up to 5 s for busy threads before it stops, and a scan stream never
@@ -161,6 +164,7 @@ def serve(
         uplink.start()
     printing.start()
     messages.start()
+    scanners.start()
     try:
         server.run()
     except KeyboardInterrupt:
@@ -172,6 +176,7 @@ def serve(
             uplink.stop()
         printing.stop()
         messages.stop()
+        scanners.stop()
         server.close()
         for handled, handler in previous.items():
             if handler is not None:
