@@ -386,7 +386,10 @@ def catalog_import(dsn: str, csv_file: Path, skip_bad_rows: bool, currency: str)
     from cloud.migrate import connect
 
     def progress(phase: str, done: int, total: int) -> None:
-        if phase == "writing" and total:
+        # A large file shows it is moving (ARCHITECTURE.md, "Catalog CSV"), on stderr.
+        if phase == "reading":
+            click.echo(f"read {done} rows", err=True)
+        elif phase == "writing" and total:
             click.echo(f"writing {done}/{total}", err=True)
 
     try:
@@ -411,6 +414,49 @@ def catalog_import(dsn: str, csv_file: Path, skip_bad_rows: bool, currency: str)
         f"created {report.created}, updated {report.updated}, unchanged {report.unchanged},"
         f" skipped {report.skipped}; catalog version {report.version}"
     )
+
+
+@catalog.command("price")
+@dsn_option
+@click.argument("store", callback=_store_id)
+@click.argument("sku")
+@click.argument("price", required=False)
+@click.option("--clear", is_flag=True, help="Take the store back to the chain's price.")
+@click.option(
+    "--currency",
+    envvar="TILLBOX_CLOUD_CURRENCY",
+    default="EUR",
+    show_default=True,
+    help="The chain's currency: what PRICE is in.",
+)
+def catalog_price(
+    dsn: str, store: str, sku: str, price: str | None, clear: bool, currency: str
+) -> None:
+    """Give STORE its own PRICE for SKU (e.g. 7.99), or --clear it; the store hears of it
+    like any other catalog change."""
+    import psycopg
+
+    from cloud.catalog import CatalogError, set_store_price
+    from cloud.migrate import connect
+    from protocol.money import Money
+
+    if clear == (price is not None):
+        raise click.UsageError("give a PRICE or --clear, not both or neither")
+    amount: int | None = None
+    if price is not None:
+        try:
+            amount = Money.parse(price, currency).amount
+        except ValueError as exc:
+            raise click.BadParameter(f"{price!r} is not an amount in {currency}: {exc}") from None
+    try:
+        with connect(dsn) as conn:
+            version = set_store_price(conn, store, sku, amount)
+    except CatalogError as exc:
+        raise click.ClickException(str(exc)) from None
+    except psycopg.Error as exc:
+        raise click.ClickException(f"PostgreSQL: {exc}".strip()) from None
+    what = "the chain's price" if amount is None else f"its own price {price} {currency}"
+    click.echo(f"{store} now sells {sku} at {what}; catalog version {version}")
 
 
 @catalog.command("serve")

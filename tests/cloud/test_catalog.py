@@ -228,3 +228,25 @@ def test_the_cli_imports_a_file_and_lists_every_problem_of_a_bad_one(
     assert "row 2, barcodes: 4006381333932 has a wrong GS1 check digit" in result.output
     assert "nothing imported: 1 problem(s) in 1 row(s)" in result.output
     assert _count(pg, "catalog_variant") == 4
+
+
+def test_the_cli_sets_and_clears_a_stores_own_price(pg: Conn, cloud_dsn: str) -> None:
+    import_csv(pg, SMALL_CATALOG.encode())
+    runner = CliRunner()
+    price = ["catalog", "price", "--dsn", cloud_dsn, "s02", "MUG-1"]
+    result = runner.invoke(cloud, [*price, "7.99"])
+    assert result.exit_code == 0, result.output
+    assert f"s02 now sells MUG-1 at its own price 7.99 EUR; catalog version {head_version(pg)}" in (
+        result.output
+    )
+    assert {c.price for c in changes_since(pg, 0, 100, "s02").changes if c.sku == "MUG-1"} == {799}
+    result = runner.invoke(cloud, [*price, "--clear"])
+    assert result.exit_code == 0 and "at the chain's price" in result.output
+    assert {c.price for c in changes_since(pg, 0, 100, "s02").changes if c.sku == "MUG-1"} == {950}
+    assert runner.invoke(cloud, [*price]).exit_code == 2  # neither a price nor --clear
+    assert runner.invoke(cloud, [*price, "1.00", "--clear"]).exit_code == 2
+    assert runner.invoke(cloud, [*price, "1,2,3"]).exit_code == 2
+    unknown = runner.invoke(cloud, ["catalog", "price", "--dsn", cloud_dsn, "s02", "NOPE", "1"])
+    assert unknown.exit_code == 1 and "no variant has SKU NOPE" in unknown.output
+    bad_store = runner.invoke(cloud, ["catalog", "price", "--dsn", cloud_dsn, "S-2", "MUG-1", "1"])
+    assert bad_store.exit_code == 2 and "is not a store id" in bad_store.output
