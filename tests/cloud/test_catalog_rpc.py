@@ -4,7 +4,11 @@ and changes since N answered to the response topic with the request's correlatio
 from __future__ import annotations
 
 import json
+import os
 import queue
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +31,7 @@ from tests.appliance.sync.mqtt_fakes import Broker, wait_for
 from tests.conftest import SMALL_CATALOG
 
 Conn = psycopg.Connection[Any]
+TILLBOX = str(Path(sys.executable).parent / "tillbox")
 
 
 class Store:
@@ -141,3 +146,31 @@ def test_the_serve_command_refuses_a_group_that_cannot_name_a_shared_subscriptio
     )
     assert result.exit_code == 2
     assert "cannot name a shared subscription group" in result.output
+
+
+def test_the_serve_command_publishes_the_head_and_stops_on_sigterm(
+    pg: Conn, cloud_dsn: str, broker: Broker
+) -> None:
+    version = import_csv(pg, SMALL_CATALOG.encode()).version
+    process = subprocess.Popen(
+        [TILLBOX, "cloud", "catalog", "serve", "--mqtt-port", str(broker.port), "--name", "c1"],
+        env={**os.environ, "TILLBOX_CLOUD_DSN": cloud_dsn},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    store = Store("s01", broker.port)
+    try:
+        assert store.next(catalog_head_topic(), timeout=20) == ({"version": version}, None)
+        asked = store.ask({"since": 0, "limit": 2})
+        page, correlation = store.next(catalog_reply_topic("s01"))
+        assert correlation == asked and len(page["changes"]) == 2
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        store.stop()
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
+    assert process.returncode == 0, output
+    assert f"head {version}" in output
