@@ -704,6 +704,18 @@ def scanner_layout(
     click.echo(f"scanner {row.id} ({row.name}): layout {row.layout}")
 
 
+@scanner.command("pair")
+@click.argument("address")
+@click.option("--scan-seconds", type=int, default=20, show_default=True)
+def scanner_pair(address: str, scan_seconds: int) -> None:
+    """Pair a Bluetooth scanner (in its pairing mode) by its ADDRESS, through bluetoothctl."""
+    from appliance.devices.scanners import pair_bluetooth
+
+    for line in pair_bluetooth(address, scan_s=scan_seconds):
+        click.echo(line)
+    click.echo(f"paired {address.upper()}: bind it once it shows in `scanner list`")
+
+
 def _add_cloud() -> None:
     # One `tillbox` console script for both sides; the cloud's commands live in cloud/.
     from cloud.cli import cloud

@@ -8,6 +8,8 @@ Which input devices are scanners (the contract with the udev rule, issue 8):
   a rule may also set `TILLBOX_SCANNER_NAME` (what the manager sees; else the model name);
 - or one whose vendor:product (ID_VENDOR_ID:ID_MODEL_ID, or for Bluetooth the PRODUCT of its
   input parent) is listed in the `scanner_ids` setting.
+- The appliance's user must be able to open it (the rule adds GROUP="input" or a uaccess
+  tag, and the service runs in the input group).
 - Its stable id is `path:` + ID_PATH (the USB port it is plugged into), or `serial:` +
   ID_SERIAL (or the Bluetooth address, `uniq`) for a Bluetooth scanner, whose path changes
   with every connection. A device with neither is not read: it could not keep its binding.
@@ -33,7 +35,9 @@ import errno
 import logging
 import os
 import queue
+import re
 import select
+import subprocess
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -368,6 +372,55 @@ def deliver(rt: Runtime, stable_id: str, decoded: Decoded) -> str | None:
     return published.scan.id
 
 
+# ---- pairing a Bluetooth scanner ------------------------------------------------------------
+
+_MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+Run = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+def pairing_commands(address: str, *, scan_s: int = 20) -> list[list[str]]:
+    """The bluetoothctl commands that pair, trust and connect a scanner in pairing mode.
+
+    Scanning first lets BlueZ see the scanner (it must be showing its pairing barcode's
+    mode); trusting lets it reconnect by itself after a power cycle, as HID devices do.
+    """
+    if not _MAC.fullmatch(address):
+        raise Invalid(
+            f"{address!r} is not a Bluetooth address like 00:1A:7D:DA:71:13", code="bad_address"
+        )
+    address = address.upper()
+    return [
+        ["bluetoothctl", "--timeout", str(scan_s), "scan", "on"],
+        ["bluetoothctl", "pair", address],
+        ["bluetoothctl", "trust", address],
+        ["bluetoothctl", "connect", address],
+    ]
+
+
+def pair_bluetooth(address: str, *, scan_s: int = 20, run: Run | None = None) -> list[str]:
+    """Pair a Bluetooth scanner through BlueZ; the lines bluetoothctl printed. Invalid with
+    its output when a step fails."""
+    run = run or subprocess.run
+    said: list[str] = []
+    for command in pairing_commands(address, scan_s=scan_s):
+        try:
+            done = run(command, capture_output=True, text=True, timeout=scan_s + 30, check=False)
+        except FileNotFoundError:
+            raise Invalid(
+                "bluetoothctl is not installed (apt install bluez)", code="no_bluetooth"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise Invalid(f"{' '.join(command)} did not answer", code="pairing_failed") from None
+        output = (done.stdout or "") + (done.stderr or "")
+        said += [line for line in output.splitlines() if line.strip()]
+        if done.returncode != 0 or "Failed" in output:
+            raise Invalid(
+                f"{' '.join(command[1:])} failed: {output.strip()[-300:]}",
+                code="pairing_failed",
+            )
+    return said
+
+
 # ---- reading the devices -----------------------------------------------------------------
 
 
@@ -462,15 +515,20 @@ class Reader:
             except BlockingIOError:
                 continue
             except OSError as exc:
+                if decoder.pending:
+                    _log.warning(
+                        "scanner %s unplugged mid-scan: the partial scan is dropped",
+                        self.stable_id,
+                    )
                 if exc.errno in (errno.ENODEV, errno.EBADF, errno.EIO):
-                    if decoder.pending:
-                        _log.warning(
-                            "scanner %s unplugged mid-scan: the partial scan is dropped",
-                            self.stable_id,
-                        )
                     _log.info("scanner %s gone from %s", self.stable_id, self.device.node)
-                    return True
-                raise
+                else:
+                    # Still the end of this reader: udev's next event for the device
+                    # attaches it again.
+                    _log.warning(
+                        "scanner %s at %s failed: %s", self.stable_id, self.device.node, exc
+                    )
+                return True
             for event in events:
                 if event.type != EV_KEY:
                     continue

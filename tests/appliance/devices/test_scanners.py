@@ -12,6 +12,7 @@ import errno
 import json
 import logging
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,8 @@ from appliance.devices.scanners import (
     describe,
     libraries_problem,
     list_scanners,
+    pair_bluetooth,
+    pairing_commands,
     unbind_scanner,
     upc_e_to_a,
 )
@@ -580,3 +583,27 @@ def test_scans_reach_only_the_bound_registers_sse_stream(
         theirs.close()
     finally:
         service.stop()
+
+
+def test_bluetooth_pairing_runs_bluetoothctl_step_by_step() -> None:
+    """bluetoothctl itself is the boundary here: only the commands are checked."""
+    assert pairing_commands("aa:bb:cc:dd:ee:0f", scan_s=15) == [
+        ["bluetoothctl", "--timeout", "15", "scan", "on"],
+        ["bluetoothctl", "pair", "AA:BB:CC:DD:EE:0F"],
+        ["bluetoothctl", "trust", "AA:BB:CC:DD:EE:0F"],
+        ["bluetoothctl", "connect", "AA:BB:CC:DD:EE:0F"],
+    ]
+    with pytest.raises(Invalid, match="not a Bluetooth address"):
+        pairing_commands("aa:bb:cc:dd:ee; reboot")
+    ran: list[list[str]] = []
+
+    def run(command: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        ran.append(command)
+        failed = command[1] == "connect"
+        return subprocess.CompletedProcess(
+            command, 0, "Failed to connect: org.bluez.Error.Failed\n" if failed else "ok\n", ""
+        )
+
+    with pytest.raises(Invalid, match="connect AA:BB:CC:DD:EE:0F failed"):
+        pair_bluetooth("aa:bb:cc:dd:ee:0f", run=run)
+    assert [c[1] for c in ran] == ["--timeout", "pair", "trust", "connect"]
