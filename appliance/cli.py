@@ -705,11 +705,14 @@ def scanner_layout(
 
 
 @scanner.command("pair")
+@data_option
 @click.argument("address")
 @click.option("--scan-seconds", type=int, default=20, show_default=True)
-def scanner_pair(address: str, scan_seconds: int) -> None:
+def scanner_pair(data_dir: Path | None, address: str, scan_seconds: int) -> None:
     """Pair a Bluetooth scanner (in its pairing mode) by its ADDRESS, through bluetoothctl."""
     from appliance.devices.scanners import pair_bluetooth
+
+    _settings(data_dir)  # the same settings check as every command, before touching BlueZ
 
     for line in pair_bluetooth(address, scan_s=scan_seconds):
         click.echo(line)
