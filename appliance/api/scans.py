@@ -157,7 +157,7 @@ def _still_paired(rt: Runtime, register_id: str) -> bool:
 def publish_scan(call: Call, body: ScanBody) -> ScanOut:
     """As if the scanner bound to `register` had read `code`: the register's scan stream gets
     it (source `fake`). For managers; with the `fake_scanner` setting on, any paired register
-    may send. It stands in for scanners attached to the appliance until those are read."""
+    may send. It stands in for a scanner attached to the appliance (demos, tests)."""
     rt = call.rt
     caller = call.device_caller()
     if not rt.settings.fake_scanner:

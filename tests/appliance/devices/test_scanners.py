@@ -607,3 +607,38 @@ def test_bluetooth_pairing_runs_bluetoothctl_step_by_step() -> None:
     with pytest.raises(Invalid, match="connect AA:BB:CC:DD:EE:0F failed"):
         pair_bluetooth("aa:bb:cc:dd:ee:0f", run=run)
     assert [c[1] for c in ran] == ["--timeout", "pair", "trust", "connect"]
+
+
+def test_a_scan_left_without_enter_does_not_start_the_next_one(
+    rt: Runtime, store: Store, board: Board, service: ScannerService
+) -> None:
+    service.start()
+    hw = board.plug("/dev/input/event4")
+    sid = wait_for(lambda: next(iter(service.readers()), None))
+    bind_scanner(rt, sid, store.register_id)
+    stream, _ = rt.scans.subscribe(store.register_id, None, limit=10)
+    t = 1_764_140_000
+    # "99" and no Enter (a scanner reset mid-code), then 3 s later a whole scan.
+    hw.send([[t, 0, 1, 10, 1], [t, 0, 1, 10, 0], [t, 1, 1, 10, 1], [t, 1, 1, 10, 0]])
+    hw.send([[t + 3, 0, 1, c, v] for c in (10, 7, 4, 9, 6, 11, 8, 5, 28) for v in (1, 0)])
+    (scan,) = drain(stream, 1)
+    assert (scan.code, scan.error) == ("96385074", None)
+
+
+def test_the_fakes_match_the_real_libraries() -> None:
+    """What the service uses of evdev and pyudev exists there, as the fakes have it (runs
+    where the `pi` extra is installed; CI fakes both, see the module docstring)."""
+    import inspect
+
+    evdev = pytest.importorskip("evdev")
+    pyudev = pytest.importorskip("pyudev")
+    for name in ("read", "grab", "close", "fileno"):
+        assert callable(getattr(evdev.InputDevice, name)), name
+    assert "self.fd" in inspect.getsource(evdev.InputDevice.__init__)
+    assert callable(pyudev.Monitor.from_netlink) and callable(pyudev.Monitor.filter_by)
+    assert "subsystem" in inspect.signature(pyudev.Enumerator.match_subsystem).parameters
+    assert "callback" in inspect.signature(pyudev.MonitorObserver.__init__).parameters
+    assert issubclass(pyudev.MonitorObserver, threading.Thread)  # takes name=, start()
+    assert callable(pyudev.MonitorObserver.send_stop)
+    for name in ("properties", "device_node", "action", "parent"):
+        assert isinstance(getattr(pyudev.Device, name), property), name
