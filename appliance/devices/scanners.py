@@ -533,15 +533,14 @@ class Reader:
                 if event.type != EV_KEY:
                     continue
                 at = event.sec + event.usec / 1e6
-                if not decoder.pending:
-                    if event.value == 1:
-                        # A scan starts: read its settings now, so a layout or prefix set
-                        # from the CLI applies from the next scan on.
-                        layout, prefix, suffix = self._config()
-                        decoder.configure(get_layout(layout), prefix=prefix, suffix=suffix)
-                elif at - last_key > STALE_SCAN_S:
+                if decoder.pending and at - last_key > STALE_SCAN_S:
                     _log.warning("scanner %s: a scan without Enter dropped", self.stable_id)
                     decoder.reset()
+                if not decoder.pending and event.value == 1:
+                    # A scan starts: read its settings now, so a layout or prefix set from
+                    # the CLI applies from the next scan on.
+                    layout, prefix, suffix = self._config()
+                    decoder.configure(get_layout(layout), prefix=prefix, suffix=suffix)
                 last_key = at
                 decoded = decoder.feed(event.code, event.value)
                 if decoded is not None:
