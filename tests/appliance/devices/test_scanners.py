@@ -396,7 +396,7 @@ def test_unplugged_mid_scan_detaches_quietly_and_the_next_scan_is_whole(
     enter = next(i for i, row in enumerate(rows) if row[2:] == [1, 28, 1])
     with caplog.at_level(logging.INFO, logger="appliance.devices.scanners"):
         hw.send(rows[: enter // 2])  # half of 4006381333931
-        time.sleep(0.05)
+        wait_for(lambda: not hw.events)  # taken by the reader, which decodes them before reading on
         board.unplug(hw, announce=False)  # ENODEV before udev tells
         wait_for(lambda: not service.readers())
         assert "unplugged mid-scan" in caplog.text
