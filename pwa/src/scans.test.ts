@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { SseParser, onScan, scanStream, startScanStream } from "./scans";
+import { SseParser, onMisread, onScan, scanStream, startScanStream } from "./scans";
 
 describe("the SSE parser", () => {
   it("reads events split anywhere across chunks, with ids, comments and retry", () => {
@@ -63,6 +63,31 @@ describe("the scan stream", () => {
     expect(calls[0]!["Authorization"]).toBe("Bearer tbd_x");
     expect(calls[0]!["Last-Event-ID"]).toBeUndefined();
     expect(calls[1]!["Last-Event-ID"]).toBe("x-1");
+  });
+
+  it("hands misreads to their own listeners, never as a scan", async () => {
+    streams([
+      [
+        'id: m-1\nevent: misread\ndata: {"code":"4006381333932","source":"scanner","at":"x","id":"m-1","error":"bad_check_digit"}\n\n',
+        'id: m-2\nevent: misread\ndata: {"code":"\\ufffd1","error":"unknown_key"}\n\n',
+        'id: m-3\nevent: scan\ndata: {"code":"4006381333931"}\n\n',
+      ],
+    ]);
+    const scans: string[] = [];
+    const misreads: string[] = [];
+    const unsubscribe = onMisread((message) => {
+      misreads.push(message);
+    });
+    const stop = startScanStreamWith((code) => {
+      scans.push(code);
+    });
+    await vi.waitFor(() => expect(scans).toEqual(["4006381333931"]), { timeout: 2000 });
+    stop();
+    unsubscribe();
+    expect(misreads).toEqual([
+      "Misread, scan again",
+      "Misread, scan again (if it keeps happening, the scanner's setup needs a manager)",
+    ]);
   });
 
   it("stops for good when another tab of the register takes the stream over", async () => {

@@ -95,6 +95,24 @@ export function dispatchScan(code: string): void {
   for (const listener of listeners) listener(code);
 }
 
+type MisreadListener = (message: string) => void;
+const misreadListeners = new Set<MisreadListener>();
+
+/** Take every misread (an appliance scanner read something that cannot be a good code). */
+export function onMisread(listener: MisreadListener): () => void {
+  misreadListeners.add(listener);
+  return () => misreadListeners.delete(listener);
+}
+
+/** What the cashier sees for a misread, by the appliance's `error`. */
+export function misreadMessage(error: unknown): string {
+  if (error === "too_long") return "That barcode is too long: scan again";
+  if (error === "unknown_key" || error === "missing_prefix" || error === "missing_suffix") {
+    return "Misread, scan again (if it keeps happening, the scanner's setup needs a manager)";
+  }
+  return "Misread, scan again";
+}
+
 /**
  * Follow this register's scan stream until `stop()`: reconnect after a drop (the server's
  * retry, then backing off to 30 s), resume with Last-Event-ID, wait out a 503.
@@ -141,6 +159,17 @@ export function startScanStream(token: string): () => void {
                   // A malformed event: skip it, keep the stream.
                 }
               }
+              if (event.event === "misread") {
+                // Never looked up: a misread code could be another product's.
+                let error: unknown = null;
+                try {
+                  error = (JSON.parse(event.data) as { error?: unknown }).error;
+                } catch {
+                  // Still a misread: say so.
+                }
+                const message = misreadMessage(error);
+                for (const listener of misreadListeners) listener(message);
+              }
             }
             lastId = parser.lastId ?? lastId;
             if (parser.retryMs !== null) wait = delay = parser.retryMs;
@@ -164,9 +193,11 @@ export function startScanStream(token: string): () => void {
  * While the screen is shown, give `handle` every scan: the tablet's wedge scanner (with no
  * field focused) and the appliance's scanners for this register.
  */
-export function useScans(handle: (code: string) => void): void {
+export function useScans(handle: (code: string) => void, misread?: (message: string) => void): void {
   const current = useRef(handle);
   current.current = handle;
+  const currentMisread = useRef(misread);
+  currentMisread.current = misread;
   const options = scannerOptions.value;
   useEffect(() => {
     const detector = new WedgeDetector(options);
@@ -180,9 +211,11 @@ export function useScans(handle: (code: string) => void): void {
     };
     document.addEventListener("keydown", onKey);
     const unsubscribe = onScan((code) => current.current(code));
+    const unsubscribeMisread = onMisread((message) => currentMisread.current?.(message));
     return () => {
       document.removeEventListener("keydown", onKey);
       unsubscribe();
+      unsubscribeMisread();
     };
   }, [options]);
 }

@@ -159,7 +159,10 @@ export function Returns({ shift }: Props) {
     else setNotice({ text: `No product has the barcode ${code}`, error: true });
   };
   // Scans: a wedge scanner with no field focused, or the appliance's scanners (as on Sell).
-  useScans((code) => void onScan(code));
+  useScans(
+    (code) => void onScan(code),
+    (text) => setNotice({ text, error: true }),
+  );
 
   useEffect(() => {
     if (unreceipted === null) return;

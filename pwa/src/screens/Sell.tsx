@@ -91,7 +91,7 @@ export function Sell({ shift, catalogVersion }: Props) {
         setMessage(`No product has the barcode ${code}`);
       }
     });
-  });
+  }, setMessage);
 
   const onEnter = async () => {
     const scanned = await byBarcode(db, query);
