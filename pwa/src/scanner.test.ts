@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { WedgeDetector, type Key } from "./scanner";
+import { WedgeDetector, gs1CheckDigitOk, upcEToA, type Key } from "./scanner";
 
 /** Keys typed `gap` ms apart, starting at `start`. */
 function keys(text: string, gap: number, start = 1000, end = "Enter"): Key[] {
@@ -53,5 +53,20 @@ describe("the keyboard-wedge detector", () => {
       { key: "Enter", timeStamp: 24 },
     ];
     expect(feed(new WedgeDetector(), presses)).toEqual(["TB-0001"]);
+  });
+});
+
+describe("GS1 check digits", () => {
+  it("accepts good GTINs and non-GS1 codes, refuses a wrong check digit", () => {
+    for (const good of ["4006381333931", "96385074", "036000291452", "00012345600012", "TB-0001", "12345678901"]) {
+      expect(gs1CheckDigitOk(good)).toBe(true);
+    }
+    for (const bad of ["4006381333932", "96385075", "036000291453"]) expect(gs1CheckDigitOk(bad)).toBe(false);
+  });
+
+  it("checks an 8-digit UPC-E as the UPC-A it stands for", () => {
+    expect(upcEToA("04252614")).toBe("042100005264");
+    expect(gs1CheckDigitOk("04252614")).toBe(true);
+    expect(gs1CheckDigitOk("04252615")).toBe(false);
   });
 });

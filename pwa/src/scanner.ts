@@ -57,3 +57,31 @@ export class WedgeDetector {
     return code.length >= this.minLength ? code : null;
   }
 }
+
+/**
+ * Whether a GS1 number's check digit adds up (EAN-8, UPC-A, EAN-13, GTIN-14; an 8-digit
+ * UPC-E through the UPC-A it stands for). Anything else is not a GS1 number: true.
+ */
+export function gs1CheckDigitOk(code: string): boolean {
+  if (!/^(\d{8}|\d{12,14})$/.test(code)) return true;
+  if (mod10Ok(code)) return true;
+  return code.length === 8 && (code[0] === "0" || code[0] === "1") && mod10Ok(upcEToA(code));
+}
+
+function mod10Ok(code: string): boolean {
+  let total = 0;
+  for (let i = code.length - 2, weight = 3; i >= 0; i--, weight = 4 - weight) total += Number(code[i]) * weight;
+  return (10 - (total % 10)) % 10 === Number(code[code.length - 1]);
+}
+
+/** The 12-digit UPC-A a zero-suppressed UPC-E stands for. */
+export function upcEToA(code: string): string {
+  const d = code.slice(1, 7);
+  const last = d[5]!;
+  let body: string;
+  if ("012".includes(last)) body = d.slice(0, 2) + last + "0000" + d.slice(2, 5);
+  else if (last === "3") body = d.slice(0, 3) + "00000" + d.slice(3, 5);
+  else if (last === "4") body = d.slice(0, 4) + "00000" + d[4];
+  else body = d.slice(0, 5) + "0000" + last;
+  return code[0] + body + code[7];
+}

@@ -8,7 +8,7 @@
 import { signal } from "@preact/signals";
 import { useEffect, useRef } from "preact/hooks";
 import { db } from "./db";
-import { type ScannerOptions, WedgeDetector } from "./scanner";
+import { type ScannerOptions, WedgeDetector, gs1CheckDigitOk } from "./scanner";
 
 /** How this tablet's keyboard-wedge scanner is set up (prefix, suffix, speed), kept in IndexedDB. */
 export const scannerOptions = signal<ScannerOptions>({});
@@ -207,7 +207,9 @@ export function useScans(handle: (code: string) => void, misread?: (message: str
       const code = detector.key({ key: e.key, timeStamp: e.timeStamp });
       if (code === null) return;
       e.preventDefault();
-      current.current(code);
+      // The appliance checks its scanners' codes; the tablet's own scanner is checked here.
+      if (gs1CheckDigitOk(code)) current.current(code);
+      else currentMisread.current?.(misreadMessage("bad_check_digit"));
     };
     document.addEventListener("keydown", onKey);
     const unsubscribe = onScan((code) => current.current(code));
