@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -701,30 +702,37 @@ def _finish(
     parts: list[str] = []
 
     def arrays(prefix: str, types: str, rows: Sequence[tuple[Any, ...]]) -> str:
+        kinds = types.split(", ")
+        if len(rows) <= _ROWS_IN_ONE_PARAMETER:
+            # A few rows: all of them as one parameter, a two-dimensional text array, read
+            # back a row at a time, since psycopg keeps the converted form only of statements
+            # with at most 50 parameters. Not for many: each subscript walks the array.
+            params[prefix] = _literal(rows)
+            subscripts = ", ".join(f"a[i][{n}]::{kind}" for n, kind in enumerate(kinds, start=1))
+            return (
+                f"(SELECT {subscripts} FROM (SELECT %({prefix})s::text[] AS a) AS {prefix}"
+                " CROSS JOIN LATERAL generate_subscripts(a, 1) AS i)"
+            )
         casts = []
-        for n, (kind, column) in enumerate(
-            zip(types.split(", "), zip(*rows, strict=True), strict=True)
-        ):
-            # Integers and UUIDs (checked by the body's patterns) need no quoting.
-            plain = kind in ("uuid", "bigint", "integer")
-            params[f"{prefix}{n}"] = _plain_literal(column) if plain else _literal(column)
+        for n, (kind, column) in enumerate(zip(kinds, zip(*rows, strict=True), strict=True)):
+            params[f"{prefix}{n}"] = "{" + ",".join(map(_element, column)) + "}"
             casts.append(f"%({prefix}{n})s::{kind}[]")
         return f"unnest({', '.join(casts)})"
 
     if events:
         parts.append(
             f"INSERT INTO event ({_EVENT_COLUMNS}) SELECT * FROM"
-            f" {arrays('e', _EVENT_TYPES, events)}"
+            f" {arrays('e', _EVENT_TYPES, events)} AS t"
         )
         if out.ledger:
             parts.append(
                 f"INSERT INTO stock_ledger ({_LEDGER_COLUMNS}) SELECT * FROM"
-                f" {arrays('l', _LEDGER_TYPES, out.ledger)}"
+                f" {arrays('l', _LEDGER_TYPES, out.ledger)} AS t"
             )
         if out.facts:
             parts.append(
                 f"INSERT INTO sale_fact ({_FACT_COLUMNS}) SELECT * FROM"
-                f" {arrays('f', _FACT_TYPES, out.facts)}"
+                f" {arrays('f', _FACT_TYPES, out.facts)} AS t"
             )
     touched = [(origin, c.seq, c.hash) for origin, c in chains.items() if c.touched]
     if touched:
@@ -759,7 +767,7 @@ def _finish(
                 " bigint",
                 shifts,
             )
-            + " ON CONFLICT (shift) DO UPDATE SET"
+            + " AS t ON CONFLICT (shift) DO UPDATE SET"
             " opened_at = COALESCE(excluded.opened_at, shift_summary.opened_at),"
             " closed_at = COALESCE(excluded.closed_at, shift_summary.closed_at),"
             " opening_float = COALESCE(excluded.opening_float, shift_summary.opening_float),"
@@ -794,24 +802,24 @@ def _finish(
     _refold(conn, store, sorted(recounted))
 
 
-def _plain_literal(values: Iterable[object]) -> str:
-    """An array literal of integers, UUIDs or None, which need no quoting."""
-    return "{" + ",".join("NULL" if value is None else str(value) for value in values) + "}"
+def _literal(rows: Iterable[tuple[Any, ...]]) -> str:
+    """A two-dimensional PostgreSQL text array of these rows."""
+    return "{" + ",".join("{" + ",".join(map(_element, row)) + "}" for row in rows) + "}"
 
 
-def _literal(values: Iterable[object]) -> str:
-    """A PostgreSQL array literal of these values (None is NULL), each element quoted: one
-    text parameter instead of a list psycopg adapts element by element."""
-    return (
-        "{"
-        + ",".join(
-            "NULL"
-            if value is None
-            else '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-            for value in values
-        )
-        + "}"
-    )
+def _element(value: object) -> str:
+    """One array element: NULL for None, bare when it needs no quoting (integers, UUIDs and
+    codes; not the word null), else quoted with `\\` and `"` escaped."""
+    if value is None:
+        return "NULL"
+    text = str(value)
+    if isinstance(value, int) or (_PLAIN.fullmatch(text) and text.lower() != "null"):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_PLAIN = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]*")
+_ROWS_IN_ONE_PARAMETER = 50
 
 
 def _insert_rows(

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import psycopg
 
-from cloud.ingest import MAX_PAYLOAD_BYTES, ingest_batch
+from cloud.ingest import MAX_PAYLOAD_BYTES, _literal, ingest_batch
 from cloud.migrate import connect
 from protocol.envelope import envelope_dict
 from protocol.ids import new_id
@@ -294,3 +294,32 @@ def test_two_workers_given_the_same_batch_apply_it_once(cloud_dsn: str) -> None:
         assert count(conn, "SELECT count(*) FROM event") == 150
         assert count(conn, "SELECT count(*) FROM stock_ledger") == 150
         assert count(conn, "SELECT qty FROM on_hand WHERE variant = %s", variant) == 150
+
+
+def test_array_literals_carry_any_value_exactly(pg: Conn) -> None:
+    values: list[Any] = [
+        "null",
+        "NULL",
+        "a,b",
+        "{x}",
+        '"q"',
+        "back\\slash",
+        " lead",
+        "trail ",
+        "",
+        "Größe 38",
+        "tab\there",
+        "01a216d0-9dbb-7104-bd71-0f0d0efc1700",
+        "s01-r01",
+        '{"json": "with \\"quotes\\" and \\\\"}',
+        None,
+        0,
+        -12,
+        2**53,
+    ]
+    row = pg.execute(
+        "SELECT %s::text[]", (_literal([tuple(values), tuple(reversed(values))]),)
+    ).fetchone()
+    assert row is not None
+    expected = [None if v is None else str(v) for v in values]
+    assert row[0] == [expected, list(reversed(expected))]
