@@ -56,6 +56,9 @@ class Batch:
     first: int
     last: int
     payload: bytes
+    # Cut short by the limits (the journal may hold more after it): it would read the same
+    # whenever it is read, the journal being append-only.
+    full: bool = False
 
     @property
     def count(self) -> int:
@@ -85,7 +88,8 @@ def read_batch(db: Database, first: int, *, max_events: int, max_bytes: int) -> 
     if int(rows[len(parts) - 1]["store_seq"]) != last:
         raise RuntimeError(f"the journal has a gap in store_seq after {first}")
     payload = b'{"events":[' + b",".join(parts) + b'],"from":%d,"to":%d}' % (first, last)
-    return Batch(first=first, last=last, payload=payload)
+    full = len(parts) < len(rows) or len(rows) == max_events
+    return Batch(first=first, last=last, payload=payload, full=full)
 
 
 def parse_ack(payload: bytes) -> tuple[str, int] | None:
@@ -166,6 +170,7 @@ class Uplink:
         self._worker: threading.Thread | None = None
         self._connected = False
         self._in_flight: _InFlight | None = None
+        self._ahead: Batch | None = None
         self._next = 0
         self._applied = 0
         self._next_heartbeat = 0.0
@@ -367,12 +372,16 @@ class Uplink:
         flight = self._in_flight
         if flight is None:
             s = self.settings
-            batch = read_batch(
-                self.rt.db,
-                self._next,
-                max_events=s.sync_batch_max_events,
-                max_bytes=s.sync_batch_max_bytes,
-            )
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None and ahead.first == self._next and ahead.full:
+                batch: Batch | None = ahead
+            else:
+                batch = read_batch(
+                    self.rt.db,
+                    self._next,
+                    max_events=s.sync_batch_max_events,
+                    max_bytes=s.sync_batch_max_bytes,
+                )
             if batch is None:
                 return
             flight = _InFlight(batch=batch, deadline=0.0, timeout_s=s.sync_ack_timeout_ms / 1000)
@@ -393,6 +402,16 @@ class Uplink:
                 )
         self.client.publish(events_topic(self.store), flight.batch.payload, qos=1)
         flight.deadline = now + flight.timeout_s
+        if flight.batch.full and self._ahead is None:
+            # A backlog: the next batch is read while the cloud works on this one, and sent
+            # as soon as the ack comes if it is full too (so it is what a read then would give).
+            s = self.settings
+            self._ahead = read_batch(
+                self.rt.db,
+                flight.batch.last + 1,
+                max_events=s.sync_batch_max_events,
+                max_bytes=s.sync_batch_max_bytes,
+            )
 
     def _heartbeat_due(self) -> None:
         now = time.monotonic()

@@ -136,6 +136,18 @@ def test_a_batch_stops_at_the_byte_limit(rt: Runtime) -> None:
     assert read_batch(rt.db, 51, max_events=500, max_bytes=4096) is None
 
 
+def test_a_batch_says_whether_the_limits_cut_it_short(rt: Runtime) -> None:
+    # Only a batch cut short by the limits is read ahead and sent as read: one that ends at
+    # the journal's head would leave out the events that come meanwhile.
+    _fill(rt, 50)
+    by_bytes = read_batch(rt.db, 1, max_events=500, max_bytes=4096)
+    by_count = read_batch(rt.db, 1, max_events=50, max_bytes=1 << 20)
+    tail = read_batch(rt.db, 45, max_events=500, max_bytes=1 << 20)
+    assert by_bytes is not None and by_bytes.full
+    assert by_count is not None and by_count.full and by_count.count == 50
+    assert tail is not None and not tail.full and (tail.first, tail.last) == (45, 50)
+
+
 def test_without_an_ack_the_same_batch_is_sent_again(rt: Runtime, running: Running) -> None:
     _fill(rt, 20)
     cloud = running.cloud(rt, silent=True)
