@@ -141,7 +141,7 @@ def describe(device: Any) -> InputNode | None:
     if vendor_product is None and parent_props.get("PRODUCT"):
         # bus/vendor/product/version in hex, e.g. 5/5ac/22c/1 for a Bluetooth device.
         parts = parent_props["PRODUCT"].split("/")
-        if len(parts) >= 3:
+        with contextlib.suppress(ValueError, IndexError):
             vendor_product = f"{int(parts[1], 16):04x}:{int(parts[2], 16):04x}"
     stable_id = None
     if props.get("ID_PATH") and not bluetooth:
