@@ -7,7 +7,10 @@ Which input devices are scanners (the contract with the udev rule, issue 8):
   `SUBSYSTEM=="input", KERNEL=="event*", ATTRS{idVendor}=="0c2e", ENV{TILLBOX_SCANNER}="1"`;
   a rule may also set `TILLBOX_SCANNER_NAME` (what the manager sees; else the model name);
 - or one whose vendor:product (ID_VENDOR_ID:ID_MODEL_ID, or for Bluetooth the PRODUCT of its
-  input parent) is listed in the `scanner_ids` setting.
+  input parent) is listed in the `scanner_ids` setting;
+- and in both cases a keyboard: udev's input_id must have set ID_INPUT_KEYBOARD=1. The other
+  nodes of the same interface (Consumer Control, System Control) share its ID_PATH and are
+  never read.
 - The appliance's user must be able to open it (the rule adds GROUP="input" or a uaccess
   tag, and the service runs in the input group).
 - Its stable id is `path:` + ID_PATH (the USB port it is plugged into), or `serial:` +
@@ -110,9 +113,14 @@ class InputNode:
     vendor_product: str | None
     bluetooth: bool
     tagged: bool
+    keyboard: bool
 
     def is_scanner(self, scanner_ids: tuple[str, ...]) -> bool:
-        """Tagged by the udev rule, or listed by vendor:product in the settings."""
+        """A keyboard node tagged by the udev rule, or listed by vendor:product."""
+        if not self.keyboard:
+            # The same USB interface often has a "Consumer Control" or "System Control" node
+            # too, with the same ID_PATH: reading that instead would lose every scan.
+            return False
         listed = {i.lower() for i in scanner_ids}
         return self.tagged or (self.vendor_product is not None and self.vendor_product in listed)
 
@@ -165,6 +173,7 @@ def describe(device: Any) -> InputNode | None:
         vendor_product=vendor_product,
         bluetooth=bluetooth,
         tagged=props.get("TILLBOX_SCANNER") == "1",
+        keyboard=props.get("ID_INPUT_KEYBOARD") == "1",
     )
 
 

@@ -437,7 +437,7 @@ def test_which_devices_are_scanners(
         board.plug("/dev/input/event6", zebra, tagged=False)
         board.plug(
             "/dev/input/event7",
-            {"ID_PATH": "platform-bt-hci0-" + str(time.time())},
+            {"ID_PATH": "platform-bt-hci0-" + str(time.time()), "ID_INPUT_KEYBOARD": "1"},
             parent={
                 "NAME": '"Netum BT scanner"',
                 "PRODUCT": "5/a12/1/110",
@@ -468,6 +468,7 @@ def test_describe_ignores_what_is_not_an_event_node() -> None:
         vendor_product=None,
         bluetooth=False,
         tagged=False,
+        keyboard=False,
     )
 
 
@@ -642,3 +643,20 @@ def test_the_fakes_match_the_real_libraries() -> None:
     assert callable(pyudev.MonitorObserver.send_stop)
     for name in ("properties", "device_node", "action", "parent"):
         assert isinstance(getattr(pyudev.Device, name), property), name
+
+
+def test_the_consumer_control_node_of_the_same_interface_is_never_read(
+    rt: Runtime, board: Board, service: ScannerService
+) -> None:
+    """Many HID scanners also show a Consumer Control node with the same ID_PATH; taking
+    it for the scanner would replace the keyboard's reader and lose every scan."""
+    service.start()
+    board.plug("/dev/input/event4")
+    sid = wait_for(lambda: next(iter(service.readers()), None))
+    consumer = {k: v for k, v in HONEYWELL.items() if k != "ID_INPUT_KEYBOARD"}
+    board.plug("/dev/input/event5", {**consumer, "ID_INPUT_KEY": "1"})
+    board.fire(board.devices["/dev/input/event4"].udev("change"))
+    wait_for(lambda: service._queue.empty())
+    time.sleep(0.05)
+    assert service.readers() == {sid: "/dev/input/event4"}
+    assert board.devices["/dev/input/event5"].opened == 0
