@@ -53,9 +53,18 @@ EVENTS_FILTER = f"{PREFIX}/stores/+/events"
 STATUS_FILTER = f"{PREFIX}/stores/+/status"
 # How long a worker waits before trying PostgreSQL again, doubling up to the maximum.
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 30.0
+# How long a batch waits for its store's cursor lock. The holder is normally another worker
+# applying the same batch (a resend), for milliseconds. One that hangs or is cut off inside
+# the transaction holds it until PostgreSQL notices (for a lost host, TCP keepalive: hours),
+# and without a limit every resend of that store's batch would wait on it, each taking one
+# of a worker's threads, until no thread is left for any store. With it only that store
+# waits: the batch is left to the appliance's resend.
+LOCK_TIMEOUT_S = 2
 # Test-only fault injection for tests/faults; unset (as everywhere else) it does nothing.
 # "before_commit:N" or "after_commit:N": the worker SIGKILLs itself the Nth time a batch
 # reaches that point, with the batch's transaction still open, or committed and not yet acked.
+# With ":stop" after N it SIGSTOPs itself instead: frozen, as a hung or cut-off host is, its
+# connections open.
 FAULT_ENV = "TILLBOX_INGEST_FAULT"
 
 
@@ -107,10 +116,19 @@ class _Fault:
     """Where and when `FAULT_ENV` says this worker dies (tests only)."""
 
     def __init__(self, spec: str) -> None:
-        point, _, nth = spec.partition(":")
-        if point not in ("before_commit", "after_commit") or not nth.isdigit() or int(nth) < 1:
-            raise WorkerSettingsError(f"{FAULT_ENV} must be before_commit:N or after_commit:N")
+        point, _, rest = spec.partition(":")
+        nth, _, how = rest.partition(":")
+        if (
+            point not in ("before_commit", "after_commit")
+            or not nth.isdigit()
+            or int(nth) < 1
+            or how not in ("", "stop")
+        ):
+            raise WorkerSettingsError(
+                f"{FAULT_ENV} must be before_commit:N or after_commit:N, optionally with :stop"
+            )
         self.point = point
+        self._signal = signal.SIGSTOP if how == "stop" else signal.SIGKILL
         self._left = int(nth)
         self._lock = threading.Lock()
 
@@ -119,8 +137,11 @@ class _Fault:
             self._left -= 1
             if self._left > 0:
                 return
-        _log.warning("ingest: %s says die %s; SIGKILL", FAULT_ENV, self.point)
-        os.kill(os.getpid(), signal.SIGKILL)
+        _log.warning("ingest: %s says die %s; %s", FAULT_ENV, self.point, self._signal.name)
+        os.kill(os.getpid(), self._signal)
+        # The signal may take a moment to land (it is the process's, not this thread's): go
+        # no further meanwhile, or a stop would find the batch committed.
+        threading.Event().wait()
 
 
 @dataclass
@@ -130,6 +151,7 @@ class Counters:
     batches: int = 0
     statuses: int = 0
     retries: int = 0
+    busy: int = 0
     errors: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -306,8 +328,21 @@ class IngestWorker:
         while True:
             try:
                 if conn is None or conn.closed:
-                    conn = connect(self.dsn)
+                    conn = self._connect()
                 self._apply(conn, message)
+                break
+            except psycopg.errors.LockNotAvailable:
+                # Another session has held the store's cursor for LOCK_TIMEOUT_S: nothing was
+                # committed and no ack goes, so the appliance sends the batch again later.
+                self.counters.add("busy")
+                _log.warning(
+                    "ingest %s: %s's cursor is locked by another session; left to its resend",
+                    self.name,
+                    message.topic,
+                )
+                if conn is not None:
+                    conn.close()
+                conn = None
                 break
             except psycopg.OperationalError as exc:
                 # The database is unreachable or restarting: nothing was committed, so the
@@ -341,6 +376,11 @@ class IngestWorker:
                 conn = None
                 break
         self.client.ack(message.mid, message.qos)
+        return conn
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = connect(self.dsn)
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{LOCK_TIMEOUT_S}s",))
         return conn
 
     def _apply(self, conn: psycopg.Connection[Any], message: _Message) -> None:

@@ -226,26 +226,47 @@ class WorkerProcess:
     log_path: Path
     fault: str | None = None
     threads: int = 2
+    # Another MQTT keepalive than the CLI's 30 s: the worker is then started by a one-line
+    # program around the same IngestWorker.run_forever (with the CLI's logging).
+    keepalive_s: int | None = None
     process: subprocess.Popen[bytes] = field(init=False)
     _log: IO[bytes] = field(init=False)
 
     def __post_init__(self) -> None:
         self._log = self.log_path.open("ab")
         extra = {FAULT_ENV: self.fault} if self.fault else {}
-        self.process = subprocess.Popen(
-            [
-                TILLBOX,
-                "cloud",
-                "ingest",
-                "--dsn",
+        command = [
+            TILLBOX,
+            "cloud",
+            "ingest",
+            "--dsn",
+            self.dsn,
+            "--mqtt-port",
+            str(self.port),
+            "--name",
+            self.name,
+            "--threads",
+            str(self.threads),
+        ]
+        if self.keepalive_s is not None:
+            command = [
+                sys.executable,
+                "-c",
+                "import logging, sys\n"
+                "from cloud.worker import BrokerSettings, IngestWorker\n"
+                "logging.basicConfig(level=logging.INFO,"
+                " format='%(asctime)s %(levelname)s %(name)s: %(message)s')\n"
+                "IngestWorker(sys.argv[1], BrokerSettings(port=int(sys.argv[2]),"
+                " keepalive_s=int(sys.argv[3])), name=sys.argv[4],"
+                " threads=int(sys.argv[5])).run_forever()",
                 self.dsn,
-                "--mqtt-port",
                 str(self.port),
-                "--name",
+                str(self.keepalive_s),
                 self.name,
-                "--threads",
                 str(self.threads),
-            ],
+            ]
+        self.process = subprocess.Popen(
+            command,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
