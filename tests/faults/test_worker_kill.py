@@ -77,6 +77,7 @@ def test_ingest_workers_killed_before_and_after_commit_lose_and_double_nothing(
                     ahead_after_commit += 1
             assert code == -signal.SIGKILL
         # Most after_commit kills really fell between the commit and the ack.
+        print(f"{ahead_after_commit} after_commit kills left the cloud ahead of the appliance")
         assert ahead_after_commit >= ROUNDS // 3 // 2, ahead_after_commit
         shop.trade(10)
         last = WorkerProcess(cloud_dsn, broker.port, "survivor", tmp_path / "survivor.log")
