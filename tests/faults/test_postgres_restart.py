@@ -34,7 +34,7 @@ def cluster() -> Iterator[Cluster]:
     ("batch_events", "events", "marks"),
     [
         pytest.param(3, 150, (30, 90), id="small-batches"),
-        # Above ingest's COPY threshold: the crash falls into a COPY or its projection.
+        # Above ingest's COPY threshold: PostgreSQL goes while COPYed batches flow.
         pytest.param(200, 900, (200, 600), id="copied-batches"),
     ],
 )
