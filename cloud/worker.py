@@ -297,11 +297,12 @@ class IngestWorker:
         while not self._stopping.wait(report_every_s):
             c = self.counters
             _log.info(
-                "ingest %s: %s batches, %s statuses, %s retries, %s errors",
+                "ingest %s: %s batches, %s statuses, %s retries, %s busy, %s errors",
                 self.name,
                 c.batches,
                 c.statuses,
                 c.retries,
+                c.busy,
                 c.errors,
             )
         self.stop()
