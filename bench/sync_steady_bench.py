@@ -85,7 +85,6 @@ class SimStore:
         )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
-        # Connected one after the other: 200 at once overflow the broker's listen backlog.
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         if not self.connected.wait(30):
@@ -106,6 +105,13 @@ class SimStore:
             if done or "expected" in ack:
                 self.in_flight = None
             self._send(time.time())
+
+    def reset(self, events: list[bytes]) -> None:
+        """A fresh start against a fresh database, for the next phase."""
+        with self.lock:
+            self.events = events
+            self.due, self.committed, self.applied = [], 0, 0
+            self.in_flight, self.resends = None, 0
 
     def start(self, due: list[float]) -> None:
         with self.lock:
@@ -156,6 +162,7 @@ def prepare(stores: int, per_store: int) -> dict[str, list[bytes]]:
 
 def run_phase(
     prepared: dict[str, list[bytes]],
+    sims: list[SimStore],
     port: int,
     workers: int,
     threads: int,
@@ -168,14 +175,14 @@ def run_phase(
     (rate None) every event committed at the start. Latencies, throughput and CPU."""
     name = scratch_database(ADMIN)
     dsn = psycopg.conninfo.make_conninfo(ADMIN, dbname=name)
-    sims: list[SimStore] = []
     try:
         per_store = {
             store: len(events) if rate is None else int(rate * seconds)
             for store, events in prepared.items()
         }
         procs, results, stop = start_workers(dsn, port, workers, threads, per_store)
-        sims = [SimStore(store, events, port) for store, events in prepared.items()]
+        for sim in sims:
+            sim.reset(prepared[sim.store])
         time.sleep(1.0)  # every ack subscription in place
         broker_cpu, sim_cpu = cpu_seconds(BROKER_PID[0]), _self_cpu()
         start = time.time() + 0.5
@@ -233,8 +240,6 @@ def run_phase(
             "batches": len(commits),
         }
     finally:
-        for sim in sims:
-            sim.close()
         drop(ADMIN, name)
 
 
@@ -270,8 +275,15 @@ def main() -> None:
     backlog = {s: events[: args.backlog] for s, events in prepared.items()}
 
     root = Path(tempfile.mkdtemp(prefix="tillbox-steady-"))
+    broker = start_broker(root / "broker")
+    assert broker.process is not None
+    BROKER_PID[0] = broker.process.pid
     results: dict[str, dict[str, Any]] = {}
     loads: dict[str, str] = {}
+    # The same 200 clients through every phase, connected one after the other (200 at once
+    # overflow the broker's listen backlog): paho leaves two descriptors behind for each
+    # client closed, and its select() fails past descriptor 1,024.
+    sims = [SimStore(store, [], broker.port) for store in prepared]
     try:
         for workers in (1, 2):
             for phase, events, rate in (
@@ -281,22 +293,16 @@ def main() -> None:
                 key = f"{phase}-{workers}"
                 loads[key] = load()
                 print(f"{key}: {workers} worker(s) × {args.threads} threads (load {loads[key]}) …")
-                # A broker of its own for each phase: the last one's 200 sessions are gone.
-                broker = start_broker(root / key)
-                assert broker.process is not None
-                BROKER_PID[0] = broker.process.pid
-                try:
-                    r = run_phase(
-                        events,
-                        broker.port,
-                        workers,
-                        args.threads,
-                        rate=rate,
-                        seconds=args.seconds,
-                        rng=rng,
-                    )
-                finally:
-                    broker.kill()
+                r = run_phase(
+                    events,
+                    sims,
+                    broker.port,
+                    workers,
+                    args.threads,
+                    rate=rate,
+                    seconds=args.seconds,
+                    rng=rng,
+                )
                 results[key] = r
                 lat = r["latencies"]
                 print(
@@ -308,6 +314,9 @@ def main() -> None:
                     flush=True,
                 )
     finally:
+        for sim in sims:
+            sim.close()
+        broker.kill()
         shutil.rmtree(root, ignore_errors=True)
     load_at_end = load()
 

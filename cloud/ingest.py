@@ -19,7 +19,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 import psycopg
@@ -41,10 +41,19 @@ from protocol.bodies import (
     decode_body,
 )
 from protocol.envelope import (
+    ACTOR_RE,
+    EVENT_TYPES,
+    HASH_RE,
+    ID_RE,
+    MAX_SEQ,
+    ORIGIN_RE,
+    STORE_RE,
     Envelope,
     EnvelopeError,
+    Override,
     decode_envelope,
     envelope_dict,
+    parse_at,
     verify_hash,
     verify_link,
 )
@@ -150,7 +159,83 @@ _sorted_json = msgspec.json.Encoder(order="sorted").encode
 # like one too (a text with "no. 1234…"); that only sends the batch the slow way.
 _NUMBER_SHAPE = bytes.maketrans(b"0123456789,[ \t\r\n-", b"0" * 10 + b":" * 7)
 _LONG_NUMBER = b":" + b"0" * 16
-_NO_BODY: dict[str, Any] = {}
+
+
+def _whole(pattern: str) -> str:
+    """The pattern for msgspec, which searches: `$` would let a final newline through, where
+    decode_envelope's fullmatch does not."""
+    return pattern.removesuffix("$") + r"\Z"
+
+
+_Id = Annotated[str, msgspec.Meta(pattern=_whole(ID_RE))]
+_Actor = Annotated[str, msgspec.Meta(pattern=_whole(ACTOR_RE))]
+_Hash = Annotated[str, msgspec.Meta(pattern=_whole(HASH_RE))]
+
+
+class _WireOverride(msgspec.Struct, forbid_unknown_fields=True):
+    id: _Id
+    action: str
+    approver: _Actor
+    offline: bool
+
+
+class _WireEnvelope(msgspec.Struct, forbid_unknown_fields=True):
+    """decode_envelope's rules that msgspec can check in C; the rest are checked after it."""
+
+    v: Literal[1]
+    id: _Id
+    type: Literal[tuple(sorted(EVENT_TYPES))]  # type: ignore[valid-type]
+    store: Annotated[str, msgspec.Meta(pattern=_whole(STORE_RE))]
+    origin: Annotated[str, msgspec.Meta(pattern=_whole(ORIGIN_RE))]
+    seq: Annotated[int, msgspec.Meta(ge=1, le=MAX_SEQ)]
+    hlc: str
+    at: str
+    actor: _Actor | None
+    override: _WireOverride | None
+    body: dict[str, Any]
+    prev: _Hash | None
+    hash: _Hash
+
+
+def _plain_envelope(obj: Any) -> tuple[Envelope, HLC] | None:
+    """An envelope and its HLC if it passes every rule of decode_envelope (for a payload
+    `_plain_payload` passed), else None and decode_envelope says what is wrong."""
+    try:
+        wire = msgspec.convert(obj, _WireEnvelope, strict=True)
+        hlc = HLC.parse(wire.hlc)
+        parse_at(wire.at)
+    except (msgspec.ValidationError, ValueError):
+        return None
+    if (
+        hlc.node != wire.origin
+        or not wire.origin.startswith(wire.store + "-")
+        or (wire.prev is None) != (wire.seq == 1)
+    ):
+        return None
+    override = wire.override
+    env = Envelope(
+        v=1,
+        id=wire.id,
+        type=wire.type,
+        store=wire.store,
+        origin=wire.origin,
+        seq=wire.seq,
+        hlc=wire.hlc,
+        at=wire.at,
+        actor=wire.actor,
+        override=None
+        if override is None
+        else Override(
+            id=override.id,
+            action=override.action,
+            approver=override.approver,
+            offline=override.offline,
+        ),
+        body=obj["body"],
+        prev=wire.prev,
+        hash=wire.hash,
+    )
+    return env, hlc
 
 
 def _plain_payload(payload: bytes) -> bool:
@@ -188,8 +273,8 @@ def _frame_checks(first: object, last: object, events: object) -> tuple[int, int
 def _decode_plain(topic_store: str, frame: _Frame) -> Batch:
     """The fast path, for a payload `_plain_payload` passed.
 
-    Each envelope's fields other than its body are checked by decode_envelope itself; the
-    body by its typed msgspec record (which has no float fields and nests a few levels at
+    Each envelope's fields other than its body are checked by msgspec (`_WireEnvelope`) and
+    the rules it cannot say, as decode_envelope does them; the body by its typed msgspec record (which has no float fields and nests a few levels at
     most), and the payload check stands for the rest of what decode_envelope asks of a body.
     The content hash is then the sha256 of msgspec's sorted form, which is RFC 8785 here.
     Whatever the fast path does not accept goes through `_decode_entry`, which accepts or
@@ -200,21 +285,21 @@ def _decode_plain(topic_store: str, frame: _Frame) -> Batch:
     for index, raw in enumerate(frame.events):
         store_seq = first + index
         obj = msgspec.json.decode(raw)
-        body_value = obj.get("body") if isinstance(obj, dict) else None
         item = None
-        if isinstance(body_value, dict):
+        checked = _plain_envelope(obj)
+        if checked is not None:
+            env, hlc = checked
             try:
-                env = decode_envelope({**obj, "body": _NO_BODY})
-                body = decode_body(env.type, body_value)
-            except (EnvelopeError, BodyError):
+                body = decode_body(env.type, env.body)
+            except BodyError:
                 pass
             else:
                 unsealed = {key: value for key, value in obj.items() if key != "hash"}
                 item = Item(
                     store_seq=store_seq,
-                    envelope=msgspec.structs.replace(env, body=body_value),
+                    envelope=env,
                     body=body,
-                    hlc=HLC.parse(env.hlc),
+                    hlc=hlc,
                     content=hashlib.sha256(_sorted_json(unsealed)).hexdigest(),
                     text=bytes(raw).decode("ascii"),
                 )
