@@ -10,7 +10,7 @@ import psycopg
 from appliance.settings import DATABASE_FILE
 from cloud.demo import DemoOptions, run_demo
 from cloud.worker import BrokerSettings
-from tests.appliance.sync.mqtt_fakes import Broker, free_port
+from tests.appliance.sync.mqtt_fakes import Broker, free_port_run
 from tests.faults.invariants import Journal, assert_converged
 
 Conn = psycopg.Connection[Any]
@@ -28,7 +28,7 @@ def test_the_demo_drains_two_stores_history_and_their_live_sales_into_the_cloud(
                 broker=BrokerSettings(port=broker.port),
                 data=tmp_path / "stores",
                 stores=("d01", "d02"),
-                base_port=free_port(),
+                base_port=free_port_run(2),
                 sale_every_s=0.2,
                 seconds=4,
                 report_every_s=1,

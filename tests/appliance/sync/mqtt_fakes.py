@@ -118,6 +118,27 @@ def free_port() -> int:
         return port
 
 
+def free_port_run(count: int) -> int:
+    """The first of `count` consecutive ports that are all free right now (for `base_port + n`)."""
+    for _ in range(100):
+        base = free_port()
+        if base + count > 65_536:
+            continue
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                s = socket.socket()
+                sockets.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in sockets:
+                s.close()
+        return base
+    raise RuntimeError(f"no run of {count} free ports found")
+
+
 class Broker:
     """A private Mosquitto with persistence on a free port, to kill and restart."""
 
