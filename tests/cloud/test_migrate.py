@@ -66,3 +66,12 @@ def test_the_cli_says_plainly_when_postgres_cannot_be_reached() -> None:
     assert result.exit_code == 1
     assert result.output.startswith("Error: PostgreSQL:")
     assert "Traceback" not in result.output
+
+
+def test_connections_have_tcp_keepalive_unless_the_dsn_says_otherwise(empty_db: str) -> None:
+    with connect(empty_db) as conn:
+        params = conn.info.get_parameters()
+    assert params["keepalives"] == "1" and params["keepalives_idle"] == "30"
+    with connect(f"{empty_db} keepalives_idle=90") as conn:
+        params = conn.info.get_parameters()
+    assert params["keepalives_idle"] == "90" and params["keepalives_count"] == "3"
