@@ -9,7 +9,7 @@ from importlib import resources
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 _log = logging.getLogger(__name__)
 
@@ -87,4 +87,4 @@ def connect(dsn: str) -> psycopg.Connection[Any]:
     """A connection in autocommit mode; callers open transactions explicitly."""
     given = conninfo_to_dict(dsn)
     extra = {key: value for key, value in KEEPALIVE.items() if key not in given}
-    return psycopg.connect(dsn, autocommit=True, **extra)
+    return psycopg.connect(make_conninfo(dsn, **extra), autocommit=True)
