@@ -20,6 +20,7 @@ from appliance.devices.scanners import ScannerService
 from appliance.receipts.delivery import MessageWorker
 from appliance.runtime import Runtime
 from appliance.scans import ScanBus
+from appliance.sdnotify import Watchdog, health_probe, notify, watchdog_interval_s
 from appliance.settings import Settings
 from appliance.sync.uplink import Uplink
 
@@ -140,6 +141,8 @@ def serve(
     messages = MessageWorker(app.extensions["tillbox"])
     # Barcode scanners attached to the Pi; off (with a warning) without evdev and pyudev.
     scanners = ScannerService(app.extensions["tillbox"])
+    # Under systemd's WatchdogSec: pinged while the server answers its own health check.
+    watchdog = _watchdog(host or settings.host, int(bound))
 
     def stop(signum: int, frame: object) -> None:
         # Waitress waits up to 5 s for busy threads before it stops, and a scan stream never
@@ -165,12 +168,20 @@ def serve(
     printing.start()
     messages.start()
     scanners.start()
+    # Type=notify: systemd counts the service started (and units ordered after it start)
+    # only now, with the port bound and the workers running.
+    notify("READY=1")
+    if watchdog is not None:
+        watchdog.start()
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         _log.info("stopping")
+        notify("STOPPING=1")
+        if watchdog is not None:
+            watchdog.stop()
         scans.close()
         if uplink is not None:
             uplink.stop()
@@ -181,3 +192,17 @@ def serve(
         for handled, handler in previous.items():
             if handler is not None:
                 signal.signal(handled, handler)
+
+
+def _watchdog(host: str, port: int) -> Watchdog | None:
+    """The systemd watchdog for a server on host:port, or None when systemd asks for none."""
+    interval = watchdog_interval_s()
+    if interval is None:
+        return None
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - a wildcard bind is probed on loopback
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    probe = health_probe(f"http://{host}:{port}/api/v1/health", timeout_s=max(1.0, interval / 2))
+    _log.info("systemd watchdog: pinging every %.1f s while the server answers", interval)
+    return Watchdog(probe, interval)
