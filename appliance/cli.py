@@ -467,6 +467,76 @@ def verify_journal(data_dir: Path | None) -> None:
     click.echo(f"journal intact: {result.events} events from {result.origins} origin(s)")
 
 
+@appliance.command("first-boot")
+@data_option
+@click.option(
+    "--from",
+    "source",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("/boot/firmware/store-setup.toml"),
+    show_default=True,
+    help="The first-boot file on the boot partition.",
+)
+@click.option(
+    "--config-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/etc/tillbox"),
+    show_default=True,
+    help="Where the broker password and CA go.",
+)
+@click.option(
+    "--nm-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/etc/NetworkManager/system-connections"),
+    show_default=True,
+    help="Where the Wi-Fi profile goes.",
+)
+@click.option(
+    "--modprobe-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/etc/modprobe.d"),
+    show_default=True,
+    help="Where the Wi-Fi country goes.",
+)
+@click.option("--owner", default=None, help="Give the data directory and secrets to this user.")
+def first_boot(
+    data_dir: Path | None,
+    source: Path,
+    config_dir: Path,
+    nm_dir: Path,
+    modprobe_dir: Path,
+    owner: str | None,
+) -> None:
+    """Apply store-setup.toml (store, Wi-Fi, cloud, first manager), then rename it .applied."""
+    from appliance.first_boot import FirstBootError, Targets, apply_store_setup
+
+    _setup_logging("WARNING")
+    if not source.exists():
+        click.echo(f"nothing to apply: {source} does not exist")
+        return
+    root = _settings(data_dir).data_dir
+    targets = Targets(
+        data_dir=root,
+        config_dir=config_dir,
+        nm_dir=nm_dir,
+        modprobe_dir=modprobe_dir,
+        owner=owner,
+    )
+    try:
+        done = apply_store_setup(source, targets)
+    except FirstBootError as exc:
+        for problem in exc.problems:
+            click.echo(f"{exc.path}: {problem}", err=True)
+        raise click.ClickException(
+            f"nothing applied: fix {exc.path} ({len(exc.problems)} problem(s)) and run again"
+        ) from None
+    verb = "created" if done.created else "updated"
+    click.echo(f"{verb} store {done.store} in {root}")
+    for path in done.written:
+        click.echo(f"wrote {path}")
+    click.echo(f"renamed {source} to {done.applied_file.name} (secrets removed)")
+
+
 @appliance.command()
 @data_option
 def doctor(data_dir: Path | None) -> None:
