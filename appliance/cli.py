@@ -180,6 +180,59 @@ def init(data_dir: Path | None, store: str, name: str | None, currency: str, dem
         _echo_demo_pins()
 
 
+@appliance.command()
+@data_option
+@click.option(
+    "--from-cloud",
+    "from_cloud",
+    is_flag=True,
+    required=True,
+    help="Rebuild from the cloud (the only source there is); required, to say so.",
+)
+@click.option("--store", required=True, help="The store being replaced, e.g. s01.")
+@click.option("--mqtt-host", default=None, help="The cloud's broker (else mqtt_host).")
+@click.option("--mqtt-port", type=int, default=None, help="Its port (else mqtt_port).")
+@click.option(
+    "--mqtt-password-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The store's broker password (else mqtt_password_file).",
+)
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per answer.")
+def restore(
+    data_dir: Path | None,
+    from_cloud: bool,
+    store: str,
+    mqtt_host: str | None,
+    mqtt_port: int | None,
+    mqtt_password_file: Path | None,
+    timeout: float,
+) -> None:
+    """Replace a dead appliance: rebuild store STORE in an empty data directory from the
+    cloud (staff, registers, reason codes, catalog, every event the cloud has, the cursors),
+    as the store's next appliance, and report what the dead one had not synced."""
+    from appliance.restore import RestoreFailed, gap_report, restore_from_cloud
+
+    _setup_logging("WARNING")
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("mqtt_host", mqtt_host),
+            ("mqtt_port", mqtt_port),
+            ("mqtt_password_file", mqtt_password_file),
+        )
+        if v is not None
+    }
+    root = _settings(data_dir).data_dir
+    try:
+        result = restore_from_cloud(
+            root, store=store, overrides=overrides, timeout_s=timeout, progress=click.echo
+        )
+    except (RestoreFailed, SettingsError) as exc:
+        raise click.ClickException(f"restore failed, nothing was written: {exc}") from None
+    click.echo(gap_report(result))
+
+
 def _echo_demo_pins() -> None:
     from appliance.demo.catalog import DEMO_STAFF
 

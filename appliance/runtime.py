@@ -104,6 +104,7 @@ def open_runtime(
                     f"{settings.database_path} belongs to store {owner}, but the settings say "
                     f"{settings.store}: fix `store` in {settings.settings_path} or TILLBOX_STORE"
                 )
+        settings = _with_generation(db, settings)
         last = _safe_last(db)
     except BaseException:
         db.close()
@@ -118,6 +119,17 @@ def open_runtime(
         max_failures=settings.pin_max_failures, lockout_ms=settings.pin_lockout_minutes * 60_000
     )
     return Runtime(settings=settings, db=db, clock=clock, pins=pins, address_guard=guard, wall=wall)
+
+
+def _with_generation(db: Database, settings: Settings) -> Settings:
+    """The settings with the appliance generation the database was made for: an appliance
+    restored from the cloud writes with its own origin (s01-ap2), never its predecessor's."""
+    if not db.scalar("SELECT 1 FROM sqlite_master WHERE type='table' AND name='store_info'"):
+        return settings
+    stored = db.scalar("SELECT value FROM store_info WHERE key = 'appliance_generation'")
+    if stored is None or int(stored) == settings.appliance_generation:
+        return settings
+    return settings.replace(appliance_generation=int(stored))
 
 
 def _safe_last(db: Database) -> HLC | None:

@@ -28,6 +28,15 @@ class SettingsError(ValueError):
     """A setting has a value the appliance cannot run with; the message says which and why."""
 
 
+# The envelope's origin pattern allows s01-ap, s01-ap2 … s01-ap99 (protocol/envelope.py).
+MAX_APPLIANCE_GENERATION = 99
+
+
+def appliance_origin(store: str, generation: int) -> str:
+    """The appliance origin of a store's `generation`th appliance: s01-ap, s01-ap2, …"""
+    return f"{store}-ap" if generation == 1 else f"{store}-ap{generation}"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Settings:
     """Everything the appliance reads at start. Immutable; build a new one to change it."""
@@ -36,6 +45,9 @@ class Settings:
     store: str = ""
     store_name: str = ""
     currency: str = "EUR"
+    # Which appliance of the store this is: 1 for the first, one more for each restore from
+    # the cloud (decisions.md §42). The database's store_info holds it; open_runtime sets it.
+    appliance_generation: int = 1
     # How registers show money and dates (a BCP 47 tag: "en-IE" gives €12.99, "de-DE" 12,99 €).
     locale: str = "en-IE"
     # The store's time zone (IANA name): receipts and printed reports show local time.
@@ -152,8 +164,9 @@ class Settings:
 
     @property
     def appliance_origin(self) -> str:
-        """The origin id of the appliance itself, e.g. `s01-ap`."""
-        return f"{self.store}-ap"
+        """The origin id of the appliance itself: `s01-ap`, then `s01-ap2`, `s01-ap3` … for
+        the appliances restored from the cloud after it (each with a chain of its own)."""
+        return appliance_origin(self.store, self.appliance_generation)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed, validated again."""
@@ -166,6 +179,11 @@ class Settings:
         if self.store and not re.fullmatch(STORE_RE, self.store):
             raise SettingsError(
                 f"store id {self.store!r} is not valid: use a short lowercase slug like 's01'"
+            )
+        if not 1 <= self.appliance_generation <= MAX_APPLIANCE_GENERATION:
+            raise SettingsError(
+                f"appliance_generation must be 1–{MAX_APPLIANCE_GENERATION},"
+                f" not {self.appliance_generation}"
             )
         if self.currency not in CURRENCY_EXPONENTS:
             raise SettingsError(f"currency {self.currency!r} is not an ISO 4217 code")

@@ -503,11 +503,12 @@ def catalog_serve(
     group: str,
 ) -> None:
     """Serve the catalog to the stores until SIGTERM or Ctrl-C: the retained head, and
-    "changes since N" on the shared subscription (run one or more, like ingest workers)."""
+    "changes since N" on the shared subscription (run one or more, like ingest workers);
+    also the stores' directory uploads and restore requests."""
     import logging
     import signal
 
-    from cloud.catalog_rpc import CatalogResponder
+    from cloud.store_rpc import StoreResponder
     from cloud.worker import BrokerSettings, WorkerSettingsError
 
     logging.basicConfig(
@@ -522,7 +523,8 @@ def catalog_serve(
         tls_ca=mqtt_tls_ca,
     )
     try:
-        responder = CatalogResponder(dsn, broker, name=name, group=group)
+        # The catalog, and the stores' directory uploads and restores (decisions.md §42).
+        responder = StoreResponder(dsn, broker, name=name, group=group)
     except WorkerSettingsError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -11,7 +11,7 @@ from protocol.ids import UUID7_RE
 from protocol.money import MAX_AMOUNT
 
 # Patterns are explicit ASCII classes: in Python `\d` also matches other scripts' digits.
-RECEIPT_RE = r"^[a-z][a-z0-9]{1,15}-(ap|r[0-9]{2,4})-[0-9]{6,9}$"
+RECEIPT_RE = r"^[a-z][a-z0-9]{1,15}-(ap|ap[2-9]|ap[1-9][0-9]|r[0-9]{2,4})-[0-9]{6,9}$"
 CODE_RE = r"^[a-z][a-z0-9_]{0,31}$"
 STORE_RE = r"^[a-z][a-z0-9]{1,15}$"
 DENOMINATION_RE = r"^[1-9][0-9]{0,8}$"
@@ -272,7 +272,11 @@ class OverrideGranted(Body, frozen=True, kw_only=True):
     requester: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
     approver: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
     register: (
-        Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9]{1,15}-(ap|r[0-9]{2,4})$")] | None
+        Annotated[
+            str,
+            msgspec.Meta(pattern=r"^[a-z][a-z0-9]{1,15}-(ap|ap[2-9]|ap[1-9][0-9]|r[0-9]{2,4})$"),
+        ]
+        | None
     ) = None
     reason: Text
     expires_at: str

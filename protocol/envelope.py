@@ -39,7 +39,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
 # The same patterns appear in schemas/envelope.json (a test keeps them equal). They use explicit
 # ASCII classes rather than \d, which in Python also matches other scripts' digits.
 STORE_RE = r"^[a-z][a-z0-9]{1,15}$"
-ORIGIN_RE = r"^[a-z][a-z0-9]{1,15}-(ap|r[0-9]{2,4})$"
+ORIGIN_RE = r"^[a-z][a-z0-9]{1,15}-(ap|ap[2-9]|ap[1-9][0-9]|r[0-9]{2,4})$"
 ACTOR_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"
 ID_RE = UUID7_RE
 AT_RE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"

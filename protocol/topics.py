@@ -33,3 +33,13 @@ def catalog_request_topic(store: str) -> str:
 def catalog_reply_topic(store: str) -> str:
     """Where the cloud answers a store's catalog requests (the request's response topic)."""
     return f"{PREFIX}/stores/{store}/rpc/catalog/reply"
+
+
+def rpc_request_topic(store: str, name: str) -> str:
+    """Where a store asks the cloud (`catalog`, `directory`, `restore`; MQTT 5 request)."""
+    return f"{PREFIX}/stores/{store}/rpc/{name}"
+
+
+def rpc_reply_topic(store: str, name: str) -> str:
+    """Where the cloud answers a store's `name` requests (the request's response topic)."""
+    return f"{PREFIX}/stores/{store}/rpc/{name}/reply"

@@ -588,6 +588,28 @@ class CatalogSyncOut(msgspec.Struct, kw_only=True):
     problem_at: str | None
 
 
+class RestoredOriginOut(msgspec.Struct, kw_only=True):
+    """An origin at the restore: the cloud had seq 1..`cloud_seq`; `recovered` of its events
+    from before the restore have been pushed again since."""
+
+    cloud_seq: int
+    recovered: int
+
+
+class RestoreSyncOut(msgspec.Struct, kw_only=True):
+    """A restored appliance's report of what the dead one had not synced."""
+
+    restored_at: str
+    generation: int
+    previous_origin: str
+    applied_through: int
+    last_outbox_depth: int | None
+    last_heartbeat_at: str | None
+    recovered: int
+    gap_open: bool
+    origins: dict[str, RestoredOriginOut]
+
+
 class SyncStatus(msgspec.Struct, kw_only=True):
     """Where the appliance stands with the cloud. `applied_through` and `head` are store_seq."""
 
@@ -599,6 +621,9 @@ class SyncStatus(msgspec.Struct, kw_only=True):
     outbox: OutboxOut
     origins: dict[str, OriginSyncOut]
     catalog: CatalogSyncOut
+    # Only on an appliance restored from the cloud (decisions.md §42): the gap its
+    # predecessor left and how much of it registers have brought back.
+    restore: RestoreSyncOut | None = None
 
 
 class PrinterStateOut(msgspec.Struct, kw_only=True):

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from appliance.api.registry import Call
-from appliance.api.schemas import CatalogSyncOut, OriginSyncOut, OutboxOut, SyncStatus
+from appliance.api.schemas import (
+    CatalogSyncOut,
+    OriginSyncOut,
+    OutboxOut,
+    RestoredOriginOut,
+    RestoreSyncOut,
+    SyncStatus,
+)
 from appliance.api.v1 import api
-from appliance.sync.status import sync_state
+from appliance.sync.status import RestoreState, restore_state, sync_state
 from protocol.envelope import format_at
 
 
@@ -22,7 +29,10 @@ def sync_status(call: Call) -> SyncStatus:
     `origins[o].cloud` is the highest seq of origin `o` the cloud has applied, so a register
     may forget its own events up to it. `catalog.version` is the cloud catalog version
     applied here (`catalog.head` the cloud's, as last heard). `connected` is whether this
-    process's uplink is connected; with no cloud configured it is false and `cloud` is null."""
+    process's uplink is connected; with no cloud configured it is false and `cloud` is null.
+    `restore` is there on an appliance restored from the cloud: the gap its predecessor left
+    (`gap_open` until as many events from before the restore have come back as the dead
+    appliance last said it held unsent)."""
     rt = call.rt
     state = sync_state(rt)
     now = rt.now_ms()
@@ -48,4 +58,25 @@ def sync_status(call: Call) -> SyncStatus:
             problem=catalog.problem,
             problem_at=None if catalog.problem_ms is None else format_at(catalog.problem_ms),
         ),
+        restore=_restore_out(restore_state(rt)),
+    )
+
+
+def _restore_out(state: RestoreState | None) -> RestoreSyncOut | None:
+    if state is None:
+        return None
+    heartbeat = state.last_heartbeat_ms
+    return RestoreSyncOut(
+        restored_at=format_at(state.restored_ms),
+        generation=state.generation,
+        previous_origin=state.previous_origin,
+        applied_through=state.applied_through,
+        last_outbox_depth=state.last_outbox_depth,
+        last_heartbeat_at=None if heartbeat is None else format_at(heartbeat),
+        recovered=state.recovered,
+        gap_open=state.open,
+        origins={
+            o.origin: RestoredOriginOut(cloud_seq=o.cloud_seq, recovered=o.recovered)
+            for o in state.origins
+        },
     )

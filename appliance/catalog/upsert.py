@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -200,8 +200,12 @@ def upsert_variants(
     earlier_problems: Sequence[Problem] = (),
     skip_bad_rows: bool = False,
     progress: Progress | None = None,
+    uids: Mapping[str, str] | None = None,
 ) -> UpsertReport:
     """Check, then create or update variants by SKU in one transaction. All or nothing by default.
+
+    `uids` (upper-case SKU → uid) gives a variant created here the id it had before: an
+    appliance restored from the cloud keeps the ids its store's events name.
 
     Checking runs outside the write lock so sales keep committing during a large import;
     the write then re-checks only if the catalog moved in between.
@@ -230,7 +234,7 @@ def upsert_variants(
             if not again:
                 break
             problems.extend(again)
-        created, updated, unchanged = _apply(rt, good, progress)
+        created, updated, unchanged = _apply(rt, good, progress, uids or {})
         version = head(rt.db)
     problems.sort(key=lambda p: (p.row, p.column))
     _log.info(
@@ -301,7 +305,10 @@ _VARIANT_COLUMNS = (
 
 
 def _apply(
-    rt: Runtime, inputs: Sequence[VariantInput], progress: Progress | None
+    rt: Runtime,
+    inputs: Sequence[VariantInput],
+    progress: Progress | None,
+    uids: Mapping[str, str],
 ) -> tuple[int, int, int]:
     """Write checked inputs; rebuild feed documents and search rows for what changed."""
     db = rt.db
@@ -377,7 +384,7 @@ def _apply(
         )
         current = existing.get(item.sku.upper())
         if current is None:
-            variant_id, uid = next_variant, new_id()
+            variant_id, uid = next_variant, uids.get(item.sku.upper()) or new_id()
             next_variant += 1
             inserts.append((variant_id, uid, item.sku, *values, now))
         elif current[1] != (*values, tuple(b.display for b in item.barcodes)) or (

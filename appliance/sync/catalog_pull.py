@@ -24,7 +24,7 @@ import logging
 import queue
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -125,9 +125,12 @@ def to_inputs(
     return inputs, problems
 
 
-def apply_page(rt: Runtime, since: int, reply: ChangesReply) -> int:
+def apply_page(
+    rt: Runtime, since: int, reply: ChangesReply, *, uids: Mapping[str, str] | None = None
+) -> int:
     """Apply one page of the cloud's changes and record `reply.next` as the version, in one
-    transaction; the version now applied. Raises PageRefused, having written nothing."""
+    transaction; the version now applied. Raises PageRefused, having written nothing.
+    `uids` gives new variants their ids from before (a restore from the cloud)."""
     db = rt.db
     with db.write():
         applied = read_state(rt).version
@@ -138,7 +141,7 @@ def apply_page(rt: Runtime, since: int, reply: ChangesReply) -> int:
         if problems:
             raise PageRefused(problems)
         _take_barcodes(rt, inputs)
-        report = upsert_variants(rt, inputs)
+        report = upsert_variants(rt, inputs, uids=uids)
         if not report.applied:
             raise PageRefused(report.problems)
         db.execute(

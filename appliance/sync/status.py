@@ -95,3 +95,72 @@ def sync_state(rt: Runtime) -> SyncState:
             problem_ms=row["catalog_problem_ms"],
         ),
     )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoredOrigin:
+    """One origin of a restored appliance: the cloud's last seq at the restore, and how many
+    of its events from before the restore have come in since (pushed again by a register)."""
+
+    origin: str
+    cloud_seq: int
+    recovered: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RestoreState:
+    """The gap a dead appliance left, as this restored one knows it."""
+
+    restored_ms: int
+    generation: int
+    previous_origin: str
+    applied_through: int
+    # The dead appliance's own count of unsynced events in its last heartbeat (None: unknown).
+    last_outbox_depth: int | None
+    last_heartbeat_ms: int | None
+    origins: tuple[RestoredOrigin, ...]
+
+    @property
+    def recovered(self) -> int:
+        """Events from before the restore that have arrived since."""
+        return sum(o.recovered for o in self.origins)
+
+    @property
+    def open(self) -> bool:
+        """True while fewer events have come back than the dead appliance said it held
+        unsent (its own origin's are lost with it; registers bring back theirs). With no
+        heartbeat to go by, it stays open until someone has looked (it is only a report)."""
+        return self.last_outbox_depth is None or self.recovered < self.last_outbox_depth
+
+
+def restore_state(rt: Runtime) -> RestoreState | None:
+    """The restore report, or None for an appliance that was not restored from the cloud."""
+    row = rt.db.one("SELECT * FROM restore_report WHERE id = 1")
+    if row is None:
+        return None
+    # Events stamped before the restore that arrived after it: the gap being filled. The
+    # range scan on store_seq reads only what came after the restore.
+    recovered = {
+        r["origin"]: int(r["n"])
+        for r in rt.db.query(
+            "SELECT origin, count(*) AS n FROM event WHERE store_seq > ? AND hlc_wall < ?"
+            " GROUP BY origin",
+            (row["applied_through"], row["restored_ms"]),
+        )
+    }
+    cloud = {
+        r["origin"]: int(r["cloud_seq"])
+        for r in rt.db.query("SELECT origin, cloud_seq FROM restore_origin")
+    }
+    return RestoreState(
+        restored_ms=int(row["restored_ms"]),
+        generation=int(row["generation"]),
+        previous_origin=row["previous_origin"],
+        applied_through=int(row["applied_through"]),
+        last_outbox_depth=row["last_outbox_depth"],
+        last_heartbeat_ms=row["last_heartbeat_ms"],
+        origins=tuple(
+            RestoredOrigin(origin=o, cloud_seq=cloud.get(o, 0), recovered=recovered.get(o, 0))
+            for o in sorted(cloud.keys() | recovered.keys())
+        ),
+    )

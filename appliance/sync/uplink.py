@@ -19,7 +19,6 @@ import contextlib
 import json
 import logging
 import queue
-import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -27,7 +26,6 @@ from typing import Any
 
 import msgspec
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -36,6 +34,8 @@ from appliance.db import Database
 from appliance.devices.printers import printer_summary
 from appliance.runtime import Runtime
 from appliance.sync.catalog_pull import CatalogPull
+from appliance.sync.directory import DirectoryPush
+from appliance.sync.mqtt import MqttSettingsError, make_client
 from appliance.sync.status import sync_state
 from protocol.canonical import canonical_json
 from protocol.topics import acks_topic, events_topic, status_topic
@@ -45,8 +45,8 @@ _log = logging.getLogger(__name__)
 OFFLINE = b'{"online":false}'
 
 
-class UplinkSettingsError(ValueError):
-    """The MQTT settings name a file the uplink cannot use; the message says which."""
+# The MQTT settings name a file the uplink cannot use; the message says which.
+UplinkSettingsError = MqttSettingsError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,6 +177,8 @@ class Uplink:
         self.client = self._make_client()
         # The catalog down-sync shares this connection and this worker thread.
         self.catalog = CatalogPull(rt, self._publish_request)
+        # So does the directory upload (staff, registers, variant ids: decisions.md §42).
+        self.directory = DirectoryPush(rt, self._publish_request)
 
     @property
     def client_id(self) -> str:
@@ -184,31 +186,7 @@ class Uplink:
         return f"tillbox-{self.rt.origin}"
 
     def _make_client(self) -> mqtt.Client:
-        s = self.settings
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5,
-        )
-        client.enable_logger(_log)
-        if s.mqtt_tls:
-            client.tls_set(
-                ca_certs=str(s.mqtt_tls_ca) if s.mqtt_tls_ca else None,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
-        username = s.mqtt_username or self.store
-        password = None
-        if s.mqtt_password_file is not None:
-            try:
-                password = s.mqtt_password_file.read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise UplinkSettingsError(
-                    f"mqtt_password_file {s.mqtt_password_file} cannot be read: {exc}"
-                ) from None
-        if s.mqtt_tls and s.mqtt_tls_ca is not None and not s.mqtt_tls_ca.is_file():
-            raise UplinkSettingsError(f"mqtt_tls_ca {s.mqtt_tls_ca} is not a file")
-        if password is not None or s.mqtt_username:
-            client.username_pw_set(username, password)
+        client = make_client(self.settings, store=self.store, client_id=self.client_id)
         # The broker publishes this if the connection drops without a DISCONNECT.
         client.will_set(status_topic(self.store), OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=60)
@@ -226,7 +204,13 @@ class Uplink:
             _log.warning("store %s: the broker refused the connection: %s", self.store, reason)
             return
         # Subscribed again on every connect: the session may have expired meanwhile.
-        client.subscribe([(acks_topic(self.store), 1), *self.catalog.subscriptions()])
+        client.subscribe(
+            [
+                (acks_topic(self.store), 1),
+                *self.catalog.subscriptions(),
+                *self.directory.subscriptions(),
+            ]
+        )
         self._inbox.put(("connected", b""))
 
     def _on_disconnect(
@@ -239,6 +223,9 @@ class Uplink:
         correlation = getattr(props, "CorrelationData", None) if props is not None else None
         if self.catalog.heard(message.topic, bytes(message.payload), correlation):
             self._inbox.put(("catalog", b""))
+            return
+        if self.directory.heard(message.topic, bytes(message.payload), correlation):
+            self._inbox.put(("directory", b""))
             return
         self._inbox.put(("ack", bytes(message.payload)))
 
@@ -302,6 +289,7 @@ class Uplink:
                     self._send_due()
                     self._heartbeat_due()
                     self.catalog.step()
+                    self.directory.step()
             except Exception:
                 # The loop must outlive a bad moment (a locked database, a closed socket):
                 # the outbox is in SQLite, so trying again later loses nothing.
@@ -318,6 +306,7 @@ class Uplink:
                 # Whatever was in flight may have died with the old connection.
                 self._in_flight.deadline = 0.0
             self.catalog.connected()
+            self.directory.connected()
             _log.info("store %s: connected to the cloud", self.store)
         elif kind == "disconnected":
             self._connected = False
@@ -327,6 +316,8 @@ class Uplink:
             self._on_ack(payload)
         elif kind == "catalog":
             self.catalog.drain()
+        elif kind == "directory":
+            self.directory.drain()
 
     def _on_ack(self, payload: bytes) -> None:
         ack = parse_ack(payload)

@@ -10,7 +10,7 @@ import { PPM, refundFor, type LineResult, type TaxMode } from "./protocol/pricin
 import type { Reason } from "./session";
 
 /** Receipt numbers as protocol/bodies.py RECEIPT_RE: the register's id and a counter. */
-export const RECEIPT_RE = /^[a-z][a-z0-9]{1,15}-(ap|r[0-9]{2,4})-[0-9]{6,9}$/;
+export const RECEIPT_RE = /^[a-z][a-z0-9]{1,15}-(ap|ap[2-9]|ap[1-9][0-9]|r[0-9]{2,4})-[0-9]{6,9}$/;
 
 /** One sold line as GET /receipts/{number} gives it, with what is left to return. */
 export type ReceiptLine = {

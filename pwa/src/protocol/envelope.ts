@@ -29,7 +29,7 @@ export const EVENT_TYPES = [
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export const STORE_RE = /^[a-z][a-z0-9]{1,15}$/;
-export const ORIGIN_RE = /^[a-z][a-z0-9]{1,15}-(ap|r[0-9]{2,4})$/;
+export const ORIGIN_RE = /^[a-z][a-z0-9]{1,15}-(ap|ap[2-9]|ap[1-9][0-9]|r[0-9]{2,4})$/;
 export const ACTOR_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const ID_RE = UUID7_RE;
 export const AT_RE = /^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$/;

@@ -36,6 +36,8 @@ def test_an_empty_journal_has_nothing_to_sync(store: Store) -> None:
             "problem": None,
             "problem_at": None,
         },
+        # Only an appliance restored from the cloud has a restore report.
+        "restore": None,
     }
 
 

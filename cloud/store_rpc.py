@@ -1,0 +1,130 @@
+"""The stores' directory uploads and restore requests, answered beside the catalog's.
+
+`tillbox cloud catalog serve` runs a `StoreResponder`: the catalog responder's connection,
+shared subscription group and answering thread (`cloud.catalog_rpc`), plus two more request
+topics (decisions.md §42):
+
+- `tillbox/v1/stores/{store}/rpc/directory`: the appliance's directory snapshot and variant
+  ids (`protocol.directory.DirectoryUpload`), kept by `cloud.store_directory.apply_upload`;
+  the reply (`DirectoryAck`) is the acknowledgement the appliance waits for.
+- `tillbox/v1/stores/{store}/rpc/restore`: a replacement appliance's `begin`, `variants` and
+  `events` requests.
+
+As for the catalog, a request is answered only on the asking store's own reply topic
+(`…/rpc/{name}/reply`) and anything else is logged and dropped. A request that is not one
+(bad JSON, a wrong field) is answered with `{"error": …}`, having changed nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from cloud.catalog_rpc import CatalogResponder, _Request
+from cloud.migrate import connect
+from cloud.store_directory import apply_upload, restore_begin, restore_events, restore_variants
+from protocol.directory import (
+    DirectoryAck,
+    RestoreError,
+    parse_restore_request,
+    parse_upload,
+)
+from protocol.topics import PREFIX, rpc_reply_topic
+
+_log = logging.getLogger(__name__)
+
+NAMES = ("directory", "restore")
+
+
+def _answer_directory(conn: psycopg.Connection[Any], store: str, payload: bytes) -> bytes:
+    upload = parse_upload(payload)
+    if isinstance(upload, str):
+        return msgspec.json.encode(DirectoryAck(error=f"not a directory upload: {upload}"))
+    return msgspec.json.encode(apply_upload(conn, store, upload))
+
+
+def _answer_restore(conn: psycopg.Connection[Any], store: str, payload: bytes) -> bytes:
+    request = parse_restore_request(payload)
+    if isinstance(request, str):
+        return msgspec.json.encode(RestoreError(error=f"not a restore request: {request}"))
+    if request.op == "begin":
+        return msgspec.json.encode(restore_begin(conn, store))
+    if request.op == "variants":
+        return msgspec.json.encode(restore_variants(conn, store, request))
+    return msgspec.json.encode(restore_events(conn, store, request))
+
+
+def _asking_store(topic: str, name: str) -> str | None:
+    """The store of `tillbox/v1/stores/{store}/rpc/{name}`, or None."""
+    parts = topic.split("/")
+    if len(parts) != 6 or "/".join(parts[:3]) != f"{PREFIX}/stores" or parts[4:] != ["rpc", name]:
+        return None
+    return parts[3] or None
+
+
+_HANDLERS = {"directory": _answer_directory, "restore": _answer_restore}
+
+
+class StoreResponder(CatalogResponder):
+    """The catalog responder, answering directory uploads and restore requests too."""
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        super()._on_connect(client, userdata, flags, reason, props)
+        if not reason.is_failure:
+            client.subscribe(
+                [(f"$share/{self.group}/{PREFIX}/stores/+/rpc/{name}", 1) for name in NAMES]
+            )
+
+    def _answer(
+        self, conn: psycopg.Connection[Any] | None, request: _Request
+    ) -> psycopg.Connection[Any] | None:
+        for name in NAMES:
+            store = _asking_store(request.topic, name)
+            if store is not None:
+                return self._answer_store(conn, request, store, name)
+        return super()._answer(conn, request)
+
+    def _answer_store(
+        self, conn: psycopg.Connection[Any] | None, request: _Request, store: str, name: str
+    ) -> psycopg.Connection[Any] | None:
+        reply_to = request.response_topic
+        if reply_to != rpc_reply_topic(store, name):
+            self.dropped += 1
+            _log.warning(
+                "catalog %s: dropped a %s request on %s (reply to %r)",
+                self.name,
+                name,
+                request.topic,
+                reply_to,
+            )
+            return conn
+        try:
+            if conn is None or conn.closed:
+                conn = connect(self.dsn)
+            reply = _HANDLERS[name](conn, store, request.payload)
+        except Exception as exc:
+            # PostgreSQL away, or a bug: no answer; the store asks again after its timeout.
+            _log.warning(
+                "catalog %s: could not answer store %s's %s request (%s)",
+                self.name,
+                store,
+                name,
+                exc,
+            )
+            if conn is not None:
+                conn.close()
+            return None
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        if request.correlation is not None:
+            props.CorrelationData = request.correlation
+        self.client.publish(reply_to, reply, qos=1, properties=props)
+        self.answered += 1
+        return conn
