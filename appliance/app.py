@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask, Response, render_template, send_from_directory
 
-from appliance import __version__, api
+from appliance import __version__, admin, api
 from appliance.catalog.queries import head
 from appliance.runtime import Runtime, open_runtime
 from appliance.settings import Settings
@@ -24,6 +24,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> Flask:
     )
     app.extensions["tillbox"] = runtime or open_runtime(settings)
     api.init_app(app)
+    admin.init_app(app)
     _init_pwa(app, settings.pwa_dir or SOURCE_PWA_DIR)
     return app
 

@@ -84,6 +84,18 @@ class Locked(ApiError):
         return {"Retry-After": str(retry)} if retry is not None else {}
 
 
+class TooManyRequests(ApiError):
+    """Too many attempts in a short time (the admin sign-in throttle): 429 with Retry-After."""
+
+    status = 429
+    code = "rate_limited"
+
+    def headers(self) -> dict[str, str]:
+        """Retry-After in seconds."""
+        retry = (self.details or {}).get("retry_after_s")
+        return {"Retry-After": str(retry)} if retry is not None else {}
+
+
 class TooLarge(ApiError):
     """The body is bigger than the appliance accepts."""
 

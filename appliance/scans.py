@@ -118,6 +118,11 @@ class ScanBus:
         with self._lock:
             return self._running
 
+    def streaming(self) -> frozenset[str]:
+        """The registers whose scan stream is open now (a register app that is running)."""
+        with self._lock:
+            return frozenset(self._streams)
+
     def publish(
         self, register: str, code: str, *, source: str, at_ms: int, error: str | None = None
     ) -> Published:

@@ -143,6 +143,12 @@ class Settings:
     # seen for the first time gets scanner_layout (us, uk, de or fr) until one is set for it.
     scanner_ids: tuple[str, ...] = ()
     scanner_layout: str = "us"
+    # The admin pages' session cookie is Secure: "auto" when the page came over HTTPS (nginx
+    # says so with X-Forwarded-Proto), "always", or "never" (plain-HTTP labs only).
+    admin_cookie_secure: str = "auto"
+    # Admin sign-in attempts allowed per client address and per staff member in a minute,
+    # besides the PIN lockout (429 with Retry-After beyond it).
+    admin_login_attempts_per_minute: int = 10
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -245,6 +251,10 @@ class Settings:
             raise SettingsError("scanner_ids are vendor:product ids like 0c2e:0b61 (from lsusb)")
         if self.scanner_layout not in ("us", "uk", "de", "fr"):
             raise SettingsError("scanner_layout must be us, uk, de or fr")
+        if self.admin_cookie_secure not in ("auto", "always", "never"):
+            raise SettingsError("admin_cookie_secure must be auto, always or never")
+        if self.admin_login_attempts_per_minute < 1:
+            raise SettingsError("admin_login_attempts_per_minute must be at least 1")
         if self.mqtt_host and not 1 <= self.mqtt_port <= 65535:
             raise SettingsError(f"mqtt_port {self.mqtt_port} is outside 1–65535")
         if not 1 <= self.sync_batch_max_events <= 5000:

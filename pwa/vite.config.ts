@@ -31,7 +31,8 @@ export default defineConfig({
         // app keeps its own data in IndexedDB and its own outbox).
         globPatterns: ["**/*.{js,css,html,svg,png,webmanifest}"],
         navigateFallback: "/index.html",
-        navigateFallbackDenylist: [/^\/api\//],
+        // The appliance's own pages (the manager's admin pages) are never the app shell.
+        navigateFallbackDenylist: [/^\/api\//, /^\/admin(\/|$)/],
       },
     }),
   ],

@@ -11,6 +11,13 @@ from appliance.oneline import ONE_LINE_PATTERN
 from appliance.staff.overrides import LogEntry
 
 Pin = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4,6}$", description="4 to 6 digits")]
+PinOrPairingCode = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^([0-9]{4,6}|[0-9]{8})$",
+        description="a manager's PIN (4 to 6 digits) or a pairing code from the admin pages (8)",
+    ),
+]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=80, pattern=ONE_LINE_PATTERN)]
 RegisterName = Annotated[str, msgspec.Meta(min_length=1, max_length=60, pattern=ONE_LINE_PATTERN)]
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=ONE_LINE_PATTERN)]
@@ -52,10 +59,11 @@ class Health(msgspec.Struct, kw_only=True):
 
 
 class PairBody(Strict):
-    """Pair this tablet as a register; a manager approves with their PIN."""
+    """Pair this tablet as a register; a manager approves with their PIN, or with a one-time
+    pairing code made on the admin pages (Registers)."""
 
     name: RegisterName
-    manager_pin: Pin
+    manager_pin: PinOrPairingCode
 
 
 class RegisterOut(msgspec.Struct, kw_only=True):

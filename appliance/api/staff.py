@@ -73,8 +73,10 @@ def _unlocking(call: Call, body: UnlockBody, target: str) -> Iterator[None]:
     errors=(401, 429),
 )
 def pair_register(call: Call, body: PairBody) -> Paired:
-    """A manager types their PIN on the tablet to approve it. The device token in the answer
-    is shown once; the tablet keeps it. Five wrong PINs lock this address for five minutes."""
+    """A manager types their PIN on the tablet to approve it, or the tablet takes an 8-digit
+    pairing code a manager made on the admin pages (good once, for 10 minutes) in the same
+    field. The device token in the answer is shown once; the tablet keeps it. Five wrong PINs
+    or codes lock this address for five minutes."""
     register, token = registers.pair_register(
         call.rt, name=body.name, manager_pin=body.manager_pin, address=call.remote_addr
     )

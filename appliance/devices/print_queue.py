@@ -84,6 +84,29 @@ def enqueue(
     return cursor.lastrowid if cursor.rowcount else None
 
 
+def enqueue_test_page(rt: Runtime, printer: int, *, staff: str | None) -> int:
+    """Queue the test page on one printer, bound to a register or not (the admin pages' test
+    print); the job's id. The print worker prints it like any job, and records the status."""
+    now = rt.now_ms()
+    cursor = rt.db.execute(
+        "INSERT INTO print_job (printer, register, kind, staff, reason, next_attempt_ms,"
+        " expires_ms, created_ms) VALUES (?, NULL, 'test', ?, 'test print', ?, ?, ?)",
+        (printer, staff, now, now + DOCUMENT_WINDOW_MS, now),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+def recent_jobs(rt: Runtime, *, limit: int = 10) -> list[Any]:
+    """The latest print jobs of every printer, newest first (the admin pages show them)."""
+    return rt.db.query(
+        "SELECT j.id, j.printer, p.name AS printer_name, j.register, j.kind, j.ref, j.staff,"
+        " j.reason, j.state, j.attempts, j.last_error, j.created_ms, j.done_ms"
+        " FROM print_job j JOIN printer p ON p.id = j.printer ORDER BY j.id DESC LIMIT ?",
+        (limit,),
+    )
+
+
 def kick_drawer(
     rt: Runtime, step_register: str, *, event: str, staff: str | None, reason: str
 ) -> None:

@@ -60,30 +60,53 @@ def add_printer(
     """A new printer's id (Invalid with the reason for a bad setting)."""
     name = name.strip()
     if not name or len(name) > 60:
-        raise Invalid("a printer needs a name of 1 to 60 characters", code="bad_printer")
+        raise Invalid(
+            "a printer needs a name of 1 to 60 characters",
+            code="bad_printer",
+            details={"field": "name"},
+        )
     if connection not in CONNECTIONS:
-        raise Invalid(f"connection must be one of {', '.join(CONNECTIONS)}", code="bad_printer")
+        raise Invalid(
+            f"connection must be one of {', '.join(CONNECTIONS)}",
+            code="bad_printer",
+            details={"field": "connection"},
+        )
     if not _ADDRESS[connection].match(address):
         raise Invalid(
             f"a {connection} printer's address looks like {_EXAMPLE[connection]}",
             code="bad_printer",
+            details={"field": "address"},
         )
     if (
         connection == "network"
         and ":" in address
         and not 1 <= int(address.rsplit(":", 1)[1]) <= 65535
     ):
-        raise Invalid("the port must be 1–65535", code="bad_printer")
+        raise Invalid("the port must be 1–65535", code="bad_printer", details={"field": "address"})
     if not 24 <= width <= 64:
-        raise Invalid("width must be 24–64 characters (48 for 80 mm paper)", code="bad_printer")
+        raise Invalid(
+            "width must be 24–64 characters (48 for 80 mm paper)",
+            code="bad_printer",
+            details={"field": "width"},
+        )
     if drawer_pin not in (2, 5):
-        raise Invalid("the drawer is on pin 2 or pin 5", code="bad_printer")
+        raise Invalid(
+            "the drawer is on pin 2 or pin 5", code="bad_printer", details={"field": "drawer_pin"}
+        )
     for value in (drawer_on_ms, drawer_off_ms):
         if not 2 <= value <= 510:
-            raise Invalid("drawer pulse times are 2–510 ms", code="bad_printer")
+            raise Invalid(
+                "drawer pulse times are 2–510 ms",
+                code="bad_printer",
+                details={"field": "drawer_on_ms" if value == drawer_on_ms else "drawer_off_ms"},
+            )
     with rt.db.write():
         if rt.db.scalar("SELECT 1 FROM printer WHERE name = ? AND removed_ms IS NULL", (name,)):
-            raise Invalid(f"there is already a printer called {name!r}", code="duplicate_printer")
+            raise Invalid(
+                f"there is already a printer called {name!r}",
+                code="duplicate_printer",
+                details={"field": "name"},
+            )
         cursor = rt.db.execute(
             "INSERT INTO printer (name, connection, address, profile, width, drawer_pin,"
             " drawer_on_ms, drawer_off_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

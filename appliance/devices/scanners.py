@@ -55,6 +55,8 @@ from appliance.runtime import Runtime
 _log = logging.getLogger(__name__)
 
 SOURCE = "scanner"
+# The admin pages' virtual scanner (demo mode): a scan typed by the manager for a register.
+VIRTUAL_SOURCE = "virtual"
 EV_KEY = 1
 # How long a reader waits in select() before it looks whether it was asked to stop.
 POLL_S = 0.25
@@ -271,12 +273,20 @@ def configure_scanner(
     adds around each code (taken off; a scan without them is a misread). From its next scan."""
     scanner = find_scanner(rt, key)
     if layout is not None and layout.lower() not in LAYOUTS:
-        raise Invalid(f"layout must be one of {', '.join(LAYOUTS)}", code="bad_scanner")
+        raise Invalid(
+            f"layout must be one of {', '.join(LAYOUTS)}",
+            code="bad_scanner",
+            details={"field": "layout"},
+        )
     for label, value in (("prefix", prefix), ("suffix", suffix)):
         if value is not None and len(value) > 16:
-            raise Invalid(f"a {label} is at most 16 characters", code="bad_scanner")
+            raise Invalid(
+                f"a {label} is at most 16 characters", code="bad_scanner", details={"field": label}
+            )
     if name is not None and not 1 <= len(name.strip()) <= 60:
-        raise Invalid("a scanner's name is 1 to 60 characters", code="bad_scanner")
+        raise Invalid(
+            "a scanner's name is 1 to 60 characters", code="bad_scanner", details={"field": "name"}
+        )
     with rt.db.write():
         rt.db.execute(
             "UPDATE scanner SET layout = COALESCE(?, layout), prefix = COALESCE(?, prefix),"
@@ -367,17 +377,28 @@ def deliver(rt: Runtime, stable_id: str, decoded: Decoded) -> str | None:
             stable_id,
         )
         return None
-    problem = decoded.problem or check_code(decoded.code)
-    code = decoded.code
+    return _publish(rt, row["register"], decoded.code, SOURCE, decoded.problem, row["id"])
+
+
+def virtual_scan(rt: Runtime, register: str, code: str) -> str:
+    """The admin pages' virtual scanner: `code` goes to `register` as if a scanner bound to it
+    had read it (the same check and the same bus); the scan id."""
+    if not rt.db.scalar("SELECT 1 FROM register WHERE id = ? AND revoked_at IS NULL", (register,)):
+        raise NotFound(f"no paired register {register}", code="unknown_register")
+    if not code or len(code) > MAX_CODE_LENGTH or not code.isprintable():
+        raise Invalid(f"a code is 1 to {MAX_CODE_LENGTH} printable characters", code="bad_code")
+    return _publish(rt, register, code, VIRTUAL_SOURCE, None, "virtual")
+
+
+def _publish(
+    rt: Runtime, register: str, code: str, source: str, problem: str | None, scanner: object
+) -> str:
+    problem = problem or check_code(code)
     if problem is not None:
-        _log.warning(
-            "misread from scanner %s register=%s: %s %r", row["id"], row["register"], problem, code
-        )
+        _log.warning("misread from scanner %s register=%s: %s %r", scanner, register, problem, code)
         # What the register gets must still be text it can show: printable, bounded.
         code = "".join(c if c.isprintable() else "\ufffd" for c in code)[:MAX_CODE_LENGTH]
-    published = rt.scans.publish(
-        row["register"], code, source=SOURCE, at_ms=rt.now_ms(), error=problem
-    )
+    published = rt.scans.publish(register, code, source=source, at_ms=rt.now_ms(), error=problem)
     return published.scan.id
 
 
@@ -428,6 +449,55 @@ def pair_bluetooth(address: str, *, scan_s: int = 20, run: Run | None = None) ->
                 code="pairing_failed",
             )
     return said
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BluetoothDevice:
+    """A Bluetooth device BlueZ knows (paired or only seen), as `bluetoothctl devices` says."""
+
+    address: str
+    name: str
+    paired: bool
+
+
+_DEVICE_LINE = re.compile(r"^Device ([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}) ?(.*)$")
+
+
+def bluetooth_devices(*, run: Run | None = None) -> list[BluetoothDevice]:
+    """The devices BlueZ knows, paired ones marked. Invalid (`no_bluetooth`) without BlueZ."""
+    run = run or subprocess.run
+
+    def ask(*args: str) -> set[tuple[str, str]]:
+        command = ["bluetoothctl", "devices", *args]
+        try:
+            done = run(command, capture_output=True, text=True, timeout=10, check=False)
+        except FileNotFoundError:
+            raise Invalid(
+                "Bluetooth is not available here: bluetoothctl is not installed (apt install"
+                " bluez)",
+                code="no_bluetooth",
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise Invalid("bluetoothctl did not answer", code="no_bluetooth") from None
+        if done.returncode != 0:
+            said = ((done.stdout or "") + (done.stderr or "")).strip()[-200:]
+            raise Invalid(f"Bluetooth is not available here: {said}", code="no_bluetooth")
+        found = set()
+        for line in (done.stdout or "").splitlines():
+            match = _DEVICE_LINE.match(line.strip())
+            if match:
+                found.add((match.group(1).upper(), match.group(2).strip()))
+        return found
+
+    known = ask()
+    paired = {address for address, _ in ask("Paired")}
+    return sorted(
+        (
+            BluetoothDevice(address=address, name=name or address, paired=address in paired)
+            for address, name in known
+        ),
+        key=lambda d: (not d.paired, d.name.lower(), d.address),
+    )
 
 
 # ---- reading the devices -----------------------------------------------------------------

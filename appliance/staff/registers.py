@@ -1,8 +1,10 @@
-"""Registers: pairing a tablet (a device token), listing and revoking."""
+"""Registers: pairing a tablet (a device token, by a manager's PIN or a pairing code), listing
+and revoking."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import sqlite3
 from dataclasses import dataclass
@@ -16,6 +18,12 @@ from appliance.staff.pins import valid_pin
 from protocol.envelope import format_at
 
 DEVICE_PREFIX = "tbd_"
+# A pairing code from the admin pages: typed on the tablet's keypad in place of a manager's
+# PIN, so it is digits, and longer than any PIN so the two never meet. Good once, briefly.
+PAIRING_CODE_RE = re.compile(r"^[0-9]{8}$")
+PAIRING_CODE_TTL_MS = 10 * 60_000
+# Used and expired codes are kept this long (who paired what), then deleted.
+PAIRING_CODE_KEEP_MS = 7 * 24 * 3_600_000
 
 
 def token_hash(token: str) -> str:
@@ -88,12 +96,67 @@ def add_register(rt: Runtime, name: str, *, paired_by: str | None = None) -> tup
     return get_register(rt, register_id), token
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PairingCode:
+    """A one-time code a manager gives to a tablet to pair it; shown once, stored hashed."""
+
+    code: str
+    created_by: str
+    expires_ms: int
+
+
+def issue_pairing_code(rt: Runtime, *, manager_id: str) -> PairingCode:
+    """A new pairing code, good once for PAIRING_CODE_TTL_MS, approved by `manager_id`."""
+    code = f"{secrets.randbelow(10**8):08d}"
+    now = rt.now_ms()
+    with rt.db.write():
+        rt.db.execute(
+            "DELETE FROM pairing_code WHERE expires_ms < ?", (now - PAIRING_CODE_KEEP_MS,)
+        )
+        rt.db.execute(
+            "INSERT INTO pairing_code (code_hash, created_by, created_ms, expires_ms)"
+            " VALUES (?, ?, ?, ?)",
+            (token_hash(code), manager_id, now, now + PAIRING_CODE_TTL_MS),
+        )
+    return PairingCode(code=code, created_by=manager_id, expires_ms=now + PAIRING_CODE_TTL_MS)
+
+
+def _pair_with_code(rt: Runtime, name: str, code: str) -> tuple[Register, str] | None:
+    """Pair with an unused, unexpired code whose manager is still an active manager."""
+    with rt.db.write():
+        row = rt.db.one(
+            "SELECT p.created_by FROM pairing_code p JOIN staff s ON s.id = p.created_by"
+            " WHERE p.code_hash = ? AND p.used_ms IS NULL AND p.expires_ms > ?"
+            " AND s.active = 1 AND s.role = 'manager'",
+            (token_hash(code), rt.now_ms()),
+        )
+        if row is None:
+            return None
+        register, token = add_register(rt, name, paired_by=row["created_by"])
+        rt.db.execute(
+            "UPDATE pairing_code SET used_ms = ?, register_id = ? WHERE code_hash = ?",
+            (rt.now_ms(), register.id, token_hash(code)),
+        )
+    return register, token
+
+
 def pair_register(
     rt: Runtime, *, name: str, manager_pin: str, address: str
 ) -> tuple[Register, str]:
-    """Pair a tablet on the spot: a manager's PIN approves it. Wrong PINs lock the address."""
+    """Pair a tablet on the spot: a manager's PIN, or a pairing code a manager made on the
+    admin pages, approves it. Wrong PINs and codes lock the address."""
     name = clean_register_name(name)
     rt.address_guard.check(address, rt.now_ms())
+    if PAIRING_CODE_RE.fullmatch(manager_pin):
+        paired = _pair_with_code(rt, name, manager_pin)
+        if paired is not None:
+            rt.address_guard.clear(address)
+            return paired
+        rt.address_guard.fail(address, rt.now_ms())
+        rt.address_guard.check(address, rt.now_ms())
+        raise Unauthorized(
+            "that pairing code is unknown, used or expired; make a new one", code="wrong_code"
+        )
     managers = [
         row["id"]
         for row in rt.db.query("SELECT id FROM staff WHERE role = 'manager' AND active = 1")

@@ -42,8 +42,8 @@ export function Pair() {
           autoComplete="off"
         />
       </label>
-      <p>A manager approves it with their PIN.</p>
-      <Keypad label="Manager PIN" onSubmit={submit} busy={busy} error={error} />
+      <p>A manager approves it with their PIN, or with a pairing code from the admin pages.</p>
+      <Keypad label="Manager PIN or pairing code" onSubmit={submit} busy={busy} error={error} />
     </main>
   );
 }

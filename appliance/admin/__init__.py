@@ -1,0 +1,58 @@
+"""The store manager's admin pages at /admin: server-rendered, thin over the domain.
+
+How it fits together
+- `core.py`: the blueprint `bp`, `admin_route` (every view's rule, minimum role and methods;
+  sign-in, role and CSRF checks), errors (a page for a browser, the API's error shape for a
+  caller that asks for JSON), `page()` to render, `done()` to redirect after a change with a
+  one-time notice, `audit()` to log a change in `admin_audit`.
+- `sessions.py`: sign-in with a staff ID and PIN (the staff lockout and the address guard
+  apply, plus a per-address and per-staff throttle), server-side sessions in SQLite whose
+  idle and total lifetime are the staff sessions' settings, each with its CSRF token.
+- `forms.py`: a form's errors by field (`FormInvalid`), domain errors turned into them.
+- Pages: `dashboard.py`, `devices.py`, `people.py` (registers and staff).
+- Templates in appliance/templates/admin/ extend `base.html`; `static/admin.css` is the
+  register app's look (same colours, font, 44 px touch targets), served at /admin/static/.
+
+Adding a page (sync queue, review, reports, stock counts, settings …)
+1. Write a module here with views declared by `admin_route(rule, role=…, methods=…)`;
+   every POST form carries `<input type="hidden" name="csrf_token" value="{{ csrf_token }}">`.
+   Views parse the form, call the domain, `audit(...)` inside the same write, and answer with
+   `done(endpoint, notice)` or `page("admin/….html", forms=…)` when a form was refused.
+2. Import the module in `_PAGES` below and add one `NavEntry` to `NAV`: the navigation and
+   the dashboard's links follow from it, shown only to roles that may open the page.
+3. tests/admin/test_authorization.py walks `core.ROUTES`, so the new routes are checked for
+   every role (give each its allowed role in the test's table, or it fails).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from appliance.admin import core, dashboard, devices, login, people
+from appliance.admin.core import NavEntry, bp
+from appliance.admin.sessions import LoginThrottle
+from protocol.permissions import Role
+
+# Imported for their routes.
+_PAGES = (dashboard, devices, login, people)
+
+# The navigation, in order. A page of the next part plugs in with one entry here.
+NAV: tuple[NavEntry, ...] = (
+    NavEntry(endpoint="admin.dashboard", label="Overview", role=Role.SUPERVISOR),
+    NavEntry(endpoint="admin.devices", label="Devices", role=devices.DEVICES_ROLE),
+    NavEntry(endpoint="admin.registers_page", label="Registers", role=people.REGISTERS_ROLE),
+    NavEntry(endpoint="admin.staff_page", label="Staff", role=people.STAFF_PAGE_ROLE),
+)
+
+
+def init_app(app: Flask) -> None:
+    """Mount the admin pages on the app."""
+    settings = app.extensions["tillbox"].settings
+    app.extensions["tillbox_admin_nav"] = NAV
+    app.extensions["tillbox_admin_throttle"] = LoginThrottle(
+        limit=settings.admin_login_attempts_per_minute, window_s=60.0
+    )
+    app.register_blueprint(bp)
+
+
+__all__ = ["NAV", "NavEntry", "core", "init_app"]

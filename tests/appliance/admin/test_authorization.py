@@ -1,0 +1,169 @@
+"""Every admin route × every role: anonymous browsers go to the login page (or get 401), lower
+roles get 403 and change nothing, allowed roles get through. The table must name every route
+the app has under /admin, so a new page cannot be added without saying who may use it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.admin.core import ROUTES
+from appliance.devices.printers import add_printer
+from appliance.devices.scanners import InputNode, record_seen
+from protocol.permissions import Role
+from tests.appliance.admin.conftest import AdminBrowser
+from tests.conftest import Store
+
+
+@dataclass(frozen=True)
+class Case:
+    role: Role | None
+    path: Callable[[dict[str, Any]], str]
+    form: dict[str, str]
+
+
+def _ids(store: Store, tmp: Path) -> dict[str, Any]:
+    rt = store.rt
+    scanner = record_seen(
+        rt,
+        InputNode(
+            node="/dev/input/event7",
+            stable_id="path:platform-usb-1.2",
+            name="Honeywell 1900",
+            vendor_product="0c2e:0b61",
+            bluetooth=False,
+            tagged=True,
+            keyboard=True,
+        ),
+        present=True,
+    )
+    folder = tmp / "prints"
+    folder.mkdir()
+    (folder / "000001-test-page.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    printer = add_printer(rt, name="Demo", connection="demo", address=str(folder))
+    return {
+        "scanner": scanner.id,
+        "printer": printer,
+        "register": store.register_id,
+        "staff": store.staff["cashier"],
+    }
+
+
+M, S = Role.MANAGER, Role.SUPERVISOR
+CASES: dict[str, Case] = {
+    "admin.login": Case(None, lambda i: "/admin/login", {}),
+    "admin.login_submit": Case(None, lambda i: "/admin/login", {}),
+    "admin.logout": Case(S, lambda i: "/admin/logout", {}),
+    "admin.dashboard": Case(S, lambda i: "/admin/", {}),
+    "admin.devices": Case(M, lambda i: "/admin/devices", {}),
+    "admin.scanner_save": Case(
+        M,
+        lambda i: f"/admin/devices/scanners/{i['scanner']}",
+        {"register": "", "layout": "uk", "prefix": "", "suffix": ""},
+    ),
+    "admin.printer_add": Case(
+        M,
+        lambda i: "/admin/devices/printers",
+        {"name": "Back", "connection": "network", "address": "192.0.2.9:9100"},
+    ),
+    "admin.printer_bind": Case(
+        M, lambda i: f"/admin/devices/printers/{i['printer']}/bind", {"register": "s01-r01"}
+    ),
+    "admin.printer_remove": Case(M, lambda i: f"/admin/devices/printers/{i['printer']}/remove", {}),
+    "admin.printer_test": Case(M, lambda i: f"/admin/devices/printers/{i['printer']}/test", {}),
+    "admin.drawer_test": Case(M, lambda i: "/admin/devices/drawer-test", {"register": "s01-r01"}),
+    "admin.bluetooth_pair": Case(M, lambda i: "/admin/devices/bluetooth/pair", {"address": "x"}),
+    "admin.demo_print": Case(
+        M, lambda i: f"/admin/devices/prints/{i['printer']}/000001-test-page.png", {}
+    ),
+    "admin.virtual_scan": Case(
+        M, lambda i: "/admin/devices/virtual-scan", {"register": "s01-r01", "code": "96385074"}
+    ),
+    "admin.registers_page": Case(M, lambda i: "/admin/registers", {}),
+    "admin.pairing_code": Case(M, lambda i: "/admin/registers/pairing-code", {}),
+    "admin.register_revoke": Case(M, lambda i: f"/admin/registers/{i['register']}/revoke", {}),
+    "admin.register_unlock": Case(S, lambda i: f"/admin/registers/{i['register']}/unlock", {}),
+    "admin.staff_page": Case(S, lambda i: "/admin/staff", {}),
+    "admin.staff_add": Case(
+        M,
+        lambda i: "/admin/staff",
+        {"name": "New", "role": "cashier", "pin": "4321", "pin_again": "4321"},
+    ),
+    "admin.staff_role": Case(
+        M, lambda i: f"/admin/staff/{i['staff']}/role", {"role": "supervisor"}
+    ),
+    "admin.staff_pin": Case(
+        M, lambda i: f"/admin/staff/{i['staff']}/pin", {"pin": "8642", "pin_again": "8642"}
+    ),
+    "admin.staff_deactivate": Case(M, lambda i: f"/admin/staff/{i['staff']}/deactivate", {}),
+    "admin.staff_unlock": Case(S, lambda i: f"/admin/staff/{i['staff']}/unlock", {}),
+}
+
+# What a route changes, to check that a refused request left it alone.
+SNAPSHOT = (
+    "SELECT (SELECT group_concat(id || ':' || COALESCE(register, '') || layout) FROM scanner),"
+    " (SELECT group_concat(name || COALESCE(removed_ms, '')) FROM printer),"
+    " (SELECT count(*) FROM register_printer), (SELECT count(*) FROM print_job),"
+    " (SELECT group_concat(id || COALESCE(revoked_at, '')) FROM register),"
+    " (SELECT group_concat(id || role || active || pin_hash) FROM staff),"
+    " (SELECT count(*) FROM pairing_code)"
+)
+
+
+def test_the_table_names_every_admin_route(store: Store) -> None:
+    app = store.client.application
+    rules = {
+        rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith("admin.")
+    }
+    assert rules - {"admin.static"} == set(ROUTES) == set(CASES)
+    for endpoint, spec in ROUTES.items():
+        assert spec.role == CASES[endpoint].role, endpoint
+
+
+@pytest.mark.parametrize("who", ["anonymous", "supervisor", "manager"])
+@pytest.mark.parametrize("endpoint", sorted(CASES))
+def test_every_route_for_every_role(
+    endpoint: str, who: str, store: Store, browser_for: Any, tmp_path: Path
+) -> None:
+    case = CASES[endpoint]
+    spec = ROUTES[endpoint]
+    ids = _ids(store, tmp_path)
+    path = case.path(ids)
+    browser: AdminBrowser = browser_for()
+    if who != "anonymous":
+        browser.sign_in(who)
+    before = store.rt.db.one(SNAPSHOT)
+    method = spec.methods[0]
+    answer = browser.get(path) if method == "GET" else browser.post(path, case.form)
+    answer.close()  # a served file is read lazily
+    if case.role is None:
+        assert answer.status_code in (200, 403, 422), answer.status_code  # the login form
+        return
+    if who == "anonymous":
+        if method == "GET":
+            assert answer.status_code == 302
+            assert answer.headers["Location"].startswith("/admin/login?next=")
+        else:
+            assert answer.status_code == 401
+        assert tuple(store.rt.db.one(SNAPSHOT)) == tuple(before)
+        return
+    role = Role.parse(who)
+    if role < case.role:
+        assert answer.status_code == 403, (answer.status_code, answer.text[:300])
+        assert "this page is for a manager" in answer.text
+        assert tuple(store.rt.db.one(SNAPSHOT)) == tuple(before)
+        # An API-ish caller gets the one error shape.
+        shaped = browser.client.open(
+            path,
+            method=method,
+            data={"csrf_token": browser.csrf, **case.form},
+            headers={"Accept": "application/json"},
+        )
+        assert shaped.status_code == 403
+        assert shaped.get_json()["error"] == "role_required"
+        return
+    assert answer.status_code in (200, 303, 422), (answer.status_code, answer.text[:500])
