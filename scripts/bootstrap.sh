@@ -104,6 +104,8 @@ build_pwa() {
 
 ensure_venv
 install_python_packages
+# The Ansible collections the provisioning tests and playbooks use (.ansible/collections).
+"$TILLBOX_ROOT/scripts/ansible-collections.sh"
 if [[ -f pwa/package.json ]]; then
     ensure_node
     install_pwa_packages

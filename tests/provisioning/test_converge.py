@@ -1,0 +1,186 @@
+"""The real converge: site.yml's appliance play, run with the community.general.chroot
+connection against a Debian bookworm root file system made by debootstrap (cached between
+runs by scripts/bookworm-rootfs.sh), then checked: user, units, files, permissions, the
+venv, `tillbox appliance doctor` inside the chroot, and a second run with changed=0."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.provisioning.test_ansible import BIN, PROVISIONING, ROOT, ansible_env
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root"),
+]
+
+
+def chroot(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["chroot", str(root), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def converged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    base = subprocess.run(
+        [str(ROOT / "scripts/bookworm-rootfs.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=True,
+    ).stdout.strip()
+    bundle = (
+        subprocess.run(
+            [str(PROVISIONING / "scripts/build-bundle.sh")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    work = tmp_path_factory.mktemp("converge")
+    root = work / "rootfs"
+    started = time.monotonic()
+    # A fresh copy of the cached base for every run, so the play starts from scratch.
+    subprocess.run(["cp", "-a", base, str(root)], check=True, timeout=600)
+    shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+    inventory = work / "hosts.yml"
+    inventory.write_text(
+        json.dumps(
+            {
+                "appliances": {
+                    "hosts": {
+                        str(root): {
+                            "ansible_connection": "community.general.chroot",
+                            "ansible_python_interpreter": "/usr/bin/python3",
+                            "tillbox_store_id": "s01",
+                            "tillbox_store_name": "Converge Test",
+                        }
+                    },
+                    "vars": {
+                        "tillbox_version": "0.1.0",
+                        "appliance_bundle": str(ROOT / bundle),
+                        "base_offline": True,
+                        "network_offline": True,
+                        "devices_offline": True,
+                        "appliance_offline": True,
+                        "tillbox_setup_ap_psk": "converge-test-psk",
+                        "tillbox_tls_fullchain": "-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n",
+                        "tillbox_tls_privkey": "-----BEGIN PRIVATE KEY-----\ntest\n-----END PRIVATE KEY-----\n",
+                        "tillbox_mqtt_host": "mqtt.example.com",
+                        "tillbox_broker_users": {
+                            "s01": {"password": "converge-test-password-0123", "hash": "$7$x"}
+                        },
+                        "tillbox_first_manager": {"name": "Converge Manager", "pin": "4821"},
+                    },
+                },
+                "cloud": {"hosts": {}},
+            }
+        )
+    )
+
+    def play() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN / "ansible-playbook"), "-i", str(inventory), "site.yml"],
+            cwd=PROVISIONING,
+            env=ansible_env(),
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+
+    first = play()
+    first_s = time.monotonic() - started
+    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
+    second_started = time.monotonic()
+    second = play()
+    second_s = time.monotonic() - second_started
+    assert second.returncode == 0, second.stdout[-6000:] + second.stderr[-3000:]
+    print(f"converge: first run {first_s:.0f} s (with the copy), second {second_s:.0f} s")
+    yield {"root": root, "first": first.stdout, "second": second.stdout}
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def recap(output: str) -> dict[str, int]:
+    line = next(line for line in output.splitlines() if re.search(r"\bok=\d+", line))
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+
+
+def test_a_second_run_changes_nothing(converged: dict[str, object]) -> None:
+    assert recap(str(converged["first"]))["changed"] > 0
+    assert recap(str(converged["second"]))["changed"] == 0, str(converged["second"])[-4000:]
+
+
+def test_user_units_files_and_permissions(converged: dict[str, object]) -> None:
+    root = Path(str(converged["root"]))
+    passwd = (root / "etc/passwd").read_text()
+    assert re.search(r"^store:x:\d+:\d+::/var/lib/tillbox:/usr/sbin/nologin$", passwd, re.M)
+    for unit in ("tillbox-appliance.service", "tillbox-first-boot.service", "tillbox-update.timer"):
+        assert (root / "etc/systemd/system" / unit).is_file()
+    wants = root / "etc/systemd/system/multi-user.target.wants/tillbox-appliance.service"
+    assert wants.is_symlink()
+    assert (root / "etc/systemd/system/timers.target.wants/tillbox-update.timer").is_symlink()
+    assert (root / "etc/udev/rules.d/70-tillbox-devices.rules").is_file()
+    assert (root / "etc/systemd/journald.conf.d/tillbox.conf").is_file()
+    assert (root / "etc/polkit-1/rules.d/50-tillbox.rules").is_file()
+    assert (root / "etc/nginx/sites-enabled/tillbox").is_symlink()
+    assert not (root / "etc/nginx/sites-enabled/default").exists()
+    ap = root / "etc/NetworkManager/system-connections/tillbox-setup-ap.nmconnection"
+    assert stat.S_IMODE(ap.stat().st_mode) == 0o600 and "ssid=tillbox-setup-s01" in ap.read_text()
+    key = root / "etc/tillbox/tls/privkey.pem"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    secret = root / "etc/tillbox/mqtt-password"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    data = root / "var/lib/tillbox"
+    assert stat.S_IMODE(data.stat().st_mode) == 0o750
+    store_uid = int(re.search(r"^store:x:(\d+):", passwd, re.M).group(1))  # type: ignore[union-attr]
+    assert data.stat().st_uid == store_uid and (data / "tillbox.sqlite3").stat().st_uid == store_uid
+    assert 'mqtt_host = "mqtt.example.com"' in (data / "tillbox.toml").read_text()
+
+
+def test_the_release_venv_and_current_link(converged: dict[str, object]) -> None:
+    root = Path(str(converged["root"]))
+    current = root / "opt/tillbox/current"
+    assert current.is_symlink() and os.readlink(current) == "0.1.0"
+    assert (root / "opt/tillbox/0.1.0/bin/tillbox").is_file()
+    assert (root / "opt/tillbox/0.1.0/pwa/index.html").is_file()
+    version = chroot(root, "/opt/tillbox/current/bin/tillbox", "--version")
+    assert version.returncode == 0 and "0.1.0" in version.stdout
+    release = chroot(root, "/usr/local/sbin/tillbox-release", "status")
+    assert release.stdout.splitlines()[0].split() == ["current", "0.1.0"]
+
+
+def test_doctor_passes_inside_the_chroot(converged: dict[str, object]) -> None:
+    root = Path(str(converged["root"]))
+    doctor = chroot(
+        root,
+        "runuser",
+        "-u",
+        "store",
+        "--",
+        "env",
+        "TILLBOX_PWA_DIR=/opt/tillbox/current/pwa",
+        "/opt/tillbox/current/bin/tillbox",
+        "appliance",
+        "doctor",
+        "--data",
+        "/var/lib/tillbox",
+    )
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "ok   store      store s01 (Converge Test)" in doctor.stdout
+    assert "ok   staff" in doctor.stdout and "all checks passed" in doctor.stdout
