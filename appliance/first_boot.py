@@ -31,7 +31,7 @@ Nothing is applied unless the whole file is valid: every problem is reported (fi
 key, why) and no file is written. Files are written beside their targets and renamed into
 place only after the store exists, so a failure leaves the Pi as it was and the next boot
 tries again. The enrolment code, the Wi-Fi passphrase and the PIN are not kept on the boot
-partition: `.applied` shows them as removed. decisions.md §42 says why the enrolment code is
+partition: `.applied` shows them as removed. decisions.md §45 says why the enrolment code is
 the broker password for now.
 """
 
