@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Response, request, send_from_directory
 
 from appliance.admin.core import admin, admin_route, audit, done, form_text, page, rt
-from appliance.admin.forms import FormInvalid, Forms, choice, from_domain, refused, whole_number
+from appliance.admin.forms import Fields, FormInvalid, Forms, choice, from_domain, refused
 from appliance.devices import print_queue, printers, scanners
 from appliance.devices.keymaps import LAYOUTS
 from appliance.errors import ApiError, Invalid, NotFound
@@ -176,13 +176,19 @@ def printer_add() -> Response:
 
     def act() -> Response:
         runtime = rt()
-        connection = choice(form, "connection", printers.CONNECTIONS, label="connection")
-        width = whole_number(form, "width", label="Width", default=runtime.settings.printer_width)
-        pin = whole_number(form, "drawer_pin", label="Drawer pin", default=2)
-        on_ms = whole_number(form, "drawer_on_ms", label="Pulse on", default=100)
-        off_ms = whole_number(form, "drawer_off_ms", label="Pulse off", default=100)
+        fields = Fields(form)
+        connection = fields.choice("connection", printers.CONNECTIONS, label="connection")
+        width = fields.number("width", label="Width", default=runtime.settings.printer_width)
+        pin = fields.number("drawer_pin", label="Drawer pin", default=2)
+        on_ms = fields.number("drawer_on_ms", label="Pulse on", default=100)
+        off_ms = fields.number("drawer_off_ms", label="Pulse off", default=100)
         name = form_text("name", max_length=200)
         address = form_text("address", max_length=300)
+        if not name:
+            fields.errors["name"] = "give the printer a name, e.g. Front counter"
+        if not address:
+            fields.errors["address"] = "say where the printer is (see the examples below)"
+        fields.check()
         try:
             with runtime.db.write():
                 printer = printers.add_printer(

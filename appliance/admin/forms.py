@@ -74,3 +74,34 @@ def choice(
     if raw not in options:
         raise FormInvalid(form, {name: f"choose a {label} from the list"})
     return raw
+
+
+class Fields:
+    """Reads a form's fields, collecting every field's problem, so all are shown at once."""
+
+    def __init__(self, form: str) -> None:
+        self.form = form
+        self.errors: dict[str, str] = {}
+
+    def number(self, name: str, *, label: str, default: int) -> int:
+        """A whole-number field (`default` when empty); a problem is kept for `check`."""
+        try:
+            return whole_number(self.form, name, label=label, default=default)
+        except FormInvalid as exc:
+            self.errors.update(exc.errors)
+            return default
+
+    def choice(
+        self, name: str, options: Mapping[str, object] | tuple[str, ...], *, label: str
+    ) -> str:
+        """A field that must be one of `options`; a problem is kept for `check`."""
+        try:
+            return choice(self.form, name, options, label=label)
+        except FormInvalid as exc:
+            self.errors.update(exc.errors)
+            return ""
+
+    def check(self) -> None:
+        """Raise FormInvalid with every problem found, if any."""
+        if self.errors:
+            raise FormInvalid(self.form, self.errors)

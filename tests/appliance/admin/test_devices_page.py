@@ -122,6 +122,24 @@ def test_a_bad_printer_is_refused_by_its_field_and_nothing_is_added(
         assert f'value="{form["name"]}"' in answer.text
 
 
+def test_every_problem_of_the_printer_form_is_shown_at_once(
+    manager: AdminBrowser, store: Store
+) -> None:
+    answer = manager.post(
+        "/admin/devices/printers",
+        {"name": "", "connection": "fax", "address": "", "width": "x", "drawer_pin": "two"},
+    )
+    assert answer.status_code == 422
+    assert set(field_errors(answer.text)) == {
+        "name",
+        "connection",
+        "address",
+        "width",
+        "drawer_pin",
+    }
+    assert store.rt.db.scalar("SELECT count(*) FROM printer") == 0
+
+
 def test_add_bind_test_print_and_remove_a_demo_printer(
     manager: AdminBrowser, store: Store, tmp_path: Path
 ) -> None:
