@@ -77,8 +77,8 @@ T = TypeVar("T")
 
 PAGE = 500
 # Events that only ever did something at the moment they were made: a receipt sent (the
-# customer had it, or not, long ago) and the SKUs told to the cloud (the cloud has them).
-_NOT_PROJECTED = frozenset({"receipt.requested", "catalog.linked"})
+# customer had it, or not, long ago).
+_NOT_PROJECTED = frozenset({"receipt.requested"})
 VARIANT_PAGE = 2000
 
 

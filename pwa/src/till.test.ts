@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it, vi } from "vitest";
 import { db } from "./db";
 import { verifyHash, verifyLink, type Envelope } from "./protocol/envelope";
 import { device, session } from "./session";
-import { kick, nextReceipt, outboxState, refreshOutboxState, send, sendTogether } from "./till";
+import { kick, nextReceipt, outboxState, reconcile, refreshOutboxState, send, sendTogether } from "./till";
 
 type Call = { url: string; body: { events: Envelope[]; mode: string }; auth: string };
 
@@ -150,5 +150,96 @@ describe("the outbox", () => {
     kick();
     await drained();
     expect(fake.held.map((e) => e.seq)).toEqual([1, 2]);
+  });
+});
+
+/** An appliance with the Replicache rule (skip what it holds, refuse a gap with the seq it
+ * expects), which can be replaced by one restored from the cloud that holds only a prefix. */
+function strictAppliance() {
+  let held: Envelope[] = [];
+  const pushes: { mode: string; seqs: number[] }[] = [];
+  vi.stubGlobal(
+    "fetch",
+    vi.fn(async (_url: string, init: RequestInit) => {
+      const body = JSON.parse(String(init.body)) as Call["body"];
+      pushes.push({ mode: body.mode, seqs: body.events.map((e) => e.seq) });
+      const last = held.length ? held[held.length - 1]!.seq : 0;
+      const fresh = body.events.filter((e) => e.seq > last);
+      if (fresh.length && fresh[0]!.seq !== last + 1) {
+        const details = { expected: { "s01-r02": last + 1 } };
+        return new Response(JSON.stringify({ error: "seq_gap", message: "gap", details }), { status: 409 });
+      }
+      held = [...held, ...fresh];
+      return new Response(JSON.stringify({ acked: { "s01-r02": held.length ? held[held.length - 1]!.seq : 0 }, flagged: [] }), {
+        status: 200,
+      });
+    }),
+  );
+  return {
+    pushes,
+    held: () => held.map((e) => e.seq),
+    /** The appliance died; its replacement has what the cloud had: seq 1..`through`. */
+    replace(through: number) {
+      held = held.filter((e) => e.seq <= through);
+    },
+  };
+}
+
+async function rows(): Promise<[number, number][]> {
+  return (await db.outbox.orderBy("seq").toArray()).map((r) => [r.seq, r.held]);
+}
+
+describe("events held until the cloud has them", () => {
+  it("lets go of what the cloud has applied, and only that", async () => {
+    strictAppliance();
+    for (let n = 1; n <= 4; n++) await send("cash.moved", sale(n));
+    expect(await reconcile({ held: 4, cloud: 2 })).toEqual({ released: 2, requeued: 0 });
+    expect(await rows()).toEqual([
+      [3, 1],
+      [4, 1],
+    ]);
+    expect(await reconcile(undefined)).toEqual({ released: 0, requeued: 0 });
+  });
+
+  it("pushes again, in order, what a replaced appliance lacks", async () => {
+    const fake = strictAppliance();
+    for (let n = 1; n <= 5; n++) await send("cash.moved", sale(n));
+    fake.replace(2);
+    expect(await reconcile({ held: 2, cloud: 2 })).toEqual({ released: 2, requeued: 3 });
+    await drained();
+    expect(fake.held()).toEqual([1, 2, 3, 4, 5]);
+    expect(fake.pushes.at(-1)).toEqual({ mode: "replay", seqs: [3, 4, 5] });
+    expect(await rows()).toEqual([
+      [3, 1],
+      [4, 1],
+      [5, 1],
+    ]);
+  });
+
+  it("queues a live sale refused with a gap behind what the appliance lacks, never takes it back", async () => {
+    const fake = strictAppliance();
+    for (let n = 1; n <= 3; n++) await send("cash.moved", sale(n));
+    fake.replace(1);
+    const sent = await send("cash.moved", sale(4));
+    expect(sent.queued).toBe(true);
+    await drained();
+    expect(fake.held()).toEqual([1, 2, 3, 4]);
+    expect(fake.pushes.map((p) => p.mode)).toEqual(["live", "live", "live", "live", "replay"]);
+    expect(fake.pushes.at(-1)!.seqs).toEqual([2, 3, 4]);
+  });
+
+  it("answers a replay's gap by sending the missing events first", async () => {
+    const fake = strictAppliance();
+    for (let n = 1; n <= 3; n++) await send("cash.moved", sale(n));
+    fake.replace(0);
+    // A held event made waiting again by hand stands for one queued while offline.
+    await db.outbox.where("seq").equals(3).modify({ held: 0, heldAt: null });
+    kick();
+    await drained();
+    expect(fake.held()).toEqual([1, 2, 3]);
+    expect(fake.pushes.slice(-2)).toEqual([
+      { mode: "replay", seqs: [3] },
+      { mode: "replay", seqs: [1, 2, 3] },
+    ]);
   });
 });

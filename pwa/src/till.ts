@@ -5,6 +5,12 @@
 // still done: the event waits in the outbox, and the pusher replays the queue in seq order,
 // with the device token, when the appliance is back. Pushing the same envelope twice is a
 // no-op on the appliance, so a lost answer never doubles a sale.
+//
+// Events the appliance holds stay here, marked held, until the appliance says the cloud has
+// applied them (ARCHITECTURE.md, principle 4): a dead appliance then loses no sale. When the
+// appliance holds less of this register's chain than was marked held (it was replaced and
+// restored from the cloud), the rest is queued again and pushed: `reconcile` does it from the
+// sync status, and a push answered with a gap (409 seq_gap) does it from the seq expected.
 import { signal } from "@preact/signals";
 import { ApiError, Unreachable, call } from "./api";
 import { db, type OutboxRow } from "./db";
@@ -149,6 +155,16 @@ export function sendTogether(drafts: readonly Draft[]): Promise<Sent[]> {
         flags: result.flagged.filter((f) => f.id === envelope.id).flatMap((f) => f.flags),
       }));
     } catch (error) {
+      const expected = gapExpected(error, dev.register.id);
+      if (expected !== null && expected <= before.seq) {
+        await requeueFrom(expected);
+        // The appliance holds less of this chain than this tablet thought (a replaced
+        // appliance): nothing of this push was stored, so it is not taken back but queued
+        // behind what the appliance lacks, and everything goes in order.
+        await refreshOutboxState();
+        kick();
+        return queued();
+      }
       if (error instanceof ApiError && error.status < 500) {
         // Refused live (a broken rule, a missing approval, an expired session), and nothing
         // stored: take them back, as if never sealed. Keeping them would replay a sale the
@@ -175,7 +191,8 @@ async function markHeld(seqs: number[]): Promise<void> {
   const now = Date.now();
   await db.transaction("rw", db.outbox, async () => {
     await db.outbox.where("seq").anyOf(seqs).modify({ held: 1, heldAt: now });
-    // Keep what the appliance holds for 14 days or the last 100,000 events, whichever is less.
+    // `reconcile` lets events go once the cloud has them; this bounds what a store that never
+    // reaches the cloud keeps: 14 days or the last 100,000 events, whichever is less.
     await db.outbox.where("heldAt").below(now - KEEP_HELD_MS).delete();
     const held = await db.outbox.where("held").equals(1).count();
     if (held > KEEP_HELD_MAX) {
@@ -226,8 +243,14 @@ async function drain(): Promise<void> {
           timeoutMs: 30_000,
         });
       } catch (error) {
+        const expected = gapExpected(error, dev.register.id);
+        if (expected !== null && (await requeueFrom(expected)) > 0) {
+          // A replaced appliance lacks events this tablet still holds: send them first.
+          continue;
+        }
         if (error instanceof ApiError && error.status < 500) {
-          // A 4xx for a queued event is a bug or a replaced appliance: keep it, say so, retry later.
+          // A 4xx for a queued event is a bug, or a replaced appliance missing events this
+          // tablet no longer holds: keep it, say so, retry later.
           console.error("the appliance refused queued events", error.code, error.message, error.details);
         }
         retryTimer = setTimeout(kick, retryMs);
@@ -240,4 +263,41 @@ async function drain(): Promise<void> {
   } finally {
     outboxState.value = { ...outboxState.value, pushing: false };
   }
+}
+
+/** The seq the appliance expects next of `origin`, from a push refused with a gap. */
+function gapExpected(error: unknown, origin: string): number | null {
+  if (!(error instanceof ApiError) || error.status !== 409 || error.code !== "seq_gap") return null;
+  const expected = (error.details["expected"] as Record<string, unknown> | undefined)?.[origin];
+  return typeof expected === "number" && Number.isInteger(expected) && expected >= 1 ? expected : null;
+}
+
+/** Queue again the held events from `seq` on (the appliance lacks them); how many. */
+async function requeueFrom(seq: number): Promise<number> {
+  return db.transaction("rw", db.outbox, () =>
+    db.outbox.where("[held+seq]").between([1, seq], [1, Infinity]).modify({ held: 0, heldAt: null }),
+  );
+}
+
+/** This register's chain as the appliance reports it (GET /sync/status `origins[id]`). */
+export type ChainStatus = { held: number; cloud: number };
+
+/** Bring the outbox in line with the appliance: events the cloud has applied are let go;
+ * events marked held beyond what the appliance holds now (it was replaced and restored from
+ * the cloud) are queued again and pushed. A chain the appliance does not know at all (no
+ * status for it) is left alone: the first push will say where it stands. */
+export async function reconcile(status: ChainStatus | undefined): Promise<{ released: number; requeued: number }> {
+  if (!status) return { released: 0, requeued: 0 };
+  const { released, requeued } = await db.transaction("rw", db.outbox, async () => ({
+    released: await db.outbox.where("[held+seq]").between([1, 0], [1, status.cloud], true, true).delete(),
+    requeued: await db.outbox
+      .where("[held+seq]")
+      .between([1, status.held + 1], [1, Infinity])
+      .modify({ held: 0, heldAt: null }),
+  }));
+  if (requeued > 0) {
+    await refreshOutboxState();
+    kick();
+  }
+  return { released, requeued };
 }

@@ -5,7 +5,7 @@ import { db, type OutboxRow } from "../db";
 import { view } from "../nav";
 import { scanStream } from "../scans";
 import { device, store } from "../session";
-import { kick, outboxState } from "../till";
+import { kick, outboxState, reconcile, type ChainStatus } from "../till";
 
 function ago(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -33,7 +33,10 @@ function askSoon(): void {
 async function askAppliance(): Promise<void> {
   askedAt = Date.now();
   try {
-    applianceSync.value = await call<ApplianceSync>("GET", "/sync/status", { token: device.value?.token ?? null });
+    const sync = await call<ApplianceSync>("GET", "/sync/status", { token: device.value?.token ?? null });
+    applianceSync.value = sync;
+    // Let go of what the cloud has; push again what a replaced appliance lacks.
+    await reconcile(sync.origins[device.value?.register.id ?? ""]);
   } catch {
     applianceSync.value = null;
   }
@@ -87,6 +90,8 @@ type ApplianceSync = {
   connected: boolean;
   outbox: { depth: number; oldest_at: string | null; oldest_age_s: number | null };
   last_ack_at: string | null;
+  /** Per origin: the highest seq the appliance holds, and the highest the cloud has applied. */
+  origins: Record<string, ChainStatus>;
 };
 
 const SCANNERS = {
