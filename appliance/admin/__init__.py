@@ -20,8 +20,12 @@ Adding a page (sync queue, review, reports, stock counts, settings …)
    `done(endpoint, notice)` or `page("admin/….html", forms=…)` when a form was refused.
 2. Import the module in `_PAGES` below and add one `NavEntry` to `NAV`: the navigation and
    the dashboard's links follow from it, shown only to roles that may open the page.
-3. tests/admin/test_authorization.py walks `core.ROUTES`, so the new routes are checked for
-   every role (give each its allowed role in the test's table, or it fails).
+3. tests/appliance/admin/test_authorization.py walks `core.ROUTES` against the URL map, so
+   the new routes are checked for every role (give each its role in the test's table, or it
+   fails).
+The overview already links its tiles to `admin.sync` (the sync queue) and `admin.review`
+(flagged events) once views with those endpoint names exist and are in NAV; until then the
+tiles show their numbers without a link.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ from werkzeug.exceptions import HTTPException
 
 from appliance.admin import sessions
 from appliance.api.registry import render as render_json
-from appliance.errors import ApiError, Forbidden, Unauthorized
+from appliance.db import DatabaseError
+from appliance.errors import ApiError, Forbidden, Unauthorized, Unavailable
 from appliance.runtime import Runtime
 from protocol.envelope import format_at
 from protocol.permissions import Role
@@ -258,6 +259,25 @@ def _http_error(exc: HTTPException) -> Response:
     status = exc.code or 500
     error = ApiError(exc.description or exc.name, code=_HTTP_CODES.get(status, "http_error"))
     error.status = status  # type: ignore[misc]  # an instance with the HTTP status
+    return _error_response(error)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(exc: Exception) -> Response:
+    # Blueprint handlers are found before the app's, so the API's JSON-only handlers for these
+    # never see an admin page's error: a browser gets a page, a JSON caller the one shape.
+    if isinstance(exc, DatabaseError) and ("locked" in str(exc) or "busy" in str(exc)):
+        _log.warning("database busy on %s %s", request.method, request.path)
+        return _error_response(
+            Unavailable(
+                "the appliance is busy writing; try again shortly",
+                code="busy",
+                details={"retry_after_s": 2},
+            )
+        )
+    _log.exception("unhandled error on %s %s", request.method, request.path)
+    error = ApiError("something went wrong on the appliance; it has been logged", code="internal")
+    error.status = 500  # type: ignore[misc]  # an instance with the HTTP status
     return _error_response(error)
 
 

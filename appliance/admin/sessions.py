@@ -26,6 +26,8 @@ ADMIN_PREFIX = "tba_"
 SIGN_IN_ROLE = Role.SUPERVISOR
 # Refreshing last-seen costs a durable write; at most this often (as for staff sessions).
 TOUCH_EVERY_MS = 30_000
+# Ended and expired sessions are deleted at the next sign-in after this long.
+KEEP_SESSIONS_MS = 30 * 24 * 3_600_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,7 +83,8 @@ class LoginThrottle:
             for key in keys:
                 self._seen[key].append(now)
             if len(self._seen) > 10_000:  # never grow without bound on a scan of addresses
-                for key in [k for k, v in self._seen.items() if not v][:5_000]:
+                horizon = now - self.window_s
+                for key in [k for k, v in self._seen.items() if not v or v[-1] <= horizon]:
                     del self._seen[key]
 
 
@@ -133,6 +136,8 @@ def sign_in(rt: Runtime, *, staff_id: str, pin: str, address: str) -> NewAdminSe
     now = rt.now_ms()
     with rt.db.write():
         clear_failures(rt, "staff", staff_id)
+        # Sessions long over are of no use (the audit log keeps who signed in when).
+        rt.db.execute("DELETE FROM admin_session WHERE last_seen_ms < ?", (now - KEEP_SESSIONS_MS,))
         rt.db.execute(
             "INSERT INTO admin_session (token_hash, staff_id, csrf_token, address, created_ms,"
             " last_seen_ms) VALUES (?, ?, ?, ?, ?, ?)",
