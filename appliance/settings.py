@@ -114,6 +114,9 @@ class Settings:
     sync_poll_ms: int = 500
     # Catalog changes asked of the cloud at once; each page is applied in one transaction.
     sync_catalog_page: int = 500
+    # How long a register's question to the cloud (other stores' stock) waits for the answer
+    # before the register is told the cloud is unavailable (503).
+    chain_rpc_timeout_ms: int = 3000
     # The receipt printer. Width in characters of its normal font: 48 on 80 mm paper, 32 on
     # 58 mm; the profile is python-escpos's capability profile for the model (code pages,
     # barcodes), "default" for any ESC/POS printer.
@@ -263,7 +266,12 @@ class Settings:
             raise SettingsError("sync_catalog_page must be 1–1000")
         if self.sync_batch_max_bytes < 1024:
             raise SettingsError("sync_batch_max_bytes must be at least 1024")
-        for name in ("sync_ack_timeout_ms", "sync_heartbeat_ms", "sync_poll_ms"):
+        for name in (
+            "sync_ack_timeout_ms",
+            "sync_heartbeat_ms",
+            "sync_poll_ms",
+            "chain_rpc_timeout_ms",
+        ):
             if getattr(self, name) < 10:
                 raise SettingsError(f"{name} must be at least 10")
         if self.sync_ack_timeout_max_ms < self.sync_ack_timeout_ms:

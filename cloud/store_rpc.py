@@ -9,6 +9,8 @@ topics (decisions.md §42):
   the reply (`DirectoryAck`) is the acknowledgement the appliance waits for.
 - `tillbox/v1/stores/{store}/rpc/restore`: a replacement appliance's `begin`, `variants` and
   `events` requests.
+- `tillbox/v1/stores/{store}/rpc/chain`: questions about the rest of the chain
+  (`protocol.chain`: other stores' stock), answered by `cloud.chain` (decisions.md §43).
 
 As for the catalog, a request is answered only on the asking store's own reply topic
 (`…/rpc/{name}/reply`) and anything else is logged and dropped. A request that is not one
@@ -27,8 +29,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cloud.catalog_rpc import CatalogResponder, _Request
+from cloud.chain import answer as answer_chain
 from cloud.migrate import connect
 from cloud.store_directory import apply_upload, restore_begin, restore_events, restore_variants
+from protocol.chain import encode as encode_chain
 from protocol.directory import (
     DirectoryAck,
     RestoreError,
@@ -39,7 +43,7 @@ from protocol.topics import PREFIX, rpc_reply_topic
 
 _log = logging.getLogger(__name__)
 
-NAMES = ("directory", "restore")
+NAMES = ("directory", "restore", "chain")
 
 
 def _answer_directory(conn: psycopg.Connection[Any], store: str, payload: bytes) -> bytes:
@@ -68,7 +72,11 @@ def _asking_store(topic: str, name: str) -> str | None:
     return parts[3] or None
 
 
-_HANDLERS = {"directory": _answer_directory, "restore": _answer_restore}
+def _answer_chain(conn: psycopg.Connection[Any], store: str, payload: bytes) -> bytes:
+    return encode_chain(answer_chain(conn, store, payload))
+
+
+_HANDLERS = {"directory": _answer_directory, "restore": _answer_restore, "chain": _answer_chain}
 
 
 class StoreResponder(CatalogResponder):

@@ -26,8 +26,9 @@ _STATUS_TEXT = {
     415: "The body is not application/json",
     422: "The request breaks a rule; `details` says where",
     429: "Locked after too many wrong PINs; Retry-After says for how long",
-    503: "Busy (a long database write, or every scan stream in use) or stopping; nothing was "
-    "stored, retry after Retry-After",
+    502: "The cloud answered with something that is not an answer, or said it could not answer",
+    503: "Busy (a long database write, or every scan stream in use), stopping, or the cloud "
+    "cannot be asked (cloud_offline, cloud_timeout); nothing was stored, retry after Retry-After",
 }
 
 

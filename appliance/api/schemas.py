@@ -596,6 +596,15 @@ class CatalogSyncOut(msgspec.Struct, kw_only=True):
     problem_at: str | None
 
 
+class ChainSyncOut(msgspec.Struct, kw_only=True):
+    """How the last question to the cloud (other stores' stock) went: when it last answered,
+    and the last failure (`cloud_offline`, `cloud_timeout`, `bad_cloud_reply`, …)."""
+
+    answered_at: str | None
+    failure: str | None
+    failure_at: str | None
+
+
 class RestoredOriginOut(msgspec.Struct, kw_only=True):
     """An origin at the restore: the cloud had seq 1..`cloud_seq`; `recovered` of its events
     from before the restore have been pushed again since."""
@@ -629,6 +638,7 @@ class SyncStatus(msgspec.Struct, kw_only=True):
     outbox: OutboxOut
     origins: dict[str, OriginSyncOut]
     catalog: CatalogSyncOut
+    chain: ChainSyncOut
     # Only on an appliance restored from the cloud (decisions.md §42): the gap its
     # predecessor left and how much of it registers have brought back.
     restore: RestoreSyncOut | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from appliance.api.registry import Call
 from appliance.api.schemas import (
     CatalogSyncOut,
+    ChainSyncOut,
     OriginSyncOut,
     OutboxOut,
     RestoredOriginOut,
@@ -12,6 +13,7 @@ from appliance.api.schemas import (
     SyncStatus,
 )
 from appliance.api.v1 import api
+from appliance.sync.chain import chain_state
 from appliance.sync.status import RestoreState, restore_state, sync_state
 from protocol.envelope import format_at
 
@@ -28,8 +30,10 @@ def sync_status(call: Call) -> SyncStatus:
     """Registers poll this. `outbox.depth` counts journal events the cloud has not applied;
     `origins[o].cloud` is the highest seq of origin `o` the cloud has applied, so a register
     may forget its own events up to it. `catalog.version` is the cloud catalog version
-    applied here (`catalog.head` the cloud's, as last heard). `connected` is whether this
-    process's uplink is connected; with no cloud configured it is false and `cloud` is null.
+    applied here (`catalog.head` the cloud's, as last heard). `chain` says when the cloud
+    last answered a question (other stores' stock) and how the last one failed, if it did.
+    `connected` is whether this process's uplink is connected; with no cloud configured it
+    is false and `cloud` is null.
     `restore` is there on an appliance restored from the cloud: the gap its predecessor left
     (`gap_open` until as many events from before the restore have come back as the dead
     appliance last said it held unsent)."""
@@ -38,6 +42,7 @@ def sync_status(call: Call) -> SyncStatus:
     now = rt.now_ms()
     oldest = state.oldest_received_ms
     catalog = state.catalog
+    chain = chain_state(rt)
     return SyncStatus(
         store=rt.store,
         connected=state.connected,
@@ -57,6 +62,11 @@ def sync_status(call: Call) -> SyncStatus:
             applied_at=None if catalog.applied_ms is None else format_at(catalog.applied_ms),
             problem=catalog.problem,
             problem_at=None if catalog.problem_ms is None else format_at(catalog.problem_ms),
+        ),
+        chain=ChainSyncOut(
+            answered_at=None if chain.answered_ms is None else format_at(chain.answered_ms),
+            failure=chain.failure,
+            failure_at=None if chain.failure_ms is None else format_at(chain.failure_ms),
         ),
         restore=_restore_out(restore_state(rt)),
     )

@@ -1,8 +1,13 @@
-"""What the running uplink knows that SQLite does not: whether the broker connection is up."""
+"""What the running uplink knows that SQLite does not: whether the broker connection is up,
+and the way to ask the cloud a question over it."""
 
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from appliance.sync.chain import ChainRpc
 
 
 class LinkState:
@@ -11,6 +16,7 @@ class LinkState:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._connected = False
+        self._rpc: ChainRpc | None = None
 
     @property
     def connected(self) -> bool:
@@ -22,3 +28,14 @@ class LinkState:
         """Called by the uplink on connect and disconnect."""
         with self._lock:
             self._connected = value
+
+    @property
+    def rpc(self) -> ChainRpc | None:
+        """The running uplink's chain requests, or None without an uplink in this process."""
+        with self._lock:
+            return self._rpc
+
+    def set_rpc(self, rpc: ChainRpc | None) -> None:
+        """Called by the uplink when it starts and stops."""
+        with self._lock:
+            self._rpc = rpc

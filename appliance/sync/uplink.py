@@ -10,7 +10,8 @@ the cloud applies a batch once however often it arrives.
 
 paho's network loop runs in its own thread and only queues what it hears; one worker thread
 owns the state (what is in flight, the timers) and does all SQLite work, so no lock is needed.
-The catalog down-sync (`appliance.sync.catalog_pull`) rides the same connection and worker.
+The catalog down-sync (`appliance.sync.catalog_pull`) rides the same connection and worker,
+and the store's questions to the cloud (`appliance.sync.chain`) ride the connection.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from appliance.db import Database
 from appliance.devices.printers import printer_summary
 from appliance.runtime import Runtime
 from appliance.sync.catalog_pull import CatalogPull
+from appliance.sync.chain import ChainRpc
 from appliance.sync.directory import DirectoryPush
 from appliance.sync.mqtt import MqttSettingsError, make_client
 from appliance.sync.status import sync_state
@@ -179,6 +181,8 @@ class Uplink:
         self.catalog = CatalogPull(rt, self._publish_request)
         # So does the directory upload (staff, registers, variant ids: decisions.md §42).
         self.directory = DirectoryPush(rt, self._publish_request)
+        # Questions from the HTTP threads (other stores' stock) go out on this connection too.
+        self.chain = ChainRpc(self.store, self._publish_request, settings.chain_rpc_timeout_ms)
 
     @property
     def client_id(self) -> str:
@@ -209,6 +213,7 @@ class Uplink:
                 (acks_topic(self.store), 1),
                 *self.catalog.subscriptions(),
                 *self.directory.subscriptions(),
+                *self.chain.subscriptions(),
             ]
         )
         self._inbox.put(("connected", b""))
@@ -216,11 +221,14 @@ class Uplink:
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
+        self.chain.set_connected(False)
         self._inbox.put(("disconnected", str(reason).encode()))
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         props = message.properties
         correlation = getattr(props, "CorrelationData", None) if props is not None else None
+        if self.chain.heard(message.topic, bytes(message.payload), correlation):
+            return
         if self.catalog.heard(message.topic, bytes(message.payload), correlation):
             self._inbox.put(("catalog", b""))
             return
@@ -249,6 +257,7 @@ class Uplink:
             properties=props,
         )
         self.client.loop_start()
+        self.rt.link.set_rpc(self.chain)
         self._worker = threading.Thread(target=self._run, name=f"uplink-{self.store}", daemon=True)
         self._worker.start()
         _log.info(
@@ -262,6 +271,8 @@ class Uplink:
     def stop(self, timeout: float = 5.0) -> None:
         """Say offline (retained), disconnect cleanly and end both threads."""
         self._stopping.set()
+        self.rt.link.set_rpc(None)
+        self.chain.set_connected(False)
         if self._worker is not None:
             self._worker.join(timeout)
         if self._connected:
@@ -307,6 +318,7 @@ class Uplink:
                 self._in_flight.deadline = 0.0
             self.catalog.connected()
             self.directory.connected()
+            self.chain.set_connected(True)
             _log.info("store %s: connected to the cloud", self.store)
         elif kind == "disconnected":
             self._connected = False

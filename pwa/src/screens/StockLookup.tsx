@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, Unreachable, call } from "../api";
+import { otherStores, type OtherStores } from "../chainStock";
 import { byBarcode, searchCatalog } from "../catalog";
 import { db, type VariantDoc } from "../db";
 import { parseAt } from "../protocol/envelope";
@@ -43,6 +44,7 @@ export function StockLookup() {
   const [stock, setStock] = useState<Stock | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [others, setOthers] = useState<OtherStores | null>(null);
 
   useEffect(() => {
     let stale = false;
@@ -57,9 +59,12 @@ export function StockLookup() {
   const look = async (variant: VariantDoc) => {
     setBusy(true);
     setError(null);
+    setOthers(null);
     try {
       const token = device.value?.token ?? null;
       setStock(await call<Stock>("GET", `/stock?variant=${encodeURIComponent(variant.id)}`, { token }));
+      // Asked after this store's figure is shown, so a slow cloud never holds it up.
+      void otherStores(variant.id, token).then(setOthers);
     } catch (e) {
       setStock(null);
       setError(
@@ -146,14 +151,49 @@ export function StockLookup() {
                 Last counted {age(stock.last_count.at)}: {stock.last_count.counted} on the shelf.
               </p>
             ) : null}
-            {stock.other_stores.length === 0 ? (
-              <p class="notice">Other stores' figures appear here once the store is connected to the cloud.</p>
-            ) : null}
+            <OtherStoresPanel others={others} />
           </>
         ) : error ? null : (
           <p class="notice">Tap a product to see how many are here and in other stores.</p>
         )}
       </section>
     </main>
+  );
+}
+
+/** The chain's other stores, as the cloud has them now, each with how fresh its figure is. */
+export function OtherStoresPanel({ others }: { others: OtherStores | null }) {
+  return (
+    <section class="other-stores" aria-label="Other stores">
+      <h3>Other stores</h3>
+      {others === null ? (
+        <p class="notice">Asking the other stores…</p>
+      ) : others.kind === "unavailable" ? (
+        <p class="notice" role="status">
+          {others.message}
+        </p>
+      ) : others.stores.length === 0 ? (
+        <p class="notice">No other store carries this product.</p>
+      ) : (
+        <table class="report" aria-label="Stock in other stores">
+          <thead>
+            <tr>
+              <th>Store</th>
+              <th>On hand</th>
+              <th>Last heard from</th>
+            </tr>
+          </thead>
+          <tbody>
+            {others.stores.map((o) => (
+              <tr key={o.store} data-testid={`other-store-${o.store}`}>
+                <td>{o.name ?? o.store}</td>
+                <td class={o.on_hand < 0 ? "warn" : ""}>{o.on_hand}</td>
+                <td>{o.synced_at ? age(o.synced_at) : "never"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
   );
 }

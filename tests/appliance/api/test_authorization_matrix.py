@@ -109,6 +109,8 @@ EXPECTED: dict[tuple[str, str], tuple[str, Request]] = {
     ),
     ("GET", "/reports/day"): ("supervisor", _plain("/api/v1/reports/day?date=2026-11-25")),
     ("GET", "/stock"): ("device", _plain("/api/v1/stock?variant=TEE-M-RED")),
+    # Any register; with no cloud here it answers 503 once past the token check.
+    ("GET", "/stock/chain"): ("device", _plain("/api/v1/stock/chain?variant=TEE-M-RED")),
     ("GET", "/stock/counts/<count_id>"): (
         "supervisor",
         _plain(f"/api/v1/stock/counts/{_NO_SUCH_ID}"),

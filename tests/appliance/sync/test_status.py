@@ -36,6 +36,12 @@ def test_an_empty_journal_has_nothing_to_sync(store: Store) -> None:
             "problem": None,
             "problem_at": None,
         },
+        # The cloud was never asked anything.
+        "chain": {
+            "answered_at": None,
+            "failure": None,
+            "failure_at": None,
+        },
         # Only an appliance restored from the cloud has a restore report.
         "restore": None,
     }
@@ -97,4 +103,5 @@ def test_sync_status_is_in_the_openapi_document(store: Store) -> None:
         "outbox",
         "origins",
         "catalog",
+        "chain",
     }
