@@ -134,6 +134,9 @@ class Batch:
     first: int
     last: int
     items: tuple[Item, ...]
+    # The sending appliance's origin, which a replacement appliance names (s01-ap2): after a
+    # restore the cloud takes batches only from the store's current appliance (§42).
+    appliance: str | None = None
 
 
 def _seq(value: object, name: str) -> int:
@@ -148,6 +151,24 @@ class _Frame(msgspec.Struct, forbid_unknown_fields=True):
     events: list[msgspec.Raw]
     first: int = msgspec.field(name="from")
     last: int = msgspec.field(name="to")
+    ap: object = None
+
+
+# A replacement appliance's origin (the first appliance, s01-ap, sends none).
+_APPLIANCE = re.compile(r"[a-z][a-z0-9]{1,15}-ap(?:[2-9]|[1-9][0-9])")
+
+
+def _appliance(value: object, topic_store: str) -> str | None:
+    """The batch's `ap`: absent, or a replacement appliance origin of the topic's store."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, str)
+        or not _APPLIANCE.fullmatch(value)
+        or not value.startswith(f"{topic_store}-")
+    ):
+        raise Poison("poison", f"ap must be one of {topic_store}'s appliance origins")
+    return value
 
 
 # The fast path's canonical form: msgspec's sorted, compact output, which is byte for byte
@@ -281,6 +302,7 @@ def _decode_plain(topic_store: str, frame: _Frame) -> Batch:
     refuses it exactly as before.
     """
     first, last = _frame_checks(frame.first, frame.last, frame.events)
+    appliance = _appliance(frame.ap, topic_store)
     items = []
     for index, raw in enumerate(frame.events):
         store_seq = first + index
@@ -312,7 +334,7 @@ def _decode_plain(topic_store: str, frame: _Frame) -> Batch:
                 f" on {topic_store}'s topic",
             )
         items.append(item)
-    return Batch(first=first, last=last, items=tuple(items))
+    return Batch(first=first, last=last, items=tuple(items), appliance=appliance)
 
 
 def _decode_any(topic_store: str, payload: bytes) -> Batch:
@@ -322,14 +344,15 @@ def _decode_any(topic_store: str, payload: bytes) -> Batch:
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
         # Bytes that are not UTF-8 are refused here too, not left to fail the worker.
         raise Poison("poison", f"not JSON: {exc}") from None
-    if not isinstance(raw, dict) or set(raw) != {"from", "to", "events"}:
-        raise Poison("poison", "a batch is an object with exactly from, to and events")
+    if not isinstance(raw, dict) or set(raw) - {"ap"} != {"from", "to", "events"}:
+        raise Poison("poison", "a batch is an object with exactly from, to and events (and ap)")
     first, last = _frame_checks(raw["from"], raw["to"], raw["events"])
+    appliance = _appliance(raw.get("ap"), topic_store)
     items = [
         _decode_entry(topic_store, index, first + index, entry)
         for index, entry in enumerate(raw["events"])
     ]
-    return Batch(first=first, last=last, items=tuple(items))
+    return Batch(first=first, last=last, items=tuple(items), appliance=appliance)
 
 
 def _decode_entry(topic_store: str, index: int, store_seq: int, entry: Any) -> Item:
@@ -418,6 +441,8 @@ def _apply_steps(
             ).fetchone()
         assert row is not None
         cursor = int(row[0])
+        if _fenced(conn, topic_store, batch, cursor):
+            return {"applied_through": cursor}
         if batch.last <= cursor:
             return {"applied_through": cursor}
         if batch.first > cursor + 1:
@@ -474,6 +499,47 @@ def _dead_letter(
         ).fetchone()
     _log.warning("dead letter store=%s topic=%s: %s", store, topic, problem.reason)
     return {"applied_through": 0 if row is None else int(row[0])}
+
+
+def _fenced(conn: Conn, store: str, batch: Batch, cursor: int) -> bool:
+    """Whether the batch comes from an appliance the store has replaced (decisions.md §42).
+
+    A restore from the cloud takes the store's next appliance generation with its cursor row
+    locked, as this batch has it now, so this read (its own statement, its own snapshot)
+    sees any restore that committed first. A batch of the appliance it replaced that was
+    still on its way would otherwise take store_seq numbers the new appliance uses too, and
+    the new one's would be re-acked as applied. Refused, it changes nothing and is answered
+    with the cursor as it stands; an alert says so."""
+    row = conn.execute(
+        "SELECT generation FROM store_directory WHERE store = %s", (store,)
+    ).fetchone()
+    generation = 1 if row is None else int(row[0])
+    if generation == 1:
+        return False
+    current = f"{store}-ap{generation}"
+    if batch.appliance == current:
+        return False
+    _alert(
+        conn,
+        "replaced_appliance",
+        store,
+        {
+            "from": batch.first,
+            "to": batch.last,
+            "appliance": batch.appliance or f"{store}-ap",
+            "current": current,
+            "applied_through": cursor,
+        },
+    )
+    _log.warning(
+        "store=%s store_seq=%s..%s: refused, from %s; the store's appliance is %s",
+        store,
+        batch.first,
+        batch.last,
+        batch.appliance or f"{store}-ap",
+        current,
+    )
+    return True
 
 
 def _alert(conn: Conn, kind: str, store: str, details: dict[str, Any]) -> None:

@@ -68,15 +68,22 @@ class Batch:
         return self.last - self.first + 1
 
 
-def read_batch(db: Database, first: int, *, max_events: int, max_bytes: int) -> Batch | None:
+def read_batch(
+    db: Database, first: int, *, max_events: int, max_bytes: int, appliance: str | None = None
+) -> Batch | None:
     """The events from store_seq `first` on, at most `max_events` and `max_bytes` of payload
-    (an event bigger than that alone still goes, alone), or None when there are none."""
+    (an event bigger than that alone still goes, alone), or None when there are none.
+
+    `appliance` is a replacement appliance's origin (s01-ap2), sent as the batch's `ap`: the
+    cloud takes batches only from the store's current appliance (decisions.md §42)."""
     rows = db.query(
         "SELECT store_seq, envelope FROM event WHERE store_seq >= ? ORDER BY store_seq LIMIT ?",
         (first, max_events),
     )
     parts: list[bytes] = []
-    size = 40  # the frame: {"events":[],"from":…,"to":…}
+    # The frame, {"ap":…,"events":[],"from":…,"to":…}, keys in canonical order.
+    head = b"{" if appliance is None else b'{"ap":' + canonical_json(appliance) + b","
+    size = 40 + len(head)
     for row in rows:
         # Stored as plain JSON; sent in the canonical form the hash is computed over.
         part = canonical_json(msgspec.json.decode(row["envelope"]))
@@ -89,7 +96,7 @@ def read_batch(db: Database, first: int, *, max_events: int, max_bytes: int) -> 
     last = first + len(parts) - 1
     if int(rows[len(parts) - 1]["store_seq"]) != last:
         raise RuntimeError(f"the journal has a gap in store_seq after {first}")
-    payload = b'{"events":[' + b",".join(parts) + b'],"from":%d,"to":%d}' % (first, last)
+    payload = head + b'"events":[' + b",".join(parts) + b'],"from":%d,"to":%d}' % (first, last)
     full = len(parts) < len(rows) or len(rows) == max_events
     return Batch(first=first, last=last, payload=payload, full=full)
 
@@ -167,6 +174,8 @@ class Uplink:
         self.rt = rt
         self.settings = settings
         self.store = rt.store
+        # A replacement appliance names itself in its batches (decisions.md §42).
+        self._appliance = rt.origin if settings.appliance_generation > 1 else None
         self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
@@ -384,6 +393,7 @@ class Uplink:
                     self._next,
                     max_events=s.sync_batch_max_events,
                     max_bytes=s.sync_batch_max_bytes,
+                    appliance=self._appliance,
                 )
             if batch is None:
                 return
@@ -414,6 +424,7 @@ class Uplink:
                 flight.batch.last + 1,
                 max_events=s.sync_batch_max_events,
                 max_bytes=s.sync_batch_max_bytes,
+                appliance=self._appliance,
             )
 
     def _heartbeat_due(self) -> None:

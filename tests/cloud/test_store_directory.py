@@ -8,7 +8,9 @@ from typing import Any
 
 import msgspec
 import psycopg
+import pytest
 
+from cloud.ingest import Poison, _decode_any, decode_batch, ingest_batch
 from cloud.store_directory import (
     apply_upload,
     read_directory,
@@ -26,6 +28,8 @@ from protocol.directory import (
     StaffEntry,
     parse_upload,
 )
+from protocol.ids import new_id
+from tests.cloud.batches import batch, offline_till, received
 
 Conn = psycopg.Connection[Any]
 PIN_HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2g"
@@ -115,3 +119,59 @@ def test_restore_takes_the_next_generation_and_pages_the_events(pg: Conn) -> Non
     page = restore_events(pg, "s01", RestoreRequest(op="events", after=0, through=0))
     assert page.events == []
     assert msgspec.json.decode(msgspec.json.encode(first), type=RestoreBegin) == first
+
+
+def _with_ap(payload: bytes, ap: object) -> bytes:
+    frame = msgspec.json.decode(payload)
+    return msgspec.json.encode({**frame, "ap": ap})
+
+
+def test_after_a_restore_only_the_new_appliance_s_batches_are_taken(pg: Conn) -> None:
+    """A batch of the replaced appliance still on its way is refused (it would take store_seq
+    numbers the new appliance uses); the new one names itself and is applied."""
+    till = offline_till()
+    variant = new_id()
+    assert ingest_batch(pg, "s01", batch(1, [received(till, variant, 4)])) == {"applied_through": 1}
+    apply_upload(pg, "s01", DirectoryUpload(directory=_directory(1)))
+    assert isinstance(restore_begin(pg, "s01"), RestoreBegin)  # generation 2: s01-ap2
+
+    late = received(till, variant, 9)
+    refused = ingest_batch(pg, "s01", batch(2, [late]))
+    assert refused == {"applied_through": 1}
+    named_old = ingest_batch(pg, "s01", _with_ap(batch(2, [late]), "s01-ap3"))
+    assert named_old == {"applied_through": 1}
+    assert pg.execute("SELECT count(*) FROM event").fetchone() == (1,)
+    kinds = pg.execute(
+        "SELECT kind, details->>'appliance', details->>'current' FROM alert ORDER BY id"
+    ).fetchall()
+    assert kinds == [
+        ("replaced_appliance", "s01-ap", "s01-ap2"),
+        ("replaced_appliance", "s01-ap3", "s01-ap2"),
+    ]
+
+    assert ingest_batch(pg, "s01", _with_ap(batch(2, [late]), "s01-ap2")) == {"applied_through": 2}
+    assert pg.execute(
+        "SELECT qty FROM on_hand WHERE store = 's01' AND variant = %s", (variant,)
+    ).fetchone() == (13,)
+
+
+def test_a_batch_naming_an_appliance_that_is_not_the_store_s_is_poison(pg: Conn) -> None:
+    till = offline_till()
+    payload = batch(1, [received(till, new_id(), 1)])
+    for ap in ("s02-ap2", "s01-ap1", "s01-ap", "s01-r01", 2, "s01-ap100"):
+        assert ingest_batch(pg, "s01", _with_ap(payload, ap)) == {"applied_through": 0}
+    assert pg.execute("SELECT count(*) FROM event").fetchone() == (0,)
+    reasons = [r[0] for r in pg.execute("SELECT reason FROM dead_letter ORDER BY id")]
+    assert len(reasons) == 6 and all("ap must be one of s01's" in r for r in reasons)
+
+
+def test_both_decoding_paths_read_ap_alike() -> None:
+    till = offline_till()
+    payload = _with_ap(batch(1, [received(till, new_id(), 1)]), "s01-ap2")
+    assert decode_batch("s01", payload).appliance == "s01-ap2"  # the fast path
+    assert _decode_any("s01", payload).appliance == "s01-ap2"
+    assert decode_batch("s01", batch(1, [received(till, new_id(), 1)])).appliance is None
+    for bad in (_with_ap(payload, "s02-ap2"), payload.replace(b'"ap"', b'"ab"')):
+        for decode in (decode_batch, _decode_any):
+            with pytest.raises(Poison):
+                decode("s01", bad)

@@ -6,7 +6,9 @@ Mosquitto, the cloud's ingest worker and its catalog responder (which answers di
 uploads and restores too). Four registers sell over HTTP. Part of the day reaches the cloud;
 then the ingest worker stops, the registers sell on (the appliance holds those sales, the
 cloud does not), and the appliance is SIGKILLed and its data directory deleted. A new one is
-built with `tillbox appliance restore --from-cloud`; the registers, whose device tokens still
+built with `tillbox appliance restore --from-cloud`; a batch of the dead appliance that was
+still on its way arrives after that and is refused (it would take store_seq numbers the new
+appliance uses); the registers, whose device tokens still
 work, ask it where their chains stand and push again what they still hold (as the register
 app's outbox does). The cloud ends up holding every event any register made, once, and the
 restored appliance's journal and on-hand are the cloud's.
@@ -21,14 +23,19 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import psycopg
 import requests
+from paho.mqtt.enums import CallbackAPIVersion
 
+from appliance.db import Database
 from appliance.settings import load_settings, write_settings_file
+from appliance.sync.uplink import read_batch
 from cloud.catalog import import_csv
 from cloud.store_rpc import StoreResponder
 from cloud.worker import BrokerSettings
 from protocol.envelope import envelope_dict
+from protocol.topics import events_topic
 from tests.appliance.sync.mqtt_fakes import wait_for
 from tests.faults.invariants import Journal, assert_converged
 from tests.faults.test_crash import (
@@ -75,6 +82,18 @@ def _sell(http: requests.Session, url: str, tills: list[Till], catalog: Any, n: 
             assert answer.status_code == 200, answer.text
             assert answer.json()["acked"] == {till.id: envelope.seq}
             till.held.append(envelope)
+
+
+def _publish(port: int, topic: str, payload: bytes) -> None:
+    """One QoS 1 message, as an appliance publishes its batches."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="late", protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        client.publish(topic, payload, qos=1).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 def _status(http: requests.Session, url: str, till: Till) -> dict[str, Any]:
@@ -137,6 +156,14 @@ def test_disk_lost_restore_from_cloud_and_registers_fill_the_gap(
                 os.killpg(server.process.pid, signal.SIGKILL)
                 server.process.wait(10)
                 server.log.close()
+            # The batch the dead appliance would have sent next, as it would have sent it: one
+            # still on its way when the restore begins (below) must not be applied after it.
+            old = Database(data_dir / "tillbox.sqlite3")
+            try:
+                late = read_batch(old, synced + 1, max_events=25, max_bytes=256 * 1024)
+            finally:
+                old.close()
+            assert late is not None and late.count == 25
             # The disk is lost.
             shutil.rmtree(data_dir)
 
@@ -170,6 +197,21 @@ def test_disk_lost_restore_from_cloud_and_registers_fill_the_gap(
 
                 restored = Journal(STORE, fresh / "tillbox.sqlite3")
                 assert restored.head() == synced and restored.cloud_cursor() == synced
+                # The dead appliance's late batch arrives now: refused, with an alert.
+                _publish(broker.port, events_topic(STORE), late.payload)
+                wait_for(
+                    lambda: (
+                        pg.execute(
+                            "SELECT count(*) FROM alert WHERE kind = 'replaced_appliance'"
+                        ).fetchone()
+                        == (1,)
+                    ),
+                    timeout=15,
+                    what="the late batch refused",
+                )
+                assert pg.execute(
+                    "SELECT applied_through FROM store_cursor WHERE store = %s", (STORE,)
+                ).fetchone() == (synced,)
                 server = Appliance(fresh, log)
                 try:
                     server.wait_healthy(http)
