@@ -3,7 +3,9 @@
 #   PostgreSQL on 127.0.0.1:5432, trust login as postgres, database "test";
 #   Mosquitto on 127.0.0.1:1883;
 #   Debian's Chromium at /usr/bin/chromium (Playwright never downloads a browser);
-#   the PostgreSQL server binaries (initdb, pg_ctl) for private test instances.
+#   the PostgreSQL server binaries (initdb, pg_ctl) for private test instances;
+#   nginx (the shipped TLS site is started in a test; never as a service) and debootstrap
+#   (the provisioning converge test's Debian root, scripts/bookworm-rootfs.sh).
 # A service that already works is left alone: never restarted, never reconfigured.
 # Meant for development and test machines only; see allow_local_trust.
 set -euo pipefail
@@ -186,6 +188,8 @@ main() {
     postgres_installed || packages+=(postgresql)
     mosquitto_installed || packages+=(mosquitto mosquitto-clients)
     [[ -x "$CHROMIUM" ]] || packages+=(chromium)
+    command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || packages+=(nginx-light)
+    command -v debootstrap >/dev/null 2>&1 || [[ -x /usr/sbin/debootstrap ]] || packages+=(debootstrap)
     if ((${#packages[@]} > 0)); then
         apt_install "${packages[@]}"
     fi
