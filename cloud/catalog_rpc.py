@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import queue
 import socket
-import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -27,13 +26,12 @@ from typing import Any
 import msgspec
 import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cloud.catalog import changes_since, head_version
 from cloud.migrate import connect
-from cloud.worker import BrokerSettings, WorkerSettingsError
+from cloud.worker import BrokerSettings
 from protocol.catalog import Head, parse_request
 from protocol.topics import PREFIX, catalog_head_topic, catalog_reply_topic
 
@@ -99,22 +97,8 @@ class CatalogResponder:
     # ---- MQTT: paho's thread only queues ------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        b = self.broker
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"tillbox-catalog-{self.name}",
-            protocol=mqtt.MQTTv5,
-        )
+        client = self.broker.client(f"tillbox-catalog-{self.name}")
         client.enable_logger(_log)
-        if b.tls:
-            if b.tls_ca is not None and not b.tls_ca.is_file():
-                raise WorkerSettingsError(f"TLS CA {b.tls_ca} is not a file")
-            client.tls_set(
-                ca_certs=str(b.tls_ca) if b.tls_ca else None, tls_version=ssl.PROTOCOL_TLS_CLIENT
-            )
-        password = b.password()
-        if b.username or password is not None:
-            client.username_pw_set(b.username, password)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe

@@ -95,6 +95,27 @@ class BrokerSettings:
                 f"password file {self.password_file} cannot be read: {exc}"
             ) from None
 
+    def client(self, client_id: str, *, manual_ack: bool = False) -> mqtt.Client:
+        """A paho-mqtt MQTT 5 client set up for this broker (TLS, user, password), not yet
+        connected: the one setup every cloud service uses (callbacks are the caller's)."""
+        if self.tls and self.tls_ca is not None and not self.tls_ca.is_file():
+            raise WorkerSettingsError(f"TLS CA {self.tls_ca} is not a file")
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=manual_ack,
+        )
+        if self.tls:
+            client.tls_set(
+                ca_certs=str(self.tls_ca) if self.tls_ca else None,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        password = self.password()
+        if self.username or password is not None:
+            client.username_pw_set(self.username, password)
+        return client
+
 
 def store_of(topic: str, suffix: str) -> str | None:
     """The store segment of `tillbox/v1/stores/{store}/{suffix}`, or None."""
@@ -193,23 +214,8 @@ class IngestWorker:
     # ---- MQTT: paho's thread only queues ------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        b = self.broker
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"tillbox-ingest-{self.name}",
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
+        client = self.broker.client(f"tillbox-ingest-{self.name}", manual_ack=True)
         client.enable_logger(_log)
-        if b.tls:
-            if b.tls_ca is not None and not b.tls_ca.is_file():
-                raise WorkerSettingsError(f"TLS CA {b.tls_ca} is not a file")
-            client.tls_set(
-                ca_certs=str(b.tls_ca) if b.tls_ca else None, tls_version=ssl.PROTOCOL_TLS_CLIENT
-            )
-        password = b.password()
-        if b.username or password is not None:
-            client.username_pw_set(b.username, password)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
