@@ -215,6 +215,15 @@ def test_disk_lost_restore_from_cloud_and_registers_fill_the_gap(
                 server = Appliance(fresh, log)
                 try:
                     server.wait_healthy(http)
+                    # Rebuilt from the events: a synced sale is there for a return.
+                    receipt = tills[0].held[0].body["receipt"]
+                    found = http.get(
+                        f"{server.url}/api/v1/receipts/{receipt}",
+                        headers={"Authorization": f"Bearer {tills[0].device}"},
+                        timeout=TIMEOUT,
+                    )
+                    assert found.status_code == 200, found.text
+                    assert found.json()["receipt"] == receipt
                     before = _status(http, server.url, tills[0])
                     assert before["restore"]["generation"] == 2
                     assert before["restore"]["applied_through"] == synced
