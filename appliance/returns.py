@@ -5,6 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from appliance import chain_returns
 from appliance.selling import (
     check_receipt_number,
     check_tenders,
@@ -42,7 +43,11 @@ def apply_return(step: Apply) -> None:
         )
     }
     original = None
-    if ret.original is not None:
+    # Another store's sale, as looked up from the cloud before this return (§43).
+    foreign = None
+    if ret.original is not None and chain_returns.is_foreign(rt, ret.original):
+        foreign = chain_returns.kept_sale(step, ret.original)
+    elif ret.original is not None:
         original = rt.db.one(
             "SELECT s.*, (SELECT 1 FROM sale_void v WHERE v.sale = s.id) AS voided"
             " FROM sale s WHERE receipt = ? ORDER BY at LIMIT 1",
@@ -54,7 +59,7 @@ def apply_return(step: Apply) -> None:
             )
         elif original["voided"]:
             step.breach("voided_sale", f"receipt {ret.original} was voided")
-    else:
+    if ret.original is None:
         step.authorize(Action.RETURN_WITHOUT_RECEIPT, amount=ret.totals.total)
         allowed = {*rt.settings.no_receipt_refunds, "exchange"}
         for tender in ret.tenders:
@@ -73,7 +78,9 @@ def apply_return(step: Apply) -> None:
             step.breach("unknown_reason", f"line {line.line}: no return reason {line.reason}")
             disposition = "damaged"
         rate = None
-        if original is not None:
+        if foreign is not None:
+            rate = chain_returns.check_line(step, foreign, line, counted)
+        elif original is not None:
             rate = _check_receipted_line(step, original["id"], line, counted)
         else:
             rate = _check_unreceipted_line(step, line)
@@ -86,7 +93,9 @@ def apply_return(step: Apply) -> None:
             f"the lines refund {refund} with {tax} tax; the totals say {ret.totals.total} with {ret.totals.tax}",
         )
     check_tenders(step, ret.tenders, ret.totals.total, what="refund")
-    if original is not None:
+    if foreign is not None:
+        chain_returns.check_tenders(step, foreign, ret.tenders)
+    elif original is not None:
         _check_refund_tenders(step, original["id"], ret)
     credit = sum(t.amount for t in ret.tenders if t.kind == "exchange")
     if ret.exchange is not None:
@@ -98,6 +107,7 @@ def apply_return(step: Apply) -> None:
     elif credit:
         step.breach("exchange_mismatch", "an `exchange` tender needs the sale it goes to")
 
+    original_id = foreign["id"] if foreign is not None else original["id"] if original else None
     rt.db.execute(
         "INSERT INTO return_doc (id, receipt, register, shift, actor, at, original_sale, total, tax,"
         " exchange) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -108,7 +118,7 @@ def apply_return(step: Apply) -> None:
             ret.shift,
             step.env.actor,
             step.env.at,
-            None if original is None else original["id"],
+            original_id,
             ret.totals.total,
             ret.totals.tax,
             ret.exchange,
@@ -123,7 +133,7 @@ def apply_return(step: Apply) -> None:
             (
                 step.env.id,
                 row["number"],
-                None if original is None else original["id"],
+                original_id,
                 line.original_line,
                 line.variant,
                 line.qty,

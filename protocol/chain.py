@@ -2,7 +2,7 @@
 
 Asked on `tillbox/v1/stores/{store}/rpc/chain` with MQTT 5 request/response (the store's own
 `…/rpc/chain/reply` as ResponseTopic, CorrelationData). Requests are tagged by `"kind"` so
-more kinds can join (another store's receipt, balances). Variants travel by SKU, the chain's
+more kinds can join (balances). Variants travel by SKU, the chain's
 key: each store's variant ids are its own (decisions.md §43). Every reply is one of the
 tagged records below (`"kind"`); a request the cloud cannot answer gets an `ErrorReply`.
 """
@@ -12,6 +12,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
+
+from protocol.bodies import RECEIPT_RE
 
 # The catalog CSV's SKU rule (appliance/catalog/csvio.py, the cloud's catalog_variant).
 SKU_RE = r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,63}$"
@@ -31,7 +33,13 @@ class StockRequest(_Request, frozen=True, kw_only=True, tag="stock"):
     sku: Sku
 
 
-ChainRequest = StockRequest
+class ReceiptRequest(_Request, frozen=True, kw_only=True, tag="receipt"):
+    """Another store's sale, for a return in the asking store."""
+
+    receipt: Annotated[str, msgspec.Meta(pattern=RECEIPT_RE)]
+
+
+ChainRequest = StockRequest | ReceiptRequest
 
 
 class _Reply(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
@@ -56,6 +64,33 @@ class StockReply(_Reply, frozen=True, kw_only=True, tag="stock"):
     stores: list[StoreStock]
 
 
+class ReturnedLine(msgspec.Struct, frozen=True, kw_only=True):
+    """What other stores have returned of one line of the sale: how many, refunded how much."""
+
+    line: int
+    qty: int
+    refund: int
+
+
+class ReceiptReply(_Reply, frozen=True, kw_only=True, tag="receipt"):
+    """Another store's sale as its register sealed it (`body`, a `sale.completed` body), with
+    each line's SKU (null when the cloud does not know the selling store's id), whether it
+    was post-voided, and what has been returned of it and refunded per tender kind in every
+    store but the asking one, as far as the cloud has heard."""
+
+    id: str
+    receipt: str
+    store: str
+    register: str
+    actor: str | None
+    at: str
+    body: dict[str, Any]
+    skus: dict[str, str | None]
+    voided: bool
+    returned: list[ReturnedLine]
+    refunded: dict[str, int]
+
+
 class ErrorReply(_Reply, frozen=True, kw_only=True, tag="error"):
     """The cloud could not answer: `error` is a code (`not_found`, `bad_request`, …)."""
 
@@ -63,7 +98,7 @@ class ErrorReply(_Reply, frozen=True, kw_only=True, tag="error"):
     message: str
 
 
-ChainReply = StockReply | ErrorReply
+ChainReply = StockReply | ReceiptReply | ErrorReply
 
 _REQUEST: msgspec.json.Decoder[ChainRequest] = msgspec.json.Decoder(ChainRequest)
 _REPLY: msgspec.json.Decoder[ChainReply] = msgspec.json.Decoder(ChainReply)

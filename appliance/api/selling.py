@@ -27,6 +27,7 @@ from appliance.api.schemas import (
 )
 from appliance.api.v1 import api
 from appliance.catalog.queries import head
+from appliance.chain_returns import foreign_receipt, is_foreign
 from appliance.errors import NotFound
 from appliance.selling import receipt
 from protocol.bodies import RECEIPT_RE
@@ -69,15 +70,22 @@ def push_events(call: Call, body: PushBody) -> PushOut:
 @api.route(
     "GET",
     "/receipts/<number>",
-    summary="A sale by receipt number",
+    summary="A sale by receipt number (another store's asked of the cloud)",
     tag="selling",
     auth="device",
     response=ReceiptOut,
     path={"number": _RECEIPT_PATH},
+    errors=(404, 422, 502, 503),
 )
 def get_receipt(call: Call, number: str) -> dict[str, Any]:
     """For a return (scan the receipt's barcode) or a reprint: lines with what is left to
-    return, and tenders with what was already refunded to each."""
+    return, and tenders with what was already refunded to each. Another store's receipt is
+    asked of the cloud (503 when it cannot be: then a return goes without the receipt), and
+    answered with this store's variant ids and what every store has returned of it; 422
+    `foreign_receipt_mismatch` or `foreign_items_unknown` when this store cannot refund it
+    as it was paid."""
+    if is_foreign(call.rt, number):
+        return foreign_receipt(call.rt, number)
     return receipt(call.rt, number)
 
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { ApiError, Unreachable } from "./api";
 import {
   creditReference,
   dispositionText,
@@ -6,6 +7,7 @@ import {
   noReceiptRefund,
   payOutText,
   receiptNumber,
+  receiptProblem,
   refundAs,
   refundToOriginal,
   returnBody,
@@ -172,5 +174,23 @@ describe("the return.completed body", () => {
     expect(dispositionText("restock")).toBe("back on the shelf");
     expect(dispositionText("damaged")).toBe("damaged");
     expect(dispositionText("rtv")).toBe("return to vendor");
+  });
+});
+
+describe("receiptProblem", () => {
+  const n = "s02-r01-000017";
+  it("says what to do for each way a lookup fails", () => {
+    expect(receiptProblem(new ApiError(404, "unknown_receipt", "x"), n)).toBe(`No sale has the receipt number ${n}.`);
+    expect(receiptProblem(new Unreachable("down"), n)).toContain("appliance cannot be reached");
+    for (const code of ["cloud_offline", "cloud_timeout"]) {
+      const text = receiptProblem(new ApiError(503, code, "x"), n);
+      expect(text).toContain("another store");
+      expect(text).toContain("Use No receipt");
+    }
+    expect(receiptProblem(new ApiError(502, "bad_cloud_reply", "x"), n)).toContain("could not be read");
+  });
+  it("passes the appliance's own words on for a refusal", () => {
+    const refusal = new ApiError(422, "foreign_receipt_mismatch", "tax rules differ: return the items without the receipt");
+    expect(receiptProblem(refusal, n)).toBe("tax rules differ: return the items without the receipt");
   });
 });

@@ -2,7 +2,7 @@
 // what each returned line gives back (refund_for of what was paid), where the money goes (the
 // original tenders, card before cash, never more per tender than is left; or store credit),
 // and, without a receipt, at most today's price with the tax that amount contains.
-import { call } from "./api";
+import { ApiError, Unreachable, call } from "./api";
 import type { RefundTender, ReturnLineBody } from "./cart";
 import type { JsonObject } from "./protocol/canonical";
 import { formatMoney } from "./format";
@@ -84,9 +84,24 @@ export function receiptNumber(text: string): string | null {
   return RECEIPT_RE.test(number) ? number : null;
 }
 
-/** GET /receipts/{number} with the staff session. */
+/** GET /receipts/{number} with the staff session (another store's receipt is asked of the cloud). */
 export function fetchReceipt(number: string, token: string): Promise<SaleReceipt> {
   return call<SaleReceipt>("GET", `/receipts/${encodeURIComponent(number)}`, { token });
+}
+
+/** What the cashier is told when a receipt cannot be looked up. */
+export function receiptProblem(error: unknown, number: string): string {
+  if (error instanceof ApiError && error.status === 404) return `No sale has the receipt number ${number}.`;
+  if (error instanceof Unreachable) {
+    return "The store appliance cannot be reached: returns with a receipt need it. Without it, use No receipt.";
+  }
+  if (error instanceof ApiError && error.status === 503) {
+    return `Receipt ${number} is from another store, and the cloud cannot be asked right now. Use No receipt.`;
+  }
+  if (error instanceof ApiError && error.status === 502) {
+    return `The cloud's answer about receipt ${number} could not be read. Use No receipt, and tell IT if it keeps happening.`;
+  }
+  return error instanceof ApiError ? error.message : String(error);
 }
 
 /** The line as it was paid, for refund_for (which shares out its total and tax only). */

@@ -21,6 +21,7 @@ import {
   noReceiptRefund,
   payOutText,
   receiptNumber,
+  receiptProblem,
   refundAs,
   refundToOriginal,
   returnBody,
@@ -117,16 +118,7 @@ export function Returns({ shift }: Props) {
           : { text: `Everything on receipt ${wanted} has already been returned.` },
       );
     } catch (e) {
-      if (e instanceof ApiError && e.status === 404) {
-        setNotice({ text: `No sale has the receipt number ${wanted}.`, error: true });
-      } else if (e instanceof Unreachable) {
-        setNotice({
-          text: "The store appliance cannot be reached: returns with a receipt need it. Without it, use No receipt.",
-          error: true,
-        });
-      } else {
-        setNotice({ text: e instanceof ApiError ? e.message : String(e), error: true });
-      }
+      setNotice({ text: receiptProblem(e, wanted), error: true });
     } finally {
       setBusy(false);
     }
