@@ -184,3 +184,33 @@ def test_doctor_passes_inside_the_chroot(converged: dict[str, object]) -> None:
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert "ok   store      store s01 (Converge Test)" in doctor.stdout
     assert "ok   staff" in doctor.stdout and "all checks passed" in doctor.stdout
+
+
+def test_the_first_boot_unit_applies_store_setup_inside_the_chroot(
+    converged: dict[str, object],
+) -> None:
+    """The unit's own ExecStart, run in the converged root with a store-setup.toml on its
+    boot partition: the store is updated, the Wi-Fi profile written, the file retired."""
+    root = Path(str(converged["root"]))
+    unit = (root / "etc/systemd/system/tillbox-first-boot.service").read_text()
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    boot = root / "boot/firmware"
+    boot.mkdir(parents=True, exist_ok=True)
+    (boot / "store-setup.toml").write_text(
+        '[store]\nid = "s01"\nname = "Converge Test"\n'
+        '[wifi]\nssid = "Shop"\npsk = "a long enough passphrase"\ncountry = "IE"\n'
+    )
+    done = chroot(root, *exec_start.removeprefix("ExecStart=").split())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "updated store s01" in done.stdout
+    wifi = root / "etc/NetworkManager/system-connections/tillbox-store-wifi.nmconnection"
+    assert stat.S_IMODE(wifi.stat().st_mode) == 0o600 and "ssid=Shop" in wifi.read_text()
+    assert not (boot / "store-setup.toml").exists()
+    assert "a long enough passphrase" not in (boot / "store-setup.toml.applied").read_text()
+    passwd = (root / "etc/passwd").read_text()
+    store_uid = int(re.search(r"^store:x:(\d+):", passwd, re.M).group(1))  # type: ignore[union-attr]
+    assert all(
+        p.stat().st_uid == store_uid
+        for p in (root / "var/lib/tillbox").rglob("*")
+        if not p.is_symlink()
+    )
