@@ -4,6 +4,7 @@ scripts are sound."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -222,3 +223,47 @@ def test_scripts_pass_shellcheck() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+POLKIT_HARNESS = """
+const fs = require("fs");
+const rules = [];
+const polkit = {
+    Result: {YES: "yes", NO: "no", NOT_HANDLED: "not handled"},
+    addRule(rule) { rules.push(rule); },
+};
+new Function("polkit", fs.readFileSync(process.argv[1], "utf8"))(polkit);
+const answers = JSON.parse(process.argv[2]).map(([action, groups]) => {
+    const subject = {isInGroup: (g) => groups.includes(g)};
+    return rules.map((rule) => rule({id: action}, subject)).find((r) => r !== undefined);
+});
+console.log(JSON.stringify(answers));
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js comes with the PWA tooling")
+def test_the_polkit_rule_lets_it_support_reboot_and_change_the_network_only() -> None:
+    cases = [
+        ("org.freedesktop.login1.reboot", ["tillbox-ops"], "yes"),
+        ("org.freedesktop.login1.power-off", ["tillbox-ops"], "yes"),
+        ("org.freedesktop.NetworkManager.settings.modify.system", ["tillbox-ops"], "yes"),
+        ("org.freedesktop.login1.reboot", ["store"], "not handled"),
+        ("org.freedesktop.NetworkManager.network-control", ["users"], "not handled"),
+        ("org.freedesktop.systemd1.manage-units", ["tillbox-ops"], "not handled"),
+        ("org.freedesktop.packagekit.package-install", ["tillbox-ops"], "not handled"),
+    ]
+    result = subprocess.run(
+        [
+            "node",
+            "-e",
+            POLKIT_HARNESS,
+            str(FIRMWARE / "polkit/50-tillbox.rules"),
+            json.dumps([[action, groups] for action, groups, _ in cases]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [answer for _, _, answer in cases]
