@@ -208,9 +208,10 @@ def restore(
     mqtt_password_file: Path | None,
     timeout: float,
 ) -> None:
-    """Replace a dead appliance: rebuild store STORE in an empty data directory from the
-    cloud (staff, registers, reason codes, catalog, every event the cloud has, the cursors),
-    as the store's next appliance, and report what the dead one had not synced."""
+    """Replace a dead appliance: rebuild store STORE from the cloud (staff, registers, reason
+    codes, catalog, every event the cloud has, the cursors) as the store's next appliance, in
+    an empty data directory or over a new, unused store of that id (set aside in backups/),
+    and report what the dead one had not synced."""
     from appliance.restore import RestoreFailed, gap_report, restore_from_cloud
 
     _setup_logging("WARNING")

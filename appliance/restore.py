@@ -29,6 +29,7 @@ import logging
 import os
 import queue
 import shutil
+import sqlite3
 import tempfile
 import threading
 import time
@@ -222,17 +223,17 @@ def restore_from_cloud(
     timeout_s: float = 30.0,
     progress: Callable[[str], None] | None = None,
 ) -> RestoreResult:
-    """Rebuild store `store` in `data_dir` (which must not hold a store) from the cloud."""
+    """Rebuild store `store` in `data_dir` from the cloud. The directory must hold no store,
+    or only a new, empty one of the same id (what provisioning a Pi leaves: no events, no
+    registers), which is moved to `backups/` once the restored store is in place."""
     say = progress or (lambda text: None)
     settings = load_settings(data_dir, overrides={"store": store, **(overrides or {})})
-    if settings.database_path.exists():
-        raise RestoreFailed(
-            f"{settings.database_path} exists: restore builds a new appliance, so give it an"
-            " empty data directory (move the old one away first)"
-        )
     named = load_settings(data_dir).store if settings.settings_path.exists() else ""
     if named not in ("", store):
         raise RestoreFailed(f"{settings.settings_path} names store {named}, not {store}")
+    empty = settings.database_path.exists()
+    if empty:
+        _check_unused(settings.database_path, store)
     if not settings.mqtt_host:
         raise RestoreFailed("no cloud is configured: set mqtt_host (and the broker's settings)")
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -245,10 +246,45 @@ def restore_from_cloud(
         # Moved in whole: the settings first (naming a store whose database is not there yet
         # is what an interrupted init leaves too), the database last.
         os.replace(work / SETTINGS_FILE, settings.settings_path)
+        if empty:
+            _set_aside(settings)
         os.replace(work / DATABASE_FILE, settings.database_path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return dataclasses.replace(result, settings=load_settings(data_dir))
+
+
+def _check_unused(path: Path, store: str) -> None:
+    """Refuse a database that is not a new, unused store `store` (it may hold records)."""
+    try:
+        # Read as a file that does not change (serve is stopped): no lock, no -wal or -shm
+        # files left behind by the look.
+        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+        try:
+            owner = conn.execute("SELECT value FROM store_info WHERE key = 'store'").fetchone()
+            used = conn.execute(
+                "SELECT (SELECT count(*) FROM event) + (SELECT count(*) FROM register)"
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise RestoreFailed(f"{path} cannot be read ({exc}): move it away first") from None
+    if owner is None or owner[0] != store or used is None or used[0] != 0:
+        raise RestoreFailed(
+            f"{path} holds a store with records (or another store): restore builds a new"
+            " appliance, so give it an empty data directory (move the old one away first)"
+        )
+
+
+def _set_aside(settings: Settings) -> None:
+    """Move the new, empty store that provisioning made into backups/, with its WAL files."""
+    backups = settings.data_dir / "backups"
+    backups.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(f"{settings.database_path}{suffix}")
+        if source.exists():
+            os.replace(source, backups / f"tillbox-{stamp}-before-restore.sqlite3{suffix}")
 
 
 def _build(

@@ -167,9 +167,36 @@ def test_disk_lost_restore_from_cloud_and_registers_fill_the_gap(
             # The disk is lost.
             shutil.rmtree(data_dir)
 
-            # IT gives the new appliance its broker settings and restores it from the cloud.
+            # The new Pi is provisioned as for a new store (init and a first manager), with its
+            # broker settings, and restored from the cloud over that empty store.
             fresh = tmp_path / "replacement"
-            fresh.mkdir()
+            subprocess.run(
+                [TILLBOX, "appliance", "init", "--store", STORE, "--data", str(fresh)],
+                check=True,
+                capture_output=True,
+                timeout=60,
+                env=_env(),
+            )
+            subprocess.run(
+                [
+                    TILLBOX,
+                    "appliance",
+                    "staff",
+                    "add",
+                    "--data",
+                    str(fresh),
+                    "--name",
+                    "Provisioned",
+                    "--role",
+                    "manager",
+                    "--pin",
+                    "8642",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=60,
+                env=_env(),
+            )
             _uplink_settings(fresh, broker.port)
             with ingest_worker(cloud_dsn, broker.port) as worker:
                 assert worker.wait_subscribed()
@@ -197,6 +224,10 @@ def test_disk_lost_restore_from_cloud_and_registers_fill_the_gap(
 
                 restored = Journal(STORE, fresh / "tillbox.sqlite3")
                 assert restored.head() == synced and restored.cloud_cursor() == synced
+                # The provisioned store was set aside whole; the cloud's staff replaced its own.
+                assert [p.name for p in (fresh / "backups").glob("*-before-restore.sqlite3")]
+                names = {row[0] for row in restored.rows("SELECT name FROM staff")}
+                assert "Provisioned" not in names and "Mona" in names
                 # The dead appliance's late batch arrives now: refused, with an alert.
                 _publish(broker.port, events_topic(STORE), late.payload)
                 wait_for(

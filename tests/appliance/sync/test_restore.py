@@ -20,7 +20,10 @@ from paho.mqtt.properties import Properties
 
 from appliance.cli import main
 from appliance.restore import RestoreFailed, restore_from_cloud
+from appliance.runtime import open_runtime
 from appliance.settings import load_settings, write_settings_file
+from appliance.setup import init_store
+from appliance.staff.registers import add_register
 from protocol.directory import Directory, ReasonEntry, RestoreBegin, StaffEntry
 from protocol.topics import rpc_reply_topic
 from tests.appliance.sync.mqtt_fakes import Broker
@@ -198,10 +201,37 @@ def test_no_answer_is_a_clean_failure_after_the_retries(tmp_path: Path, broker: 
 
 def test_it_refuses_a_data_directory_that_holds_a_store(tmp_path: Path, broker: Broker) -> None:
     data_dir = _data_dir(tmp_path, broker.port)
-    (data_dir / "tillbox.sqlite3").write_bytes(b"")
-    with pytest.raises(RestoreFailed, match="give it an empty data directory"):
+    (data_dir / "tillbox.sqlite3").write_bytes(b"not a database at all")
+    with pytest.raises(RestoreFailed, match="cannot be read"):
+        restore_from_cloud(data_dir, store=STORE, timeout_s=1)
+    (data_dir / "tillbox.sqlite3").unlink()
+    init_store(data_dir, store=STORE)
+    rt = open_runtime(load_settings(data_dir, env={}))
+    try:
+        add_register(rt, "Till 1")  # a store in use: it has a paired register
+    finally:
+        rt.close()
+    with pytest.raises(RestoreFailed, match="holds a store with records"):
         restore_from_cloud(data_dir, store=STORE, timeout_s=1)
     write_settings_file(load_settings(data_dir, env={}), store="s02")
-    (data_dir / "tillbox.sqlite3").unlink()
     with pytest.raises(RestoreFailed, match="names store s02, not s01"):
         restore_from_cloud(data_dir, store=STORE, timeout_s=1)
+
+
+def test_a_new_empty_store_is_kept_as_it_was_when_the_restore_fails(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """What provisioning leaves (a new store, a first manager) is replaced only by a restore
+    that completes; a failed one leaves it exactly as it was."""
+    data_dir = _data_dir(tmp_path, broker.port)
+    init_store(data_dir, store=STORE)
+    before = {p.name: p.read_bytes() for p in data_dir.iterdir() if p.is_file()}
+    cloud = ScriptedCloud(broker.port, lambda name, _: b'{"store":"s01","generation"')
+    try:
+        with pytest.raises(RestoreFailed, match="could not be read"):
+            restore_from_cloud(data_dir, store=STORE, timeout_s=5)
+    finally:
+        cloud.stop()
+    after = {p.name: p.read_bytes() for p in data_dir.iterdir() if p.is_file()}
+    assert after == before
+    assert not [p for p in data_dir.iterdir() if p.name.startswith(".restore-")]
