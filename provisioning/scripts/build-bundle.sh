@@ -9,7 +9,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
-VERSION="$(.venv/bin/python -c 'import appliance; print(appliance.__version__)')"
+# The version of the source being built (not of whatever is installed in .venv).
+VERSION="$(.venv/bin/python -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')"
 OUT="${1:-dist/bundle-$VERSION}"
 
 [[ -f pwa/dist/index.html ]] || { echo "error: no pwa/dist; run scripts/bootstrap.sh" >&2; exit 1; }

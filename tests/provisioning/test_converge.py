@@ -112,7 +112,7 @@ def converged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ob
     second_s = time.monotonic() - second_started
     assert second.returncode == 0, second.stdout[-6000:] + second.stderr[-3000:]
     print(f"converge: first run {first_s:.0f} s (with the copy), second {second_s:.0f} s")
-    yield {"root": root, "first": first.stdout, "second": second.stdout}
+    yield {"root": root, "first": first.stdout, "second": second.stdout, "inventory": inventory}
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -214,3 +214,88 @@ def test_the_first_boot_unit_applies_store_setup_inside_the_chroot(
         for p in (root / "var/lib/tillbox").rglob("*")
         if not p.is_symlink()
     )
+
+
+@pytest.fixture(scope="module")
+def updated(
+    converged: dict[str, object], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, object]:
+    """update.yml run twice on the converged root with release 0.1.1: the committed source
+    with only its version changed, built into a bundle as a release would be."""
+    root = Path(str(converged["root"]))
+    source = tmp_path_factory.mktemp("release-0.1.1")
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "HEAD"], capture_output=True, check=True, timeout=120
+    )
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True, timeout=120)
+    pyproject = source / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"', 'version = "0.1.1"', 1))
+    (source / ".venv").symlink_to(ROOT / ".venv")
+    shutil.copytree(ROOT / "pwa/dist", source / "pwa/dist")
+    bundle = (
+        subprocess.run(
+            [str(source / "provisioning/scripts/build-bundle.sh")],
+            cwd=source,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    inventory = Path(str(converged["inventory"]))
+
+    def play() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                str(BIN / "ansible-playbook"),
+                "-i",
+                str(inventory),
+                "update.yml",
+                "-e",
+                "tillbox_version=0.1.1",
+                "-e",
+                f"appliance_bundle={source / bundle}",
+            ],
+            cwd=PROVISIONING,
+            env=ansible_env(),
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+
+    first = play()
+    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
+    second = play()
+    assert second.returncode == 0, second.stdout[-6000:] + second.stderr[-3000:]
+    return {"root": root, "first": first.stdout, "second": second.stdout}
+
+
+def test_the_update_play_switches_release_and_keeps_the_previous(
+    updated: dict[str, object],
+) -> None:
+    root = Path(str(updated["root"]))
+    assert recap(str(updated["first"]))["changed"] > 0
+    assert recap(str(updated["second"]))["changed"] == 0, str(updated["second"])[-4000:]
+    assert os.readlink(root / "opt/tillbox/current") == "0.1.1"
+    assert os.readlink(root / "opt/tillbox/previous") == "0.1.0"
+    assert (root / "opt/tillbox/0.1.0/bin/tillbox").is_file()  # kept for rollback
+    version = chroot(root, "/opt/tillbox/current/bin/tillbox", "--version")
+    assert "0.1.1" in version.stdout
+    doctor = chroot(
+        root,
+        "runuser",
+        "-u",
+        "store",
+        "--",
+        "env",
+        "TILLBOX_PWA_DIR=/opt/tillbox/current/pwa",
+        "/opt/tillbox/current/bin/tillbox",
+        "appliance",
+        "doctor",
+        "--data",
+        "/var/lib/tillbox",
+    )
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
