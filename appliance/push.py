@@ -403,3 +403,24 @@ def _finish_batch(rt: Runtime, batch: Batch, *, live: bool, flagged: list[dict[s
                 flagged.append({"id": return_id, "seq": seq, "flags": [flag]})
             else:
                 entry["flags"].append(flag)
+
+
+def apply_own(rt: Runtime, *, type: str, body: dict[str, Any], actor: StaffMember) -> Envelope:
+    """An event the appliance makes itself for a signed-in staff member (a delivery, a count
+    or an adjustment from the admin pages): journaled under the appliance's origin and applied
+    as a live event in one write, so a broken rule refuses it (422) and nothing is stored.
+    What it flags (negative stock, a recount) waits for review like a register's flags."""
+    with rt.db.write():
+        env = journal.record(rt, type=type, body=body, actor=actor.id).envelope
+        step = Apply(
+            rt=rt, env=env, body=_body(env), live=True, hlc=HLC.parse(env.hlc), batch=Batch()
+        )
+        step._actor = actor
+        _appliers()[type](step)
+        if step.flags:
+            created = rt.now_ms()
+            rt.db.executemany(
+                "INSERT INTO review_flag (event, code, message, created_ms) VALUES (?, ?, ?, ?)",
+                [(env.id, code, message, created) for code, message in step.flags],
+            )
+    return env

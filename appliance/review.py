@@ -41,6 +41,14 @@ def list_flags(rt: Runtime, *, open_only: bool, limit: int) -> list[FlagEntry]:
     ]
 
 
+def get_flag(rt: Runtime, flag_id: int) -> FlagEntry:
+    """One flag, resolved or not (NotFound when there is none)."""
+    row = rt.db.one(f"{_SELECT} WHERE f.id = ?", (flag_id,))
+    if row is None:
+        raise NotFound(f"no review flag {flag_id}")
+    return _entry(row)
+
+
 def resolve(rt: Runtime, flag_id: int, manager: str, note: str) -> FlagEntry:
     """Record that a manager looked at a flag, with a note. The event is untouched."""
     note = one_line(note, what="the note", max_length=200, code="invalid_note")

@@ -16,6 +16,7 @@ from protocol.permissions import Action, Role
 
 if TYPE_CHECKING:
     from appliance.push import Apply
+    from appliance.staff.directory import StaffMember
     from appliance.staff.sessions import Caller
 
 TENDER_KINDS = ("cash", "card", "store_credit", "gift_card", "exchange")
@@ -290,7 +291,11 @@ def report(
 
 def shift_report(rt: Runtime, caller: Caller, shift_id: str, kind: str) -> dict[str, Any]:
     """GET /shifts/{id}/report: X for supervisors while open; Z once closed (its cashier too)."""
-    staff = caller.require_staff()
+    return report_for(rt, caller.require_staff(), shift_id, kind)
+
+
+def report_for(rt: Runtime, staff: StaffMember, shift_id: str, kind: str) -> dict[str, Any]:
+    """An X or Z report as `staff` may read it (the API's and the admin pages' rule)."""
     shift = rt.db.one(
         "SELECT opened_by, closed_by, closed_event FROM shift WHERE id = ?", (shift_id,)
     )

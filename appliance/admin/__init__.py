@@ -9,7 +9,9 @@ How it fits together
   apply, plus a per-address and per-staff throttle), server-side sessions in SQLite whose
   idle and total lifetime are the staff sessions' settings, each with its CSRF token.
 - `forms.py`: a form's errors by field (`FormInvalid`), domain errors turned into them.
-- Pages: `dashboard.py`, `devices.py`, `people.py` (registers and staff).
+- Pages: `dashboard.py`, `devices.py`, `people.py` (registers and staff), `sync_pages.py`
+  (the sync queue), `review_pages.py` (flagged events), `reports.py` (X, Z, the day; print
+  and CSV), `stock_pages.py` (counts, deliveries, adjustments), `settings_page.py`.
 - Templates in appliance/templates/admin/ extend `base.html`; `static/admin.css` is the
   register app's look (same colours, font, 44 px touch targets), served at /admin/static/.
 
@@ -32,13 +34,34 @@ from __future__ import annotations
 
 from flask import Flask
 
-from appliance.admin import core, dashboard, devices, login, people
+from appliance.admin import (
+    core,
+    dashboard,
+    devices,
+    login,
+    people,
+    reports,
+    review_pages,
+    settings_page,
+    stock_pages,
+    sync_pages,
+)
 from appliance.admin.core import NavEntry, bp
 from appliance.admin.sessions import LoginThrottle
 from protocol.permissions import Role
 
 # Imported for their routes.
-_PAGES = (dashboard, devices, login, people)
+_PAGES = (
+    dashboard,
+    devices,
+    login,
+    people,
+    reports,
+    review_pages,
+    settings_page,
+    stock_pages,
+    sync_pages,
+)
 
 # The navigation, in order. A page of the next part plugs in with one entry here.
 NAV: tuple[NavEntry, ...] = (
@@ -46,6 +69,11 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry(endpoint="admin.devices", label="Devices", role=devices.DEVICES_ROLE),
     NavEntry(endpoint="admin.registers_page", label="Registers", role=people.REGISTERS_ROLE),
     NavEntry(endpoint="admin.staff_page", label="Staff", role=people.STAFF_PAGE_ROLE),
+    NavEntry(endpoint="admin.sync", label="Sync queue", role=sync_pages.SYNC_ROLE),
+    NavEntry(endpoint="admin.review", label="Flagged events", role=review_pages.REVIEW_ROLE),
+    NavEntry(endpoint="admin.reports", label="Reports", role=reports.REPORTS_ROLE),
+    NavEntry(endpoint="admin.stock_page", label="Stock", role=stock_pages.STOCK_ROLE),
+    NavEntry(endpoint="admin.settings_page", label="Settings", role=settings_page.SETTINGS_ROLE),
 )
 
 

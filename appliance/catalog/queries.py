@@ -158,6 +158,12 @@ def _exact(db: Database, text: str) -> tuple[str, bytes] | None:
     return None if row is None else (row["key"], row["doc"].encode())
 
 
+def exact_variant(db: Database, text: str) -> str | None:
+    """The id of the active variant whose SKU or barcode is exactly `text` (a scan), or None."""
+    found = _exact(db, text.strip())
+    return None if found is None else found[0]
+
+
 def by_barcode(db: Database, key: str) -> bytes | None:
     """The variant document for a barcode lookup key (active or not), or None."""
     row = db.one(

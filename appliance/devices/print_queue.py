@@ -97,6 +97,22 @@ def enqueue_test_page(rt: Runtime, printer: int, *, staff: str | None) -> int:
     return cursor.lastrowid
 
 
+def enqueue_report(rt: Runtime, printer: int, *, kind: str, shift: str, staff: str | None) -> int:
+    """Queue an X or Z report of `shift` on one printer (the admin pages' and a supervisor's
+    print); the job's id. An X report is laid out when it prints, a Z report from its stored,
+    immutable body."""
+    if kind not in ("x_report", "z_report"):
+        raise ValueError(f"not a report kind: {kind!r}")
+    now = rt.now_ms()
+    cursor = rt.db.execute(
+        "INSERT INTO print_job (printer, register, kind, ref, staff, reason, next_attempt_ms,"
+        " expires_ms, created_ms) VALUES (?, NULL, ?, ?, ?, 'report', ?, ?, ?)",
+        (printer, kind, shift, staff, now, now + DOCUMENT_WINDOW_MS, now),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
 def recent_jobs(rt: Runtime, *, limit: int = 10) -> list[Any]:
     """The latest print jobs of every printer, newest first (the admin pages show them)."""
     return rt.db.query(

@@ -11,12 +11,16 @@ from typing import Any
 
 import pytest
 
+from appliance import stock_counts
 from appliance.admin.core import ROUTES
 from appliance.devices.printers import add_printer
 from appliance.devices.scanners import InputNode, record_seen
+from protocol.ids import new_id
 from protocol.permissions import Role
 from tests.appliance.admin.conftest import AdminBrowser
-from tests.conftest import Store
+from tests.appliance.selling.helpers import make_till
+from tests.appliance.till import Item
+from tests.conftest import FakeWall, Store
 
 
 @dataclass(frozen=True)
@@ -26,8 +30,14 @@ class Case:
     form: dict[str, str]
 
 
-def _ids(store: Store, tmp: Path) -> dict[str, Any]:
+def _ids(store: Store, tmp: Path, wall: FakeWall) -> dict[str, Any]:
     rt = store.rt
+    # An open shift (its X report), a flagged offline event and a stock count.
+    till = make_till(store, wall)
+    unknown = till.event("sale.completed", till.sale_body([Item(new_id(), 1, 500)]))
+    assert till.push(unknown, mode="replay", token=store.device).status_code == 200
+    flag = rt.db.scalar("SELECT id FROM review_flag WHERE event = ?", (unknown.id,))
+    count = stock_counts.start(rt, scope="cycle", blind=False, staff=store.staff["manager"])
     scanner = record_seen(
         rt,
         InputNode(
@@ -50,6 +60,9 @@ def _ids(store: Store, tmp: Path) -> dict[str, Any]:
         "printer": printer,
         "register": store.register_id,
         "staff": store.staff["cashier"],
+        "shift": till.shift,
+        "flag": flag,
+        "count": count.id,
     }
 
 
@@ -101,6 +114,42 @@ CASES: dict[str, Case] = {
     ),
     "admin.staff_deactivate": Case(M, lambda i: f"/admin/staff/{i['staff']}/deactivate", {}),
     "admin.staff_unlock": Case(S, lambda i: f"/admin/staff/{i['staff']}/unlock", {}),
+    "admin.sync": Case(S, lambda i: "/admin/sync", {}),
+    "admin.review": Case(M, lambda i: "/admin/review", {}),
+    "admin.review_resolve": Case(
+        M, lambda i: f"/admin/review/{i['flag']}/resolve", {"note": "seen it"}
+    ),
+    "admin.review_adjust": Case(
+        M,
+        lambda i: f"/admin/review/{i['flag']}/adjust",
+        {"variant": "", "qty": "1", "reason": "found", "note": "x"},
+    ),
+    "admin.reports": Case(S, lambda i: "/admin/reports", {}),
+    "admin.report_shift": Case(S, lambda i: f"/admin/reports/shifts/{i['shift']}?kind=x", {}),
+    "admin.report_csv": Case(S, lambda i: f"/admin/reports/shifts/{i['shift']}/csv?kind=x", {}),
+    "admin.report_print": Case(
+        S, lambda i: f"/admin/reports/shifts/{i['shift']}/print?kind=x", {"printer": "1"}
+    ),
+    "admin.day_csv": Case(S, lambda i: "/admin/reports/day.csv", {}),
+    "admin.stock_page": Case(S, lambda i: "/admin/stock", {}),
+    "admin.count_start": Case(S, lambda i: "/admin/stock/counts", {"scope": "cycle"}),
+    "admin.count_page": Case(S, lambda i: f"/admin/stock/counts/{i['count']}", {}),
+    "admin.count_scan": Case(
+        S, lambda i: f"/admin/stock/counts/{i['count']}/scan", {"code": "NOPE-1"}
+    ),
+    "admin.count_set": Case(
+        S, lambda i: f"/admin/stock/counts/{i['count']}/lines", {"variant": "x", "counted": "1"}
+    ),
+    "admin.count_post": Case(M, lambda i: f"/admin/stock/counts/{i['count']}/post", {}),
+    "admin.count_discard": Case(S, lambda i: f"/admin/stock/counts/{i['count']}/discard", {}),
+    "admin.delivery_receive": Case(
+        S, lambda i: "/admin/stock/deliveries", {"vendor": "Acme", "lines": "NOPE-1 2"}
+    ),
+    "admin.stock_adjust": Case(
+        S, lambda i: "/admin/stock/adjustments", {"code": "NOPE-1", "qty": "1", "reason": "found"}
+    ),
+    "admin.settings_page": Case(M, lambda i: "/admin/settings", {}),
+    "admin.settings_save": Case(M, lambda i: "/admin/settings", {"store_name": "Renamed"}),
 }
 
 # What a route changes, to check that a refused request left it alone.
@@ -110,7 +159,11 @@ SNAPSHOT = (
     " (SELECT count(*) FROM register_printer), (SELECT count(*) FROM print_job),"
     " (SELECT group_concat(id || COALESCE(revoked_at, '')) FROM register),"
     " (SELECT group_concat(id || role || active || pin_hash) FROM staff),"
-    " (SELECT count(*) FROM pairing_code)"
+    " (SELECT count(*) FROM pairing_code),"
+    " (SELECT count(*) FROM event),"
+    " (SELECT group_concat(id || COALESCE(resolved_ms, '')) FROM review_flag),"
+    " (SELECT group_concat(id || COALESCE(posted_event, '') || COALESCE(discarded_ms, ''))"
+    "  FROM count_draft)"
 )
 
 
@@ -127,11 +180,11 @@ def test_the_table_names_every_admin_route(store: Store) -> None:
 @pytest.mark.parametrize("who", ["anonymous", "supervisor", "manager"])
 @pytest.mark.parametrize("endpoint", sorted(CASES))
 def test_every_route_for_every_role(
-    endpoint: str, who: str, store: Store, browser_for: Any, tmp_path: Path
+    endpoint: str, who: str, store: Store, browser_for: Any, tmp_path: Path, wall: FakeWall
 ) -> None:
     case = CASES[endpoint]
     spec = ROUTES[endpoint]
-    ids = _ids(store, tmp_path)
+    ids = _ids(store, tmp_path, wall)
     path = case.path(ids)
     browser: AdminBrowser = browser_for()
     if who != "anonymous":
