@@ -19,6 +19,7 @@ from appliance.setup import init_store
 from appliance.staff.directory import add_staff
 from appliance.staff.registers import add_register
 from protocol.permissions import Role
+from tests.browser import browser  # noqa: F401  (the one session-wide browser fixture)
 
 # Real argon2id, at the smallest cost it accepts, so hundreds of PIN checks stay fast.
 FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 64, "argon2_parallelism": 1}

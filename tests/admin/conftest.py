@@ -10,9 +10,9 @@ from playwright.sync_api import Browser, Page
 
 from appliance.devices.print_queue import PrintWorker
 from appliance.runtime import Runtime
-from tests.pwa.conftest import browser, page, rt
+from tests.pwa.conftest import page, rt
 
-__all__ = ["admin_page", "browser", "page", "rt", "worker"]
+__all__ = ["admin_page", "page", "rt", "worker"]
 
 
 @pytest.fixture
