@@ -210,11 +210,27 @@ def _store_env(store: DemoStore, broker: BrokerSettings) -> dict[str, str]:
     }
 
 
+def _serve_log(store: DemoStore) -> Path:
+    return store.data / "demo-serve.log"
+
+
+def _log_tail(store: DemoStore, lines: int = 5) -> str:
+    """The last lines the appliance wrote, to say why it stopped."""
+    try:
+        said = _serve_log(store).read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(said[-lines:]) or "(nothing logged)"
+
+
 def _wait_healthy(store: DemoStore, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if store.process is not None and store.process.poll() is not None:
-            raise DemoError(f"store {store.store}'s appliance exited ({store.process.returncode})")
+            raise DemoError(
+                f"store {store.store}'s appliance exited ({store.process.returncode}):"
+                f" {_log_tail(store)}"
+            )
         with contextlib.suppress(DemoError):
             http_call(store.port, "GET", "/api/v1/health")
             return
@@ -278,12 +294,13 @@ def running(options: DemoOptions, echo: Callable[[str], None]) -> Iterator[list[
                 [TILLBOX, "appliance", "register", "add", f"Live demo {time.strftime('%H:%M:%S')}"],
                 env,
             ).strip()
-            store.process = subprocess.Popen(  # noqa: S603 (this venv's tillbox)
-                [TILLBOX, "appliance", "serve", "--port", str(store.port)],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            with _serve_log(store).open("ab") as log:
+                store.process = subprocess.Popen(  # noqa: S603 (this venv's tillbox)
+                    [TILLBOX, "appliance", "serve", "--port", str(store.port)],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
             _wait_healthy(store)
             store.till = LiveTill(port=store.port, store=store.store, device=device)
             store.till.start()
