@@ -42,7 +42,8 @@ EXPLAIN = {
     "approval_invalid": "The approval the register used was not valid (already used, or for"
     " something else).",
     "totals_mismatch": "The register's totals differ from what the appliance computes from"
-    " the same lines. The money taken is what the register says.",
+    " the same lines (an old price list on the register, say). The payments stay as the"
+    " register took them.",
     "tenders_mismatch": "The payments do not add up to the sale's total.",
     "over_return": "More was refunded than the receipt had left to return.",
     "shift_closed": "It happened on a shift that was already closed.",
