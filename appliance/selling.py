@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from appliance.balances import KINDS as BALANCE_KINDS
+from appliance.balances import check_sale_tenders
 from appliance.errors import NotFound
 from appliance.runtime import Runtime
 from appliance.stock import flag_negative_after, ledger
@@ -293,6 +295,8 @@ def apply_sale(step: Apply) -> None:
             expected=expected,
         )
     check_tenders(step, sale.tenders, totals.total, what="sale total")
+    if any(t.kind in BALANCE_KINDS for t in sale.tenders):
+        check_sale_tenders(step, sale.tenders)
     exchange_credit = sum(t.amount for t in sale.tenders if t.kind == "exchange")
     if sale.exchange_of is not None or exchange_credit:
         _check_exchange(step, sale, exchange_credit)

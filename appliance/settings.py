@@ -117,6 +117,10 @@ class Settings:
     # How long a register's question to the cloud (other stores' stock) waits for the answer
     # before the register is told the cloud is unavailable (503).
     chain_rpc_timeout_ms: int = 3000
+    # What a gift card or store credit account may pay here, in minor units per card, while
+    # the cloud cannot be asked (offline); 0 refuses such payments offline. Each such payment
+    # counts until the cloud has its sale, and the cloud flags it for review.
+    offline_redeem_limit: int = 5000
     # The receipt printer. Width in characters of its normal font: 48 on 80 mm paper, 32 on
     # 58 mm; the profile is python-escpos's capability profile for the model (code pages,
     # barcodes), "default" for any ESC/POS printer.
@@ -274,6 +278,8 @@ class Settings:
         ):
             if getattr(self, name) < 10:
                 raise SettingsError(f"{name} must be at least 10")
+        if self.offline_redeem_limit < 0:
+            raise SettingsError("offline_redeem_limit must be 0 or more")
         if self.sync_ack_timeout_max_ms < self.sync_ack_timeout_ms:
             raise SettingsError("sync_ack_timeout_max_ms must be at least sync_ack_timeout_ms")
         if self.mqtt_keepalive_s < 5 or self.mqtt_session_expiry_s < 0:

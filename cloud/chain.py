@@ -13,11 +13,15 @@ from typing import Any
 
 import psycopg
 
+from cloud import balances
 from protocol.chain import (
+    BalanceRequest,
     ChainReply,
     ErrorReply,
+    HoldRequest,
     ReceiptReply,
     ReceiptRequest,
+    ReleaseRequest,
     ReturnedLine,
     StockReply,
     StockRequest,
@@ -129,4 +133,10 @@ def answer(conn: Conn, store: str, payload: bytes) -> ChainReply:
         return stock_elsewhere(conn, store, request.sku)
     if isinstance(request, ReceiptRequest):
         return receipt_elsewhere(conn, store, request.receipt)
+    if isinstance(request, BalanceRequest):
+        return balances.balance(conn, request)
+    if isinstance(request, HoldRequest):
+        return balances.hold(conn, store, request)
+    if isinstance(request, ReleaseRequest):
+        return balances.release(conn, store, request)
     raise AssertionError(f"unhandled request {request!r}")  # pragma: no cover

@@ -459,6 +459,55 @@ def catalog_price(
     click.echo(f"{store} now sells {sku} at {what}; catalog version {version}")
 
 
+@cloud.group()
+def balance() -> None:
+    """Gift cards and store credit, spendable in any store (decisions.md §46)."""
+
+
+@balance.command("issue")
+@dsn_option
+@click.argument("kind", type=click.Choice(["gift_card", "store_credit"]))
+@click.argument("reference")
+@click.argument("amount")
+@click.option(
+    "--currency",
+    envvar="TILLBOX_CLOUD_CURRENCY",
+    default="EUR",
+    show_default=True,
+    help="The chain's currency: what AMOUNT is in.",
+)
+def balance_issue(dsn: str, kind: str, reference: str, amount: str, currency: str) -> None:
+    """Issue (or load) the gift card or store credit account REFERENCE with AMOUNT (e.g. 25.00)."""
+    import msgspec
+    import psycopg
+
+    from cloud.balances import issue
+    from cloud.migrate import connect
+    from protocol.bodies import Reference
+    from protocol.money import Money
+
+    try:
+        msgspec.convert(reference, Reference)
+    except msgspec.ValidationError:
+        raise click.BadParameter(f"{reference!r} is not a card number or account") from None
+    try:
+        minor = Money.parse(amount, currency).amount
+    except ValueError as exc:
+        raise click.BadParameter(f"{amount!r} is not an amount in {currency}: {exc}") from None
+    if minor <= 0:
+        raise click.BadParameter(f"{amount!r}: the amount must be above zero")
+    try:
+        with connect(dsn) as conn:
+            after = issue(conn, kind, reference, minor, currency)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    except psycopg.Error as exc:
+        raise click.ClickException(f"PostgreSQL: {exc}".strip()) from None
+    click.echo(
+        f"{kind} {reference}: balance {Money(after, currency).to_decimal_string()} {currency}"
+    )
+
+
 @catalog.command("serve")
 @dsn_option
 @click.option(

@@ -25,6 +25,8 @@ import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 
+from cloud.balances import KINDS as BALANCE_KINDS
+from cloud.balances import book_events
 from cloud.skew import flag_clock_skew
 from protocol.bodies import (
     BodyError,
@@ -951,6 +953,23 @@ def _finish(
     conn.execute(" ".join(statement.split()), params)
     _number_closes(conn, store, [item for item in items if isinstance(item.body, ShiftClosed)])
     _refold(conn, store, sorted(recounted))
+    # Gift cards and store credit (decisions.md §46): rare, so statements of their own.
+    paid = [
+        (item.envelope.id, item.body)
+        for item in items
+        if isinstance(item.body, (SaleCompleted, ReturnCompleted, SaleVoided))
+        and _moves_balances(item.body)
+    ]
+    if paid:
+        book_events(conn, store, paid)
+
+
+def _moves_balances(body: SaleCompleted | ReturnCompleted | SaleVoided) -> bool:
+    """Whether an event may move a gift card or store credit balance (a post-void may, when
+    its sale was paid so: `book_events` looks)."""
+    if isinstance(body, SaleVoided):
+        return True
+    return any(tender.kind in BALANCE_KINDS for tender in body.tenders)
 
 
 def _literal(rows: Iterable[tuple[Any, ...]]) -> str:

@@ -9,7 +9,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 # Route modules register their routes on `api` when imported.
-from appliance.api import catalog, chain, devices, scans, selling, staff, sync, system
+from appliance.api import balances, catalog, chain, devices, scans, selling, staff, sync, system
 from appliance.api.registry import PatternConverter, render
 from appliance.api.v1 import PREFIX, api
 from appliance.db import DatabaseError
@@ -83,6 +83,7 @@ def init_app(app: Flask) -> None:
 __all__ = [
     "PREFIX",
     "api",
+    "balances",
     "catalog",
     "chain",
     "devices",

@@ -597,12 +597,17 @@ class CatalogSyncOut(msgspec.Struct, kw_only=True):
 
 
 class ChainSyncOut(msgspec.Struct, kw_only=True):
-    """How the last question to the cloud (other stores' stock) went: when it last answered,
-    and the last failure (`cloud_offline`, `cloud_timeout`, `bad_cloud_reply`, …)."""
+    """How the last question to the cloud (other stores' stock, a receipt, a balance) went:
+    when it last answered, and the last failure (`cloud_offline`, `cloud_timeout`,
+    `bad_cloud_reply`, …); gift card and store credit payments made offline that the cloud
+    does not have yet (how many, how much), and holds not yet used."""
 
     answered_at: str | None
     failure: str | None
     failure_at: str | None
+    offline_redemptions: int
+    offline_redeemed: int
+    open_holds: int
 
 
 class RestoredOriginOut(msgspec.Struct, kw_only=True):

@@ -13,6 +13,7 @@ from appliance.api.schemas import (
     SyncStatus,
 )
 from appliance.api.v1 import api
+from appliance.balances import offline_state
 from appliance.sync.chain import chain_state
 from appliance.sync.status import RestoreState, restore_state, sync_state
 from protocol.envelope import format_at
@@ -43,6 +44,7 @@ def sync_status(call: Call) -> SyncStatus:
     oldest = state.oldest_received_ms
     catalog = state.catalog
     chain = chain_state(rt)
+    offline = offline_state(rt)
     return SyncStatus(
         store=rt.store,
         connected=state.connected,
@@ -67,6 +69,9 @@ def sync_status(call: Call) -> SyncStatus:
             answered_at=None if chain.answered_ms is None else format_at(chain.answered_ms),
             failure=chain.failure,
             failure_at=None if chain.failure_ms is None else format_at(chain.failure_ms),
+            offline_redemptions=offline["count"],
+            offline_redeemed=offline["amount"],
+            open_holds=offline["holds"],
         ),
         restore=_restore_out(restore_state(rt)),
     )

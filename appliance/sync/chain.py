@@ -162,7 +162,11 @@ class ChainRpc:
             _log.error("store %s: the cloud's chain reply is not one: %s", self.store, exc)
             raise BadCloudReply(f"the cloud's answer could not be read: {exc}") from None
         if isinstance(reply, ErrorReply):
-            raise CloudError(f"the cloud could not answer: {reply.message}", code=reply.error)
+            raise CloudError(
+                reply.message,
+                code=reply.error,
+                details=None if reply.available is None else {"available": reply.available},
+            )
         return reply
 
 

@@ -128,3 +128,7 @@ def test_stock_lookup_shows_on_hand_here_and_how_fresh_it_is(
     page.get_by_role("button", name=re.compile("MUG-1")).click()
     expect(page.get_by_test_id("on-hand-here")).to_have_text("0")
     expect(page.get_by_role("table", name="Stock by store")).to_contain_text("just now")
+    # No cloud here: the other stores cannot be asked, and the panel says so.
+    expect(page.get_by_role("region", name="Other stores")).to_contain_text(
+        "offline from the cloud"
+    )

@@ -1,10 +1,11 @@
 import { useRef, useState } from "preact/hooks";
 import { ApiError } from "../api";
+import { holdBalance, releaseHold } from "../balances";
 import { exchange, totals } from "../cart";
 import { type Completed, type Payment, type TenderKind, addPayment, changeDue, completeSale, creditUsed, remaining } from "../checkout";
 import { parseMoney } from "../protocol/money";
 import { formatMoney } from "../format";
-import { store } from "../session";
+import { session, store } from "../session";
 
 type Props = { shift: string; catalogVersion: number; onBack: () => void; onCompleted: (done: Completed) => void };
 
@@ -41,6 +42,9 @@ export function Tender({ shift, catalogVersion, onBack, onCompleted }: Props) {
   const [reference, setReference] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  // The cloud's hold behind each gift card or store credit payment taken online.
+  const holds = useRef(new Map<Payment, string>());
   const referenceField = useRef<HTMLInputElement>(null);
   const left = remaining(due, payments);
   const typed = text.trim() ? parseMoney(text.trim().replace(",", "."), currency) : null;
@@ -59,7 +63,7 @@ export function Tender({ shift, catalogVersion, onBack, onCompleted }: Props) {
     }
   };
 
-  const take = (kind: TenderKind, given?: number) => {
+  const take = async (kind: TenderKind, given?: number) => {
     if (left <= 0) return;
     const amount = given ?? typed ?? left;
     if (amount <= 0) return;
@@ -77,6 +81,19 @@ export function Tender({ shift, catalogVersion, onBack, onCompleted }: Props) {
       kind === "cash"
         ? { kind, amount: Math.min(amount, left), tendered: amount }
         : { kind, amount, ...(reference.trim() ? { reference: reference.trim() } : {}) };
+    setNotice(null);
+    if (kind === "gift_card" || kind === "store_credit") {
+      // Balances live in the cloud: reserve the amount first, so no other store spends it.
+      setBusy(true);
+      const outcome = await holdBalance(kind, reference.trim(), amount, currency, session.value?.token ?? null);
+      setBusy(false);
+      if (outcome.kind === "refused") {
+        setError(outcome.message);
+        return;
+      }
+      if (outcome.kind === "held") holds.current.set(payment, outcome.hold);
+      else setNotice(outcome.message);
+    }
     const next = addPayment(payments, payment);
     setPayments(next);
     setText("");
@@ -108,7 +125,14 @@ export function Tender({ shift, catalogVersion, onBack, onCompleted }: Props) {
               type="button"
               aria-label={`Remove ${TENDER_LABELS[p.kind]} ${formatMoney(p.amount, currency)}`}
               disabled={busy}
-              onClick={() => setPayments(payments.filter((_, j) => j !== i))}
+              onClick={() => {
+                const hold = holds.current.get(p);
+                if (hold) {
+                  holds.current.delete(p);
+                  void releaseHold(hold, session.value?.token ?? null);
+                }
+                setPayments(payments.filter((_, j) => j !== i));
+              }}
             >
               ✕
             </button>
@@ -150,22 +174,22 @@ export function Tender({ shift, catalogVersion, onBack, onCompleted }: Props) {
           </label>
           <div class="row quick" role="group" aria-label="Cash handed over">
             {quickCash(left, settings?.denominations ?? []).map((amount) => (
-              <button type="button" key={amount} class="choice" disabled={busy} onClick={() => take("cash", amount)}>
+              <button type="button" key={amount} class="choice" disabled={busy} onClick={() => void take("cash", amount)}>
                 {formatMoney(amount, currency)} cash
               </button>
             ))}
           </div>
           <div class="tenders">
-            <button type="button" class="big primary" disabled={busy || invalid} onClick={() => take("cash")}>
+            <button type="button" class="big primary" disabled={busy || invalid} onClick={() => void take("cash")}>
               Cash
             </button>
-            <button type="button" class="big primary" disabled={busy || invalid} onClick={() => take("card")}>
+            <button type="button" class="big primary" disabled={busy || invalid} onClick={() => void take("card")}>
               Card
             </button>
-            <button type="button" class="big" disabled={busy || invalid} onClick={() => take("gift_card")}>
+            <button type="button" class="big" disabled={busy || invalid} onClick={() => void take("gift_card")}>
               Gift card
             </button>
-            <button type="button" class="big" disabled={busy || invalid} onClick={() => take("store_credit")}>
+            <button type="button" class="big" disabled={busy || invalid} onClick={() => void take("store_credit")}>
               Store credit
             </button>
           </div>
@@ -178,6 +202,11 @@ export function Tender({ shift, catalogVersion, onBack, onCompleted }: Props) {
       {error ? (
         <p class="error" role="alert">
           {error}
+        </p>
+      ) : null}
+      {notice ? (
+        <p class="notice" role="status">
+          {notice}
         </p>
       ) : null}
       <button type="button" class="big" onClick={onBack} disabled={busy}>

@@ -125,6 +125,19 @@ EXPECTED: dict[tuple[str, str], tuple[str, Request]] = {
         lambda store: ("/api/v1/scans", {"register": store.register_id, "code": "96385074"}),
     ),
     ("GET", "/sync/status"): ("device", _plain("/api/v1/sync/status")),
+    # With no cloud here these answer 503 once past the token and role checks.
+    ("GET", "/balances/<kind>/<reference>"): ("device", _plain("/api/v1/balances/gift_card/G-1")),
+    ("POST", "/balances/holds"): (
+        "cashier",
+        lambda store: (
+            "/api/v1/balances/holds",
+            {"kind": "gift_card", "reference": "G-1", "amount": 500},
+        ),
+    ),
+    ("DELETE", "/balances/holds/<hold_id>"): (
+        "cashier",
+        _plain(f"/api/v1/balances/holds/{_NO_SUCH_ID}"),
+    ),
     ("GET", "/printer"): ("device", _plain("/api/v1/printer")),
     ("POST", "/review/<int:flag_id>/resolve"): (
         "manager",

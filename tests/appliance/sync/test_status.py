@@ -41,6 +41,9 @@ def test_an_empty_journal_has_nothing_to_sync(store: Store) -> None:
             "answered_at": None,
             "failure": None,
             "failure_at": None,
+            "offline_redemptions": 0,
+            "offline_redeemed": 0,
+            "open_holds": 0,
         },
         # Only an appliance restored from the cloud has a restore report.
         "restore": None,
