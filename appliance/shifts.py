@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from appliance.errors import Forbidden, Invalid, NotFound
+from appliance.errors import Conflict, Forbidden, Invalid, NotFound
 from appliance.runtime import Runtime
 from protocol.bodies import CashCount, CashMoved, ShiftClosed, ShiftOpened
 from protocol.cash import denominations
@@ -318,6 +318,28 @@ def report_for(rt: Runtime, staff: StaffMember, shift_id: str, kind: str) -> dic
     if staff.role < Role.SUPERVISOR:
         raise Forbidden("an X report needs a supervisor", code="role_required")
     return report(rt, shift_id)
+
+
+def print_report(rt: Runtime, staff: StaffMember, register: str, shift_id: str, kind: str) -> int:
+    """Queue an X or Z report that `staff` may read on the register's printer; the job's id
+    (Conflict `no_printer` when the register has none)."""
+    from appliance.devices.print_queue import enqueue_report, printer_for
+
+    report_for(rt, staff, shift_id, kind)
+    printer = printer_for(rt, register)
+    if printer is None:
+        raise Conflict(
+            f"{register} has no printer: a manager binds one on the admin pages",
+            code="no_printer",
+        )
+    with rt.db.write():
+        return enqueue_report(
+            rt,
+            printer["id"],
+            kind="z_report" if kind == "z" else "x_report",
+            shift=shift_id,
+            staff=staff.id,
+        )
 
 
 def day_summary(rt: Runtime, date: str) -> dict[str, Any]:

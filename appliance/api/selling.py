@@ -172,6 +172,30 @@ def shift_report(call: Call, query: ReportQuery, shift_id: str) -> dict[str, Any
 
 
 @api.route(
+    "POST",
+    "/shifts/<shift_id>/report/print",
+    summary="Print an X or Z report on this register's printer",
+    tag="shifts",
+    auth="staff",
+    query=ReportQuery,
+    response=dict[str, Any],
+    status=202,
+    path={"shift_id": _ID_PATH},
+    errors=(404, 409, 422),
+)
+def print_shift_report(call: Call, query: ReportQuery, shift_id: str) -> dict[str, Any]:
+    """Who may read the report may print it (X: supervisors; Z: its cashiers too); it prints
+    like a receipt, retried while the printer is away. 409 `no_printer` when the register has
+    none. `{"job": id}`."""
+    caller = call.staff_caller()
+    job = shifts.print_report(
+        call.rt, caller.require_staff(), caller.register.id, shift_id, query.kind
+    )
+    call.rt.print_wake.set()
+    return {"job": job}
+
+
+@api.route(
     "GET",
     "/reports/day",
     summary="The store's day across registers",

@@ -261,6 +261,25 @@ export function Returns({ shift }: Props) {
     view.value = "sell";
   };
 
+  // A copy for the customer: the appliance prints it marked REPRINT on this register's printer
+  // (only while it can be reached: a late print would come out with no one waiting for it).
+  const reprint = async () => {
+    if (!sale) return;
+    setBusy(true);
+    try {
+      const sent = await send("receipt.requested", { receipt: sale.receipt, channel: "print" });
+      setNotice(
+        sent.queued
+          ? { text: "The store appliance cannot be reached, so nothing was printed. Try again when it is back.", error: true }
+          : { text: `Receipt ${sale.receipt} sent to the printer.` },
+      );
+    } catch (e) {
+      setNotice({ text: e instanceof Error ? e.message : String(e), error: true });
+    } finally {
+      setBusy(false);
+    }
+  };
+
   const postVoid = async (approval: Approval | null) => {
     if (!sale) return;
     const sent = await send(
@@ -434,6 +453,11 @@ export function Returns({ shift }: Props) {
           <h2>
             Receipt {sale.receipt} · {new Date(sale.at).toLocaleString(store.value?.locale)} · {formatMoney(sale.total, currency)}
           </h2>
+          {sale.store === store.value?.store ? (
+            <button type="button" class="big" disabled={busy} onClick={() => void reprint()}>
+              Reprint receipt
+            </button>
+          ) : null}
           <ul>
             {sale.lines.map((line) => {
               const title = titleOf(line);

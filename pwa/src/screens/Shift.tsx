@@ -36,6 +36,7 @@ export function ShiftScreen({ shift, onClosed }: Props) {
   const [message, setMessage] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [x, setX] = useState<XReport | null>(null);
+  const [printing, setPrinting] = useState(false);
 
   if (closing) return <CloseShift shift={shift} onCancel={() => setClosing(false)} onClosed={onClosed} />;
 
@@ -84,6 +85,19 @@ export function ShiftScreen({ shift, onClosed }: Props) {
           ? "The X report shows what the drawer should hold, so cashiers count blind: a supervisor logs in to read it."
           : problem(e),
       );
+    }
+  };
+
+  const printX = async () => {
+    setError(null);
+    setPrinting(true);
+    try {
+      await call<{ job: number }>("POST", `/shifts/${shift}/report/print?kind=x`, { token: session.value?.token ?? null });
+      setMessage("X report sent to this register's printer.");
+    } catch (e) {
+      setError(problem(e));
+    } finally {
+      setPrinting(false);
     }
   };
 
@@ -177,6 +191,9 @@ export function ShiftScreen({ shift, onClosed }: Props) {
             The drawer should hold <strong data-testid="x-expected-cash">{formatMoney(x.cash.expected, currency)}</strong>
           </p>
           <ReportTable report={x} currency={currency} />
+          <button type="button" class="big" disabled={printing} onClick={() => void printX()}>
+            Print X report
+          </button>
         </section>
       ) : null}
     </main>

@@ -107,6 +107,10 @@ EXPECTED: dict[tuple[str, str], tuple[str, Request]] = {
         "cashier",
         _plain(f"/api/v1/shifts/{_NO_SUCH_ID}/report?kind=z"),
     ),
+    ("POST", "/shifts/<shift_id>/report/print"): (
+        "cashier",
+        _plain(f"/api/v1/shifts/{_NO_SUCH_ID}/report/print?kind=z"),
+    ),
     ("GET", "/reports/day"): ("supervisor", _plain("/api/v1/reports/day?date=2026-11-25")),
     ("GET", "/stock"): ("device", _plain("/api/v1/stock?variant=TEE-M-RED")),
     # Any register; with no cloud here it answers 503 once past the token check.
