@@ -37,7 +37,7 @@ from protocol.envelope import Envelope
 from protocol.ids import new_id
 from protocol.topics import rpc_reply_topic, rpc_request_topic
 from tests.appliance.selling.helpers import make_till
-from tests.appliance.sync.mqtt_fakes import Broker, wait_for
+from tests.appliance.sync.mqtt_fakes import Broker, free_port, wait_for
 from tests.cloud.batches import batch, offline_till, received
 from tests.cloud.conftest import cloud_dsn, pg, template_db  # noqa: F401  (fixtures)
 from tests.cloud.test_worker import FAST
@@ -317,3 +317,22 @@ def test_the_responder_answers_a_bad_request_with_an_error_and_drops_a_misdirect
             {"kind": "error", "error": "bad_request", "message": "not a chain request"},
         )
     ]
+
+
+def test_a_cloud_whose_database_is_down_is_a_503_and_the_responder_lives_on(
+    store: Store, broker: Broker, uplink: Uplink
+) -> None:
+    """PostgreSQL unreachable: the responder cannot answer, the register hears 503 in the
+    wait, and the responder is still there for the next question."""
+    dead = f"host=127.0.0.1 port={free_port()} user=postgres dbname=test connect_timeout=1"
+    running = StoreResponder(dead, BrokerSettings(port=broker.port), name="down", poll_s=0.2)
+    running.start()
+    try:
+        assert running.wait_subscribed()
+        for _ in range(2):
+            status, body = get(store, "/api/v1/stock/chain?variant=TEE-M-RED")
+            assert (status, body["error"]) == (503, "cloud_timeout"), body
+        assert running.answered == 0
+        assert all(thread.is_alive() for thread in running._threads)
+    finally:
+        running.stop()
