@@ -33,11 +33,15 @@ def _entry(row: sqlite3.Row) -> FlagEntry:
     )
 
 
-def list_flags(rt: Runtime, *, open_only: bool, limit: int) -> list[FlagEntry]:
-    """Flags oldest first; only unresolved ones unless asked."""
+def list_flags(
+    rt: Runtime, *, open_only: bool, limit: int, newest_first: bool = False
+) -> list[FlagEntry]:
+    """Flags oldest first (or newest first); only unresolved ones unless asked."""
     where = "WHERE f.resolved_ms IS NULL" if open_only else ""
+    order = "DESC" if newest_first else ""
     return [
-        _entry(row) for row in rt.db.query(f"{_SELECT} {where} ORDER BY f.id LIMIT ?", (limit,))
+        _entry(row)
+        for row in rt.db.query(f"{_SELECT} {where} ORDER BY f.id {order} LIMIT ?", (limit,))
     ]
 
 

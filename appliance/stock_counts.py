@@ -18,7 +18,6 @@ from appliance.catalog.queries import exact_variant
 from appliance.errors import Conflict, Invalid, NotFound
 from appliance.runtime import Runtime
 from appliance.staff.directory import StaffMember
-from appliance.stock import quick_on_hand
 from protocol.ids import new_id
 
 MAX_COUNTED = 10**9
@@ -192,13 +191,17 @@ def preview(rt: Runtime, draft_id: str) -> list[PreviewLine]:
         where = "v.uid IN (SELECT variant FROM count_draft_line WHERE draft = ?)"
         params = (draft_id,)
     lines = []
+    # On-hand from the level rows, as quick_on_hand reads it, in the same statement: a full
+    # count lists every variant in the store.
     for row in rt.db.query(
-        "SELECT v.uid, v.sku, v.cost, v.price, f.doc ->> '$.title' AS title FROM variant v"
+        "SELECT v.uid, v.sku, v.cost, v.price, f.doc ->> '$.title' AS title,"
+        " COALESCE(s.on_hand, 0) AS on_hand FROM variant v"
         " LEFT JOIN catalog_feed f ON f.kind = 'variant' AND f.key = v.uid"
+        " LEFT JOIN stock_level s ON s.variant = v.uid"
         f" WHERE {where} ORDER BY v.sku",
         params,
     ):
-        expected = quick_on_hand(rt, row["uid"])
+        expected = int(row["on_hand"])
         found = counted.get(row["uid"], 0)
         unit = row["cost"] if row["cost"] is not None else row["price"]
         difference = found - expected

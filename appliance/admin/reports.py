@@ -105,11 +105,14 @@ def _today(runtime: Runtime) -> str:
     return datetime.datetime.fromtimestamp(runtime.now_ms() / 1000, datetime.UTC).date().isoformat()
 
 
-def _date() -> str:
-    runtime = rt()
-    date = (request.args.get("date") or "").strip() or _today(runtime)
+def _date(name: str = "date", *, default: str | None = None) -> str:
+    """A date query parameter (YYYY-MM-DD), or 422 `invalid_date`."""
+    raw = (request.args.get(name) or "").strip()
+    date = raw or (default if default is not None else _today(rt()))
+    if not date:
+        return ""
     if not _DATE.fullmatch(date):
-        raise Invalid("a date is YYYY-MM-DD", code="invalid_date", details={"field": "date"})
+        raise Invalid("a date is YYYY-MM-DD", code="invalid_date", details={"field": name})
     try:
         datetime.date.fromisoformat(date)
     except ValueError:
@@ -125,9 +128,10 @@ def _show(forms: Forms | None = None, status: int = 200) -> Response:
     if register:
         where.append("register = ?")
         params.append(register)
-    if request.args.get("z_date"):
+    z_date = _date("z_date", default="")
+    if z_date:
         where.append("substr(closed_at, 1, 10) = ?")
-        params.append(request.args["z_date"])
+        params.append(z_date)
     z_reports = runtime.db.query(
         f"SELECT shift, number, register, closed_at, body ->> '$.net_sales' AS net_sales"
         f" FROM z_report WHERE {' AND '.join(where)} ORDER BY number DESC LIMIT ?",

@@ -171,9 +171,10 @@ def describe(rt: Runtime, flag: FlagEntry) -> FlagView:
 def _show(forms: Forms | None = None, status: int = 200) -> Response:
     runtime = rt()
     show_all = request.args.get("all") == "1"
-    found = flags.list_flags(runtime, open_only=not show_all, limit=FLAGS_SHOWN)
-    if show_all:
-        found.reverse()  # newest first when the history is shown
+    # The open flags oldest first (work through them in order); the history newest first.
+    found = flags.list_flags(
+        runtime, open_only=not show_all, limit=FLAGS_SHOWN, newest_first=show_all
+    )
     return page(
         "admin/review.html",
         status=status,

@@ -22,6 +22,7 @@ STOCK_ROLE = Role.SUPERVISOR
 POST_ROLE = PERMISSIONS[Action.STOCK_COUNT_APPROVE].min_role
 ADJUST_ROLE = PERMISSIONS[Action.STOCK_ADJUST].min_role
 RECENT = 20
+UNCOUNTED_SHOWN = 100
 
 _DELIVERY_FIELDS = {"bad_lines": "lines", "too_many_lines": "lines"}
 _COUNT_FIELDS = {"unknown_code": "code", "code_required": "code", "bad_quantity": "qty"}
@@ -101,13 +102,18 @@ def _show_count(count_id: str, forms: Forms | None = None, status: int = 200) ->
     draft = stock_counts.get(runtime, count_id)
     variance = stock.variance(runtime, count_id) if draft.posted_event else None
     lines = stock_counts.preview(runtime, count_id) if variance is None else []
+    counted = [line for line in lines if line.counted_here]
+    # A full count has every item in the store; while counting, the page lists what was
+    # counted and only the first of the rest (each scan reloads it).
+    uncounted = [line for line in lines if not line.counted_here]
     return page(
         "admin/count.html",
         status=status,
         forms=forms or Forms(),
         draft=draft,
-        lines=lines,
-        counted_lines=[line for line in lines if line.counted_here],
+        lines=counted + uncounted[:UNCOUNTED_SHOWN],
+        uncounted_hidden=max(0, len(uncounted) - UNCOUNTED_SHOWN),
+        counted_lines=counted,
         total_value=sum(line.value for line in lines),
         variance=variance,
         show_expected=not (draft.blind and draft.open),

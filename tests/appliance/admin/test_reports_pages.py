@@ -167,6 +167,7 @@ def test_the_day_summary_and_its_csv_match_the_api(
         "/admin/reports?date=2026-13-45",
         "/admin/reports?date=yesterday",
         "/admin/reports/day.csv?date=2026-02-30",
+        "/admin/reports?z_date=2026-1-1",
     ],
 )
 def test_a_bad_date_is_a_clear_422(supervisor: AdminBrowser, path: str) -> None:

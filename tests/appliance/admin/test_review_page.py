@@ -141,3 +141,14 @@ def test_a_money_flag_offers_only_a_note(store: Store, till: Till, manager: Admi
     assert "Totals mismatch" in html
     assert "A money difference cannot be changed here" in html
     assert "Correct stock for flag" not in html
+
+
+def test_the_history_lists_the_latest_answers_first(
+    store: Store, till: Till, manager: AdminBrowser
+) -> None:
+    _, first = _offline_oversell(store, till)
+    _, second = _offline_oversell(store, till)
+    manager.post(f"/admin/review/{first}/resolve", {"note": "first answer"})
+    manager.post(f"/admin/review/{second}/resolve", {"note": "second answer"})
+    history = manager.get("/admin/review?all=1").text
+    assert history.index("second answer") < history.index("first answer")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from appliance import stock_counts
+from appliance.admin import stock_pages
 from appliance.runtime import Runtime
 from tests.appliance.admin.conftest import AdminBrowser, field_errors
 from tests.appliance.selling.helpers import uid
@@ -207,3 +208,18 @@ def test_an_adjustment_is_a_stock_adjusted_event_and_listed(
         refused = supervisor.post("/admin/stock/adjustments", form)
         assert refused.status_code == 422, form
     assert _stock(catalog) == before
+
+
+def test_an_open_full_count_lists_what_was_counted_and_the_first_of_the_rest(
+    store: Store, catalog: Runtime, supervisor: AdminBrowser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stock_pages, "UNCOUNTED_SHOWN", 1)
+    supervisor.post("/admin/stock/deliveries", {"lines": "MUG-1 5\nTEE-M-RED 3\nTEE-L-RED 2"})
+    count = stock_counts.start(catalog, scope="full", blind=False, staff=store.staff["supervisor"])
+    supervisor.post(f"/admin/stock/counts/{count.id}/scan", {"code": "TEE-M-RED", "qty": "3"})
+    page = supervisor.get(f"/admin/stock/counts/{count.id}").text
+    assert 'data-testid="line-TEE-M-RED"' in page
+    assert page.count('data-testid="line-') == 2
+    assert 'data-testid="uncounted-hidden">and 1 more items' in page
+    # The value covers every item: MUG-1 −5 × 3.00 and TEE-L-RED −2 × 4.50 = −24.00.
+    assert 'data-testid="preview-value">-24.00<' in page
