@@ -18,7 +18,7 @@ from appliance.admin.core import admin, admin_route, audit, done, form_text, pag
 from appliance.admin.forms import FormInvalid, Forms, choice, from_domain, refused, whole_number
 from appliance.api.schemas import FlagEntry
 from appliance.errors import ApiError, Conflict
-from appliance.receipts.layouts import money
+from appliance.receipts.layouts import local_time, money
 from appliance.runtime import Runtime
 from appliance.stock import quick_on_hand
 from protocol.permissions import Role
@@ -55,6 +55,21 @@ EXPLAIN = {
 }
 
 
+EVENT_NAMES = {
+    "sale.completed": "Sale",
+    "sale.voided": "Post-void",
+    "return.completed": "Return",
+    "shift.opened": "Shift opened",
+    "shift.closed": "Shift closed",
+    "cash.moved": "Drawer movement",
+    "stock.received": "Delivery",
+    "stock.adjusted": "Stock adjustment",
+    "stock.counted": "Stock count",
+    "override.granted": "Approval",
+    "receipt.requested": "Receipt request",
+}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Line:
     """One line of the flagged event, in words and money."""
@@ -74,6 +89,7 @@ class FlagView:
     summary: list[str]
     lines: list[Line]
     explain: str | None
+    at: str
     stock: bool
     variants: list[tuple[str, str]]
 
@@ -143,8 +159,12 @@ def describe(rt: Runtime, flag: FlagEntry) -> FlagView:
     cash_count = body.get("cash")
     if isinstance(cash_count, dict):
         summary.append(f"Cash counted {cash(cash_count.get('total'))}")
-    who = flag.actor or "nobody named"
-    title = f"{flag.type} by {who} on {flag.origin} (event {flag.seq})"
+    name = (
+        rt.db.scalar("SELECT name FROM staff WHERE id = ?", (flag.actor,)) if flag.actor else None
+    )
+    who = f"{name} ({flag.actor})" if name else (flag.actor or "nobody named")
+    what = EVENT_NAMES.get(flag.type, flag.type)
+    title = f"{what} by {who} on {flag.origin} (#{flag.seq})"
     touched = [
         r["variant"]
         for r in rt.db.query(
@@ -159,6 +179,7 @@ def describe(rt: Runtime, flag: FlagEntry) -> FlagView:
         summary=[s for s in summary if s],
         lines=lines,
         explain=EXPLAIN.get(flag.code),
+        at=local_time(flag.at, rt.settings.timezone) + f" ({rt.settings.timezone})",
         stock=flag.code in STOCK_CODES,
         variants=[
             (uid, f"{known[uid][1]} ({known[uid][0]}): {quick_on_hand(rt, uid)} on hand")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import time
 from pathlib import Path
@@ -60,6 +61,9 @@ def test_a_manager_reviews_flagged_offline_events(
     expect(flag).to_contain_text("Crème Brûlée Mug")
     expect(flag).to_contain_text("9.50 each")
     expect(flag).to_contain_text("Total 28.50")
+    folder_out = os.environ.get("TILLBOX_SCREENSHOTS")
+    if folder_out:
+        admin.screenshot(path=str(Path(folder_out) / "admin-review.png"))
     # A refused correction keeps the page and says why, next to the field.
     fix = flag.get_by_role("form", name=f"Correct stock for flag {negative}")
     fix.get_by_label("Change (−5 removes 5)").fill("0")

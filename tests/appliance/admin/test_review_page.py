@@ -48,7 +48,7 @@ def test_a_flag_is_shown_in_shop_terms_and_approved_with_a_note(
     assert page.status_code == 200
     html = page.text
     assert f'data-testid="flag-{flag}"' in html
-    assert "Negative stock: sale.completed by" in html
+    assert "Negative stock: Sale by Cashier (s01-staff-1) on s01-r01 (#2)" in html
     assert "Crème Brûlée Mug, &#34;Large&#34; (MUG-1)" in html
     assert "9.50 each" in html and "Total 28.50" in html and "card: 28.50" in html
     assert "Count the shelf, then correct the stock." in html
