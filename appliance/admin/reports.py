@@ -15,12 +15,12 @@ from typing import Any
 from flask import Response, request
 
 from appliance import shifts
-from appliance.admin.core import admin, admin_route, audit, done, page, rt
+from appliance.admin.core import admin, admin_route, audit, bp, done, page, rt
 from appliance.admin.forms import FormInvalid, Forms, refused
 from appliance.devices import print_queue
 from appliance.devices.printers import list_printers
 from appliance.errors import Invalid, NotFound
-from appliance.receipts.layouts import TENDER_NAMES, money
+from appliance.receipts.layouts import TENDER_NAMES, local_time, money
 from appliance.runtime import Runtime
 from protocol.ids import UUID7_RE
 from protocol.money import exponent
@@ -32,6 +32,12 @@ Z_SHOWN = 100
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 # A text cell a spreadsheet would take for a formula (OWASP's list, with tab and CR).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@bp.app_template_filter("local")
+def _local_filter(at: str | None) -> str:
+    """An event's UTC time as the store's local time, for the pages ("2026-11-26 08:49")."""
+    return local_time(at, rt().settings.timezone) if at else "—"
 
 
 def csv_cell(value: Any) -> str | int:

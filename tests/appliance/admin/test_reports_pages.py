@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 import pytest
@@ -112,6 +113,8 @@ def test_z_reports_are_listed_viewed_and_printed_on_a_chosen_printer(
     api = _api_report(store, day.shift or "", "z")
     listing = supervisor.get("/admin/reports")
     assert 'data-testid="z-1"' in listing.text
+    # Closed at, in the store's local time (Europe/Dublin), not the journal's UTC stamp.
+    assert re.search(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d</td>", listing.text)
     page = supervisor.get(f"/admin/reports/shifts/{day.shift}?kind=z")
     assert "Z report 1" in page.text
     assert 'data-testid="over-short">-0.50<' in page.text
