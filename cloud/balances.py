@@ -12,8 +12,9 @@
   is released by the store (`release`) or lapses after `HOLD_TTL`.
 - **Offline.** A redemption that arrives with no hold was made while the store could not
   ask (the appliance allows it up to its per-card limit). It is booked, since it happened,
-  and flagged `offline` with an alert, as is any booking that leaves a balance below zero
-  (`overdrawn`).
+  and flagged `offline` in the ledger for HQ's review, as is any booking that leaves a
+  balance below zero (`overdrawn`). Only a tender with no reference at all, which no account
+  can take, raises an alert.
 """
 
 from __future__ import annotations
@@ -233,8 +234,18 @@ def _book(
         (kind, reference, store, event, tender, entry, amount, balance_after, held, flagged),
     )
     if flagged is not None:
-        details = {"event": event, "kind": kind, "reference": reference, "amount": amount}
-        _alert(conn, store, f"balance_{flagged}", {**details, "balance": balance_after})
+        # For HQ's review (the flagged index of balance_entry), not an operator's alert:
+        # offline payments are part of selling through an outage, not a fault.
+        _log.info(
+            "store=%s event=%s %s %s: %s, balance %s (%s)",
+            store,
+            event,
+            kind,
+            reference,
+            amount,
+            balance_after,
+            flagged,
+        )
 
 
 def _alert(conn: Conn, store: str, kind: str, details: dict[str, Any]) -> None:

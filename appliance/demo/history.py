@@ -296,13 +296,16 @@ class _Run:
                 }
             )
         else:
-            tenders.append(
-                {
-                    "kind": "gift_card",
-                    "amount": total,
-                    "reference": f"GC-{rng.randrange(10**8):08d}",
-                }
-            )
+            card = f"GC-{rng.randrange(10**8):08d}"
+            # The demo store has no cloud, so a gift card pays as it would offline: at most
+            # the store's limit per card (decisions.md §46), a bank card the rest.
+            gift = min(total, self.rt.settings.offline_redeem_limit)
+            if gift:
+                tenders.append({"kind": "gift_card", "amount": gift, "reference": card})
+            if total > gift:
+                tenders.append(
+                    {"kind": "card", "amount": total - gift, "reference": f"AUTH-{card}"}
+                )
         return tenders
 
     def sell(self, till: SimRegister) -> None:
