@@ -130,6 +130,10 @@ def test_user_units_files_and_permissions(converged: dict[str, object]) -> None:
     root = Path(str(converged["root"]))
     passwd = (root / "etc/passwd").read_text()
     assert re.search(r"^store:x:\d+:\d+::/var/lib/tillbox:/usr/sbin/nologin$", passwd, re.M)
+    groups = {line.split(":")[0] for line in (root / "etc/group").read_text().splitlines()}
+    unit_text = (root / "etc/systemd/system/tillbox-appliance.service").read_text()
+    named = next(x for x in unit_text.splitlines() if x.startswith("SupplementaryGroups="))
+    assert set(named.split("=", 1)[1].split()) <= groups  # else the unit fails with 216/GROUP
     for unit in ("tillbox-appliance.service", "tillbox-first-boot.service", "tillbox-update.timer"):
         assert (root / "etc/systemd/system" / unit).is_file()
     wants = root / "etc/systemd/system/multi-user.target.wants/tillbox-appliance.service"
