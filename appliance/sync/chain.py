@@ -149,6 +149,13 @@ class ChainRpc:
         finally:
             with self._lock:
                 self._pending.pop(correlation, None)
+        if pending.payload is None and answered:
+            # Woken by the connection going down (set_connected(False)), not by a reply.
+            raise Unavailable(
+                "the connection to the cloud was lost while asking",
+                code="cloud_offline",
+                details={"retry_after_s": 30},
+            )
         if not answered or pending.payload is None:
             _log.warning("store %s: no answer from the cloud to %r", self.store, request)
             raise Unavailable(

@@ -336,3 +336,32 @@ def test_a_cloud_whose_database_is_down_is_a_503_and_the_responder_lives_on(
         assert all(thread.is_alive() for thread in running._threads)
     finally:
         running.stop()
+
+
+def test_a_connection_lost_while_asking_is_503_offline_at_once(
+    store: Store, broker: Broker, uplink: Uplink
+) -> None:
+    """The question is out and the broker goes: the wait ends with the connection, as
+    `cloud_offline`, rather than running out as `cloud_timeout`."""
+    asked = threading.Event()
+
+    class Silent(FakeResponder):
+        def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+            asked.set()
+
+    silent = Silent(broker.port, "s01", b"")
+    answer: dict[str, Any] = {}
+
+    def ask() -> None:
+        answer["got"] = get(store, "/api/v1/stock/chain?variant=TEE-M-RED")
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    try:
+        assert asked.wait(5)
+        broker.kill()
+        thread.join(10)
+    finally:
+        silent.stop()
+    status, body = answer["got"]
+    assert (status, body["error"]) == (503, "cloud_offline"), body
