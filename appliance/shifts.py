@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -342,17 +344,43 @@ def print_report(rt: Runtime, staff: StaffMember, register: str, shift_id: str, 
         )
 
 
+def local_day(timezone: str, date: str) -> tuple[str, str]:
+    """The UTC instants (`at` strings) at which the store's local calendar day `date` begins
+    and the next one begins: 23 or 25 hours apart on the days the clocks change."""
+    zone = ZoneInfo(timezone)
+
+    def midnight(d: datetime.date) -> str:
+        local = datetime.datetime.combine(d, datetime.time(), tzinfo=zone)
+        return format_at(int(local.timestamp() * 1000))
+
+    try:
+        day = datetime.date.fromisoformat(date)
+        if not 1970 < day.year < 9999:
+            raise ValueError(date)
+        return midnight(day), midnight(day + datetime.timedelta(days=1))
+    except ValueError:
+        raise Invalid(f"{date} is not a date between 1971 and 9998", code="invalid_date") from None
+
+
+def local_date(timezone: str, now_ms: int) -> str:
+    """The store's calendar date (YYYY-MM-DD) at `now_ms`, in its time zone."""
+    moment = datetime.datetime.fromtimestamp(now_ms / 1000, datetime.UTC)
+    return moment.astimezone(ZoneInfo(timezone)).date().isoformat()
+
+
 def day_summary(rt: Runtime, date: str) -> dict[str, Any]:
-    """The store's day across registers: every shift that opened that day, with totals."""
+    """The store's day across registers: every shift opened on that calendar day in the
+    store's time zone (the `timezone` setting, as its receipts show), with totals."""
     shifts = []
     totals = {"sales": 0, "returns": 0, "voids": 0, "net_sales": 0, "net_tax": 0}
     tenders: dict[str, int] = {}
     over_short = 0
+    begins, ends = local_day(rt.settings.timezone, date)
     for row in rt.db.query(
         "SELECT s.id, s.register, s.closed_event, z.number, z.body FROM shift s"
-        " LEFT JOIN z_report z ON z.shift = s.id WHERE substr(s.opened_at, 1, 10) = ?"
+        " LEFT JOIN z_report z ON z.shift = s.id WHERE s.opened_at >= ? AND s.opened_at < ?"
         " ORDER BY s.opened_at",
-        (date,),
+        (begins, ends),
     ):
         body = json.loads(row["body"]) if row["body"] else report(rt, row["id"])
         shifts.append(

@@ -108,7 +108,7 @@ def shift_report(runtime: Runtime, shift_id: str, kind: str) -> dict[str, Any]:
 
 
 def _today(runtime: Runtime) -> str:
-    return datetime.datetime.fromtimestamp(runtime.now_ms() / 1000, datetime.UTC).date().isoformat()
+    return shifts.local_date(runtime.settings.timezone, runtime.now_ms())
 
 
 def _date(name: str = "date", *, default: str | None = None) -> str:
@@ -136,8 +136,8 @@ def _show(forms: Forms | None = None, status: int = 200) -> Response:
         params.append(register)
     z_date = _date("z_date", default="")
     if z_date:
-        where.append("substr(closed_at, 1, 10) = ?")
-        params.append(z_date)
+        where.append("closed_at >= ? AND closed_at < ?")
+        params.extend(shifts.local_day(runtime.settings.timezone, z_date))
     z_reports = runtime.db.query(
         f"SELECT shift, number, register, closed_at, body ->> '$.net_sales' AS net_sales"
         f" FROM z_report WHERE {' AND '.join(where)} ORDER BY number DESC LIMIT ?",

@@ -396,7 +396,7 @@ class ReportQuery(Strict):
 
 
 class DayQuery(Strict):
-    """Which day (the store's calendar day in UTC)."""
+    """Which day (the store's calendar day in its `timezone`)."""
 
     date: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
 

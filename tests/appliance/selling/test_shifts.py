@@ -747,3 +747,60 @@ def test_the_day_summary_adds_up_across_two_registers(
         )
     )
     assert (other["shifts"], other["open_shifts"], other["over_short"]) == ([], 0, 0)
+
+
+def test_the_day_is_the_stores_local_day_not_the_utc_date(
+    store: Store, catalog: Runtime, wall: FakeWall
+) -> None:
+    import dataclasses
+
+    from appliance import shifts
+    from appliance.errors import Invalid
+
+    # 2026-11-18 10:50 UTC is 23:50 in Auckland (UTC+13); the second shift opens 20 minutes
+    # later, at 00:10 on the 19th there and still on the 18th in UTC.
+    wall.ms = 1_795_000_000_000 - 16 * 60_000
+    front = till_for(store, wall)
+    ok(front.open_shift(FLOAT_100))
+    wall.advance(20 * 60)
+    back = till_for(store, wall, "cashier2", register=store.new_register("Back"))
+    ok(back.open_shift(FLOAT_100))
+    auckland = dataclasses.replace(
+        catalog, settings=catalog.settings.replace(timezone="Pacific/Auckland")
+    )
+
+    def opened(rt: Runtime, date: str) -> list[str]:
+        return [s["register"] for s in shifts.day_summary(rt, date)["shifts"]]
+
+    assert opened(auckland, "2026-11-18") == [front.origin]
+    assert opened(auckland, "2026-11-19") == [back.origin]
+    # Dublin is on UTC in November: both shifts are on the 18th there.
+    assert opened(catalog, "2026-11-18") == [front.origin, back.origin]
+    assert opened(catalog, "2026-11-19") == []
+    # The API asks the domain with the store's own time zone.
+    summary = ok(
+        store.client.get(
+            "/api/v1/reports/day?date=2026-11-18", headers=store.bearer(store.login("supervisor"))
+        )
+    )
+    assert [s["register"] for s in summary["shifts"]] == [front.origin, back.origin]
+    assert shifts.local_day("Pacific/Auckland", "2026-11-19") == (
+        "2026-11-18T11:00:00.000Z",
+        "2026-11-19T11:00:00.000Z",
+    )
+    # The day the clocks go back in Dublin has 25 hours.
+    assert shifts.local_day("Europe/Dublin", "2026-10-25") == (
+        "2026-10-24T23:00:00.000Z",
+        "2026-10-26T00:00:00.000Z",
+    )
+    assert shifts.local_date("Pacific/Auckland", wall.ms) == "2026-11-19"
+    for bad in ("2026-02-30", "0001-01-01"):
+        with pytest.raises(Invalid):
+            shifts.day_summary(catalog, bad)
+    refused(
+        store.client.get(
+            "/api/v1/reports/day?date=2026-13-01", headers=store.bearer(store.login("supervisor"))
+        ),
+        422,
+        "invalid_date",
+    )
