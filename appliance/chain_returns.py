@@ -23,7 +23,6 @@ from appliance.selling import VariantFacts, price
 from appliance.sync.chain import BadCloudReply, CloudError, call_cloud
 from protocol.bodies import BodyError, SaleCompleted, decode_body
 from protocol.chain import ReceiptReply, ReceiptRequest
-from protocol.pricing import LineResult, refund_for
 
 if TYPE_CHECKING:
     from appliance.push import Apply
@@ -267,70 +266,6 @@ def kept_sale(step: Apply, receipt: str) -> dict[str, Any] | None:
     if doc["voided"]:
         step.breach("voided_sale", f"receipt {receipt} was voided")
     return doc
-
-
-def check_line(step: Apply, doc: dict[str, Any], line: Any, counted: dict[int, int]) -> int | None:
-    """A line returned against another store's sale: never more than is left (sold, less
-    what other stores returned as the cloud last said, less what was returned here), and
-    refunded as it was paid. The line's tax rate, or None when there is no such line."""
-    sold = next((s for s in doc["lines"] if s["line"] == line.original_line), None)
-    if line.original_line is None:
-        step.breach("original_line_required", f"line {line.line}: which line of the receipt?")
-        return None
-    if sold is None or sold["voided"]:
-        step.breach(
-            "unknown_line", f"line {line.line}: the receipt has no line {line.original_line}"
-        )
-        return None
-    if sold["variant"] != line.variant:
-        step.breach(
-            "wrong_variant", f"line {line.line}: receipt line {line.original_line} is another item"
-        )
-    if sold["qty_scale"] != line.qty_scale:
-        step.breach(
-            "wrong_unit",
-            f"line {line.line}: receipt line {line.original_line} was sold with qty_scale"
-            f" {sold['qty_scale']}, not {line.qty_scale}",
-            line=line.line,
-        )
-    before = counted.get(line.original_line)
-    if before is None:
-        here = step.rt.db.scalar(
-            "SELECT COALESCE(SUM(qty), 0) FROM return_line"
-            " WHERE original_sale = ? AND original_line = ?",
-            (doc["id"], line.original_line),
-        )
-        before = int(sold["returned_elsewhere"]) + int(here)
-    counted[line.original_line] = before + line.qty
-    left = sold["qty"] - before
-    if line.qty > left:
-        step.breach(
-            "over_return",
-            f"line {line.line}: {sold['qty']} sold, {before} already returned, {left} left to"
-            " return",
-            line=line.line,
-            sold=sold["qty"],
-            returned=before,
-        )
-        return int(sold["tax_rate_ppm"])
-    paid = LineResult(
-        gross=sold["gross"],
-        line_discount=sold["line_discount"],
-        order_discount=sold["order_discount"],
-        net=sold["net"],
-        tax=sold["tax"],
-        total=sold["total"],
-    )
-    total, tax = refund_for(paid, sold_qty=sold["qty"], returned_before=before, returning=line.qty)
-    if (line.refund, line.tax) != (total, tax):
-        step.breach(
-            "refund_mismatch",
-            f"line {line.line}: refund {total} with {tax} tax, not {line.refund} with {line.tax}",
-            line=line.line,
-            refund=total,
-            tax=tax,
-        )
-    return int(sold["tax_rate_ppm"])
 
 
 def check_tenders(step: Apply, doc: dict[str, Any], tenders: Any) -> None:

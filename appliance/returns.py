@@ -78,10 +78,23 @@ def apply_return(step: Apply) -> None:
             step.breach("unknown_reason", f"line {line.line}: no return reason {line.reason}")
             disposition = "damaged"
         rate = None
-        if foreign is not None:
-            rate = chain_returns.check_line(step, foreign, line, counted)
+        if line.original_line is None and (foreign is not None or original is not None):
+            step.breach("original_line_required", f"line {line.line}: which line of the receipt?")
+        elif foreign is not None:
+            # Another store's sale: what the other stores returned comes with it from the cloud.
+            sold = next((s for s in foreign["lines"] if s["line"] == line.original_line), None)
+            elsewhere = 0 if sold is None else int(sold["returned_elsewhere"])
+            rate = check_against_sold(
+                step, line, sold, counted, returned_elsewhere=elsewhere, sale_id=foreign["id"]
+            )
         elif original is not None:
-            rate = _check_receipted_line(step, original["id"], line, counted)
+            sold = step.rt.db.one(
+                "SELECT * FROM sale_line WHERE sale = ? AND line = ?",
+                (original["id"], line.original_line),
+            )
+            rate = check_against_sold(
+                step, line, sold, counted, returned_elsewhere=0, sale_id=original["id"]
+            )
         else:
             rate = _check_unreceipted_line(step, line)
         rows.append({"line": line, "number": number, "disposition": disposition, "rate": rate})
@@ -152,16 +165,20 @@ def apply_return(step: Apply) -> None:
     kick_for_cash(step, ret.tenders, "refund")
 
 
-def _check_receipted_line(
-    step: Apply, sale_id: str, line: Any, counted: dict[int, int]
+def check_against_sold(
+    step: Apply,
+    line: Any,
+    sold: Any,
+    counted: dict[int, int],
+    *,
+    returned_elsewhere: int,
+    sale_id: str,
 ) -> int | None:
-    """A line returned against its sale: never more than is left, refunded as it was paid."""
-    if line.original_line is None:
-        step.breach("original_line_required", f"line {line.line}: which line of the receipt?")
-        return None
-    sold = step.rt.db.one(
-        "SELECT * FROM sale_line WHERE sale = ? AND line = ?", (sale_id, line.original_line)
-    )
+    """A returned line against the sold line it names (a `sale_line` row here, or the same
+    fields of another store's sale): the same item in the same unit, never more than is left
+    (sold, less `returned_elsewhere` in other stores, less what this store returned, less
+    what earlier lines of this return take), refunded as it was paid. The line's tax rate,
+    or None when the receipt has no such line."""
     if sold is None or sold["voided"]:
         step.breach(
             "unknown_line", f"line {line.line}: the receipt has no line {line.original_line}"
@@ -181,12 +198,12 @@ def _check_receipted_line(
         )
     before = counted.get(line.original_line)
     if before is None:
-        before = int(
-            step.rt.db.scalar(
-                "SELECT COALESCE(SUM(qty), 0) FROM return_line WHERE original_sale = ? AND original_line = ?",
-                (sale_id, line.original_line),
-            )
+        here = step.rt.db.scalar(
+            "SELECT COALESCE(SUM(qty), 0) FROM return_line"
+            " WHERE original_sale = ? AND original_line = ?",
+            (sale_id, line.original_line),
         )
+        before = returned_elsewhere + int(here)
     counted[line.original_line] = before + line.qty
     left = sold["qty"] - before
     if line.qty > left:
