@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.appliance.sync.mqtt_fakes import make_ca_and_server_cert
 from tests.provisioning.test_ansible import BIN, PROVISIONING, ROOT, ansible_env
 
 pytestmark = [
@@ -58,6 +59,10 @@ def converged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ob
     # A fresh copy of the cached base for every run, so the play starts from scratch.
     subprocess.run(["cp", "-a", base, str(root)], check=True, timeout=600)
     shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+    # A real certificate, so Debian's nginx accepts the site (test_the_installed_configs_…).
+    pki = work / "pki"
+    pki.mkdir()
+    ca = make_ca_and_server_cert(pki)
     inventory = work / "hosts.yml"
     inventory.write_text(
         json.dumps(
@@ -79,8 +84,8 @@ def converged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ob
                         "devices_offline": True,
                         "appliance_offline": True,
                         "tillbox_setup_ap_psk": "converge-test-psk",
-                        "tillbox_tls_fullchain": "-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n",
-                        "tillbox_tls_privkey": "-----BEGIN PRIVATE KEY-----\ntest\n-----END PRIVATE KEY-----\n",
+                        "tillbox_tls_fullchain": (pki / "server.pem").read_text() + ca.read_text(),
+                        "tillbox_tls_privkey": (pki / "server.key").read_text(),
                         "tillbox_mqtt_host": "mqtt.example.com",
                         "tillbox_broker_users": {
                             "s01": {"password": "converge-test-password-0123", "hash": "$7$x"}
@@ -303,3 +308,22 @@ def test_the_update_play_switches_release_and_keeps_the_previous(
         "/var/lib/tillbox",
     )
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+
+
+def test_the_installed_configs_pass_their_own_programs_checks(
+    converged: dict[str, object],
+) -> None:
+    """Debian's own nginx, chronyd and sshd read what the roles installed, in their real
+    places (nginx.conf including sites-enabled, chrony.conf's conf.d, sshd's config.d)."""
+    root = Path(str(converged["root"]))
+    nginx = chroot(root, "nginx", "-t")
+    assert nginx.returncode == 0, nginx.stderr
+    chrony = chroot(root, "chronyd", "-p", "-f", "/etc/chrony/chrony.conf")
+    assert chrony.returncode == 0, chrony.stderr
+    assert "makestep 1 -1" in chrony.stdout
+    # ssh.service makes /run/sshd (RuntimeDirectory=sshd) before sshd starts; no systemd here.
+    (root / "run/sshd").mkdir(mode=0o755, exist_ok=True)
+    sshd = chroot(root, "/usr/sbin/sshd", "-T", "-C", "user=root,host=x,addr=127.0.0.1")
+    assert sshd.returncode == 0, sshd.stderr
+    effective = set(sshd.stdout.splitlines())
+    assert {"passwordauthentication no", "permitrootlogin no"} <= effective
