@@ -27,6 +27,9 @@ from tests.provisioning.test_converge import recap
 
 pytestmark = [
     pytest.mark.slow,
+    # A first run debootstraps the cached root (1.5 min) before two plays: past the 300 s
+    # default, which counts the module's fixture in its first test.
+    pytest.mark.timeout(1800),
     pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root"),
 ]
 
