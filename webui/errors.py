@@ -1,4 +1,5 @@
-"""The error hierarchy: domain code raises these; one handler renders them as JSON."""
+"""The error hierarchy shared by the appliance and the cloud: code raises these; one handler renders them
+in the one error shape, {"error", "message", "details"}."""
 
 from __future__ import annotations
 

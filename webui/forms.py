@@ -1,4 +1,4 @@
-"""Server-side form handling for the admin pages: a form's values and the errors by its fields."""
+"""Server-side form handling for the store admin and HQ pages: a form's values and its errors by field."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from flask import request
 
-from appliance.errors import ApiError
+from webui.errors import ApiError
 
 
 class FormInvalid(Exception):

@@ -8,12 +8,13 @@ How it fits together
 - `sessions.py`: sign-in with a staff ID and PIN (the staff lockout and the address guard
   apply, plus a per-address and per-staff throttle), server-side sessions in SQLite whose
   idle and total lifetime are the staff sessions' settings, each with its CSRF token.
-- `forms.py`: a form's errors by field (`FormInvalid`), domain errors turned into them.
+- webui (shared with HQ): CSRF tokens, the sign-in throttle, security headers, form errors by
+  field (`webui.forms.FormInvalid`), the form macros (`webui/_forms.html`) and the CSS.
 - Pages: `dashboard.py`, `devices.py`, `people.py` (registers and staff), `sync_pages.py`
   (the sync queue), `review_pages.py` (flagged events), `reports.py` (X, Z, the day; print
   and CSV), `stock_pages.py` (counts, deliveries, adjustments), `settings_page.py`.
-- Templates in appliance/templates/admin/ extend `base.html`; `static/admin.css` is the
-  register app's look (same colours, font, 44 px touch targets), served at /admin/static/.
+- Templates in appliance/templates/admin/ extend `base.html`; webui's `webui.css` is the
+  register app's look (same colours, font, 44 px touch targets), served at /admin/ui/static/.
 
 Adding a page (sync queue, review, reports, stock counts, settings …)
 1. Write a module here with views declared by `admin_route(rule, role=…, methods=…)`;
@@ -47,8 +48,9 @@ from appliance.admin import (
     sync_pages,
 )
 from appliance.admin.core import NavEntry, bp
-from appliance.admin.sessions import LoginThrottle
 from protocol.permissions import Role
+from webui import register as register_webui
+from webui.throttle import LoginThrottle
 
 # Imported for their routes.
 _PAGES = (
@@ -85,6 +87,8 @@ def init_app(app: Flask) -> None:
         limit=settings.admin_login_attempts_per_minute, window_s=60.0
     )
     app.register_blueprint(bp)
+    # The shared form macros, CSS and script, served at /admin/ui/static/.
+    register_webui(app, "/admin/ui")
 
 
 __all__ = ["NAV", "NavEntry", "core", "init_app"]

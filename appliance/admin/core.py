@@ -11,7 +11,7 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request, url_for
@@ -24,6 +24,14 @@ from appliance.errors import ApiError, Forbidden, Unauthorized, Unavailable
 from appliance.runtime import Runtime
 from protocol.envelope import format_at
 from protocol.permissions import Role
+from webui import csrf
+from webui.pages import age_text, security_headers
+
+# The page modules import these from here.
+from webui.pages import form_text as form_text
+from webui.pages import safe_next as safe_next_under
+from webui.pages import see_other as see_other
+from webui.pages import wants_json as wants_json
 
 _log = logging.getLogger(__name__)
 
@@ -31,16 +39,10 @@ COOKIE = "tillbox_admin"
 # Before sign-in there is no session to hold a CSRF token, so the login form's token is also
 # set as a cookie and the two must match (double submit).
 LOGIN_CSRF_COOKIE = "tillbox_admin_login"
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = csrf.FIELD
+CSRF_HEADER = csrf.HEADER
 
-bp = Blueprint(
-    "admin",
-    __name__,
-    url_prefix="/admin",
-    static_folder="static",
-    static_url_path="/static",
-)
+bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,7 +118,7 @@ def admin_route(
                     )
                 if request.method == "POST":
                     given = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
-                    if not sessions.csrf_matches(session.csrf_token, given):
+                    if not csrf.matches(session.csrf_token, given):
                         _log.warning(
                             "admin %s %s refused: bad CSRF token staff=%s",
                             request.method,
@@ -144,25 +146,14 @@ def _signed_in() -> sessions.AdminSession | None:
     return sessions.resolve(rt(), token) if token else None
 
 
-def wants_json() -> bool:
-    """An API-ish caller (asks for JSON, or sends it) gets the error shape, a browser a page."""
-    if request.is_json:
-        return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json"
-
-
 def safe_next(target: str | None) -> str:
     """Where to go after sign-in: only a path under /admin on this site, never elsewhere."""
-    default = url_for("admin.dashboard")
-    if not target:
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/admin") or "\\" in target:
-        return default
-    if parts.path.startswith(("/admin/login", "/admin/logout")):
-        return default
-    return target
+    return safe_next_under(
+        target,
+        under="/admin",
+        default=url_for("admin.dashboard"),
+        never=("/admin/login", "/admin/logout"),
+    )
 
 
 def page(template: str, status: int = 200, **context: Any) -> Response:
@@ -182,21 +173,11 @@ def done(endpoint: str, notice: str, **values: Any) -> Response:
     return see_other(url_for(endpoint, **values))
 
 
-def see_other(url: str) -> Response:
-    """A 303 redirect (in an app, flask.redirect makes the app's own Response class)."""
-    return cast(Response, redirect(url, code=303))
-
-
 def audit(action: str, target: str | None, details: Mapping[str, Any] | None = None) -> None:
     """Record a change made by the signed-in staff member (inside the change's write)."""
     sessions.record(
         rt(), admin().staff.id, action, target, dict(details or {}), address=client_address()
     )
-
-
-def form_text(name: str, *, max_length: int = 200) -> str:
-    """A form field as text (stripped; cut at max_length, which the field also enforces)."""
-    return (request.form.get(name) or "").strip()[:max_length]
 
 
 def when(ms: int | None) -> str:
@@ -206,16 +187,7 @@ def when(ms: int | None) -> str:
 
 def ago(ms: int | None) -> str:
     """How long ago, roughly ("3 min ago"), or "never"."""
-    if ms is None:
-        return "never"
-    seconds = max(0, (rt().now_ms() - ms) // 1000)
-    if seconds < 60:
-        return f"{seconds} s ago"
-    if seconds < 3600:
-        return f"{seconds // 60} min ago"
-    if seconds < 86_400:
-        return f"{seconds // 3600} h ago"
-    return f"{seconds // 86_400} days ago"
+    return age_text(None if ms is None else (rt().now_ms() - ms) // 1000)
 
 
 def _error_response(exc: ApiError) -> Response:
@@ -292,15 +264,7 @@ _HTTP_CODES = {
 @bp.after_request
 def _headers(response: Response) -> Response:
     # Admin pages show PINs' owners, codes and tokens: never cached, never framed.
-    response.headers.setdefault("Cache-Control", "no-store")
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self';"
-        " form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    )
-    return response
+    return security_headers(response)
 
 
 @bp.app_template_filter("when")

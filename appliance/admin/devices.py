@@ -10,13 +10,13 @@ from pathlib import Path
 from flask import Response, request, send_from_directory
 
 from appliance.admin.core import admin, admin_route, audit, done, form_text, page, rt
-from appliance.admin.forms import Fields, FormInvalid, Forms, choice, from_domain, refused
 from appliance.devices import print_queue, printers, scanners
 from appliance.devices.keymaps import LAYOUTS
 from appliance.errors import ApiError, Invalid, NotFound
 from appliance.runtime import Runtime
 from appliance.staff.registers import Register, list_registers
 from protocol.permissions import Role
+from webui.forms import Fields, FormInvalid, Forms, choice, from_domain, refused
 
 # The devices page changes what prints where and opens drawers: managers only.
 DEVICES_ROLE = Role.MANAGER

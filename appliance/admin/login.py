@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-
 from flask import Response, current_app, request, url_for
 
 from appliance.admin import sessions
@@ -25,10 +23,12 @@ from appliance.admin.core import (
 from appliance.errors import ApiError, Forbidden, Invalid
 from appliance.staff.pins import valid_pin
 from protocol.permissions import Role
+from webui import csrf
+from webui.throttle import LoginThrottle
 
 
-def _throttle() -> sessions.LoginThrottle:
-    throttle: sessions.LoginThrottle = current_app.extensions["tillbox_admin_throttle"]
+def _throttle() -> LoginThrottle:
+    throttle: LoginThrottle = current_app.extensions["tillbox_admin_throttle"]
     return throttle
 
 
@@ -36,7 +36,7 @@ def _login_page(
     *, status: int = 200, errors: dict[str, str] | None = None, staff_id: str = ""
 ) -> Response:
     """The sign-in form, with a fresh double-submit CSRF token in a cookie and the form."""
-    token = secrets.token_urlsafe(32)
+    token = csrf.new_token()
     response = page(
         "admin/login.html",
         status=status,
@@ -68,7 +68,7 @@ def login_submit() -> Response:
     """Check the staff ID and PIN; a supervisor or manager gets a session cookie."""
     runtime = rt()
     expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
-    if not expected or not sessions.csrf_matches(expected, request.form.get(CSRF_FIELD)):
+    if not expected or not csrf.matches(expected, request.form.get(CSRF_FIELD)):
         raise Forbidden(
             "this sign-in form has expired; reload the page and try again", code="csrf_failed"
         )

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from flask import Response, request
 
 from appliance.admin.core import admin, admin_route, audit, done, form_text, page, rt
-from appliance.admin.forms import FormInvalid, Forms, choice, from_domain, refused
 from appliance.errors import ApiError
 from appliance.runtime import Runtime
 from appliance.staff import directory, registers
 from appliance.staff.directory import StaffMember
 from protocol.permissions import PERMISSIONS, Action, Role
+from webui.forms import FormInvalid, Forms, choice, from_domain, refused
 
 REGISTERS_ROLE = PERMISSIONS[Action.REGISTER_MANAGE].min_role
 STAFF_ROLE = PERMISSIONS[Action.STAFF_MANAGE].min_role

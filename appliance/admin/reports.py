@@ -16,7 +16,6 @@ from flask import Response, request
 
 from appliance import shifts
 from appliance.admin.core import admin, admin_route, audit, bp, done, page, rt
-from appliance.admin.forms import FormInvalid, Forms, refused
 from appliance.devices import print_queue
 from appliance.devices.printers import list_printers
 from appliance.errors import Invalid, NotFound
@@ -25,33 +24,19 @@ from appliance.runtime import Runtime
 from protocol.ids import UUID7_RE
 from protocol.money import exponent
 from protocol.permissions import Role
+from webui.forms import FormInvalid, Forms, refused
+from webui.spreadsheet import csv_cell
 
 # Reading and printing reports: supervisors, as on the API (GET /shifts/{id}/report, X).
 REPORTS_ROLE = Role.SUPERVISOR
 Z_SHOWN = 100
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
-# A text cell a spreadsheet would take for a formula (OWASP's list, with tab and CR).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @bp.app_template_filter("local")
 def _local_filter(at: str | None) -> str:
     """An event's UTC time as the store's local time, for the pages ("2026-11-26 08:49")."""
     return local_time(at, rt().settings.timezone) if at else "—"
-
-
-def csv_cell(value: Any) -> str | int:
-    """A CSV cell that a spreadsheet shows as written: text starting like a formula gets a
-    leading apostrophe. Amounts are written as plain numbers, never as text, so a negative
-    amount stays a number."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return value
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 class Amount:

@@ -15,13 +15,13 @@ from flask import Response, request
 from appliance import push
 from appliance import review as flags
 from appliance.admin.core import admin, admin_route, audit, done, form_text, page, rt
-from appliance.admin.forms import FormInvalid, Forms, choice, from_domain, refused, whole_number
 from appliance.api.schemas import FlagEntry
 from appliance.errors import ApiError, Conflict
 from appliance.receipts.layouts import local_time, money
 from appliance.runtime import Runtime
 from appliance.stock import quick_on_hand
 from protocol.permissions import Role
+from webui.forms import FormInvalid, Forms, choice, from_domain, refused, whole_number
 
 # Approving and correcting are a manager's, as on the API (GET /review is Manager there too).
 REVIEW_ROLE = Role.MANAGER

@@ -1,25 +1,21 @@
-"""Admin sign-in: staff PIN check with lockouts, a login throttle, server-side browser sessions
-with their CSRF token, and the admin audit log. No Flask here; the views call these."""
+"""Admin sign-in: staff PIN check with lockouts, server-side browser sessions with their CSRF
+token, and the admin audit log (the sign-in throttle is webui.throttle). No Flask here; the views
+call these."""
 
 from __future__ import annotations
 
-import hmac
 import json
-import secrets
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from appliance.errors import Forbidden, TooManyRequests, Unauthorized
+from appliance.errors import Forbidden, Unauthorized
 from appliance.runtime import Runtime
 from appliance.staff.directory import StaffMember, get_staff
 from appliance.staff.lockout import check_unlocked, clear_failures, record_failure
 from appliance.staff.pins import valid_pin
 from appliance.staff.registers import new_token, token_hash
 from protocol.permissions import Role
+from webui import csrf
 
 ADMIN_PREFIX = "tba_"
 # Who may sign in to the admin pages at all; each page then asks for its own minimum role.
@@ -47,45 +43,6 @@ class NewAdminSession:
 
     token: str
     session: AdminSession
-
-
-@dataclass
-class LoginThrottle:
-    """Sign-in attempts allowed per key (a client address, a staff member) in a sliding window.
-
-    In memory, per process: it slows a guesser down between the lockouts, which are durable
-    (five wrong PINs lock the staff member in SQLite, and the address in the address guard).
-    """
-
-    limit: int
-    window_s: float
-    monotonic: Callable[[], float] = time.monotonic
-    _seen: dict[str, deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def take(self, *keys: str) -> None:
-        """Count one attempt against every key, or raise TooManyRequests (counting nothing)."""
-        now = self.monotonic()
-        with self._lock:
-            waits = []
-            for key in keys:
-                seen = self._seen.setdefault(key, deque())
-                while seen and seen[0] <= now - self.window_s:
-                    seen.popleft()
-                if len(seen) >= self.limit:
-                    waits.append(seen[0] + self.window_s - now)
-            if waits:
-                seconds = max(1, int(max(waits) + 0.999))
-                raise TooManyRequests(
-                    f"Too many sign-in attempts; try again in {seconds} s",
-                    details={"retry_after_s": seconds},
-                )
-            for key in keys:
-                self._seen[key].append(now)
-            if len(self._seen) > 10_000:  # never grow without bound on a scan of addresses
-                horizon = now - self.window_s
-                for key in [k for k, v in self._seen.items() if not v or v[-1] <= horizon]:
-                    del self._seen[key]
 
 
 def staff_id_for(rt: Runtime, typed: str) -> str:
@@ -132,7 +89,7 @@ def sign_in(rt: Runtime, *, staff_id: str, pin: str, address: str) -> NewAdminSe
         )
     rt.address_guard.clear(address)
     token = new_token(ADMIN_PREFIX)
-    csrf = secrets.token_urlsafe(32)
+    csrf_token = csrf.new_token()
     now = rt.now_ms()
     with rt.db.write():
         clear_failures(rt, "staff", staff_id)
@@ -141,13 +98,13 @@ def sign_in(rt: Runtime, *, staff_id: str, pin: str, address: str) -> NewAdminSe
         rt.db.execute(
             "INSERT INTO admin_session (token_hash, staff_id, csrf_token, address, created_ms,"
             " last_seen_ms) VALUES (?, ?, ?, ?, ?, ?)",
-            (token_hash(token), staff_id, csrf, address, now, now),
+            (token_hash(token), staff_id, csrf_token, address, now, now),
         )
         record(rt, staff_id, "sign_in", None, {}, address=address)
     return NewAdminSession(
         token=token,
         session=AdminSession(
-            token_hash=token_hash(token), staff=member, csrf_token=csrf, address=address
+            token_hash=token_hash(token), staff=member, csrf_token=csrf_token, address=address
         ),
     )
 
@@ -203,11 +160,6 @@ def sign_out(rt: Runtime, session: AdminSession, *, address: str) -> None:
             (rt.now_ms(), session.token_hash),
         )
         record(rt, session.staff.id, "sign_out", None, {}, address=address)
-
-
-def csrf_matches(expected: str, given: str | None) -> bool:
-    """True when the form's CSRF token is this session's (compared in constant time)."""
-    return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
 
 
 def set_notice(rt: Runtime, session: AdminSession, notice: str | None) -> None:

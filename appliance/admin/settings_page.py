@@ -18,7 +18,6 @@ from typing import Any
 from flask import Response, request
 
 from appliance.admin.core import admin_route, audit, done, page, rt
-from appliance.admin.forms import Fields, FormInvalid, Forms, refused
 from appliance.settings import (
     ENV_PREFIX,
     Settings,
@@ -27,6 +26,7 @@ from appliance.settings import (
     write_settings_file,
 )
 from protocol.permissions import Role
+from webui.forms import Fields, FormInvalid, Forms, refused
 
 SETTINGS_ROLE = Role.MANAGER
 FORM = "settings"

@@ -10,11 +10,11 @@ from flask import Response, request, url_for
 
 from appliance import deliveries, stock, stock_counts
 from appliance.admin.core import admin, admin_route, audit, done, form_text, page, rt, see_other
-from appliance.admin.forms import Fields, FormInvalid, Forms, from_domain, refused, whole_number
 from appliance.errors import ApiError
 from appliance.receipts.layouts import money
 from appliance.runtime import Runtime
 from protocol.permissions import PERMISSIONS, Action, Role
+from webui.forms import Fields, FormInvalid, Forms, from_domain, refused, whole_number
 
 # Counting and receiving are floor work a supervisor leads; posting a count changes on-hand
 # for good and is a manager's (stock_count_approve), an adjustment a supervisor's.

@@ -53,6 +53,6 @@ def test_pages_are_never_cached_or_framed(manager: AdminBrowser) -> None:
         assert page.headers["X-Frame-Options"] == "DENY"
         assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
         assert "script-src 'self'" in page.headers["Content-Security-Policy"]
-    css = manager.get("/admin/static/admin.css")
+    css = manager.get("/admin/ui/static/webui.css")
     assert css.status_code == 200 and "--accent: #22c55e" in css.text
     css.close()
