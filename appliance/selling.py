@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -427,12 +426,11 @@ def apply_receipt_requested(step: Apply) -> None:
     request: ReceiptRequested = step.body
     if not receipt_taken(step.rt, request.receipt):
         step.breach("unknown_receipt", f"no receipt {request.receipt}")
-    if request.channel in ("email", "sms") and not request.to:
-        step.breach("address_required", f"an {request.channel} receipt needs an address")
-    elif request.channel == "email" and request.to and not _EMAIL.fullmatch(request.to):
-        step.breach("bad_address", f"{request.to!r} is not an email address")
-    elif request.channel == "sms" and request.to and not _PHONE.fullmatch(request.to):
-        step.breach("bad_address", f"{request.to!r} is not a phone number (+353 87 123 4567)")
+    from appliance.receipts.sending import address_problem, normal_address
+
+    problem = address_problem(request.channel, request.to)
+    if request.channel in ("email", "sms") and problem is not None:
+        step.breach("address_required" if not request.to else "bad_address", problem)
     elif request.channel in ("email", "sms") and request.to:
         # Kept until sent, across outages and restarts; sent late is still useful.
         from appliance.receipts.delivery import queue_message
@@ -441,7 +439,7 @@ def apply_receipt_requested(step: Apply) -> None:
             step.rt,
             event=step.env.id,
             channel=request.channel,
-            address=request.to.strip() if request.channel == "email" else _phone(request.to),
+            address=normal_address(request.channel, request.to),
             receipt=request.receipt,
             gift=request.gift,
         )
@@ -449,16 +447,6 @@ def apply_receipt_requested(step: Apply) -> None:
         # Printed after the commit by the print worker; a replayed request (the register was
         # cut off from the appliance) is not printed late, for a customer long gone.
         print_receipt(step, request)
-
-
-_EMAIL = re.compile(r"\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*")
-_PHONE = re.compile(r"\s*\+?[0-9(][0-9 ()./-]{5,22}\s*")
-
-
-def _phone(text: str) -> str:
-    """A phone number as the gateway wants it: digits, with the leading + kept."""
-    digits = "".join(c for c in text if c.isdigit())
-    return ("+" if text.strip().startswith("+") else "") + digits
 
 
 def print_receipt(step: Apply, request: ReceiptRequested) -> None:

@@ -129,9 +129,13 @@ class Settings:
     # Lines printed under the store's name (address, tax number) and at the foot of a receipt.
     receipt_header: str = ""
     receipt_footer: str = "Thank you for shopping with us"
+    # Who sends emailed and texted receipts: "cloud" (the chain's mail server and SMS account,
+    # once the request reaches the cloud; an appliance with no mqtt_host sends itself) or
+    # "appliance" (decisions.md §48). Each request keeps the sender it was queued for.
+    receipt_delivery: str = "cloud"
     # Digital receipts sent by the appliance itself: the store's SMTP server (STARTTLS unless
     # smtp_starttls is false; smtp_tls_ca for a private CA) and a Twilio-style SMS gateway.
-    # With neither, requested emails and texts wait in the queue.
+    # With neither, requested emails and texts wait in the queue, and fail after two days.
     smtp_host: str = ""
     smtp_port: int = 587
     smtp_starttls: bool = True
@@ -248,6 +252,8 @@ class Settings:
             ) from None
         if not 24 <= self.printer_width <= 64:
             raise SettingsError("printer_width must be 24–64 characters (48 for 80 mm paper)")
+        if self.receipt_delivery not in ("cloud", "appliance"):
+            raise SettingsError("receipt_delivery must be cloud or appliance")
         if self.smtp_host and "@" not in self.smtp_from:
             raise SettingsError("smtp_from must be the address receipts are sent from")
         if self.sms_gateway_url and not (self.sms_account and self.sms_from):

@@ -138,6 +138,154 @@ def ingest(
     worker.run_forever()
 
 
+_file = click.Path(dir_okay=False, path_type=Path)
+
+
+@cloud.command()
+@dsn_option
+@click.option(
+    "--smtp-host", envvar="TILLBOX_CLOUD_SMTP_HOST", default="", help="Email: the server."
+)
+@click.option(
+    "--smtp-port", envvar="TILLBOX_CLOUD_SMTP_PORT", type=int, default=587, show_default=True
+)
+@click.option(
+    "--smtp-starttls/--no-smtp-starttls",
+    envvar="TILLBOX_CLOUD_SMTP_STARTTLS",
+    default=True,
+    show_default=True,
+)
+@click.option(
+    "--smtp-tls-ca",
+    envvar="TILLBOX_CLOUD_SMTP_TLS_CA",
+    type=_file,
+    default=None,
+    help="CA certificate of a private SMTP server's CA (default: the system's).",
+)
+@click.option("--smtp-username", envvar="TILLBOX_CLOUD_SMTP_USERNAME", default="")
+@click.option(
+    "--smtp-password-file",
+    envvar="TILLBOX_CLOUD_SMTP_PASSWORD_FILE",
+    type=_file,
+    default=None,
+    help="A file holding the SMTP password (never on the command line).",
+)
+@click.option(
+    "--smtp-from",
+    envvar="TILLBOX_CLOUD_SMTP_FROM",
+    default="",
+    help="The address receipts are sent from.",
+)
+@click.option(
+    "--sms-gateway-url",
+    envvar="TILLBOX_CLOUD_SMS_GATEWAY_URL",
+    default="",
+    help="SMS: a Twilio-style gateway's base URL (https://api.twilio.com/2010-04-01).",
+)
+@click.option("--sms-account", envvar="TILLBOX_CLOUD_SMS_ACCOUNT", default="")
+@click.option(
+    "--sms-token-file",
+    envvar="TILLBOX_CLOUD_SMS_TOKEN_FILE",
+    type=_file,
+    default=None,
+    help="A file holding the gateway's auth token.",
+)
+@click.option("--sms-from", envvar="TILLBOX_CLOUD_SMS_FROM", default="")
+@click.option(
+    "--receipt-link-base",
+    envvar="TILLBOX_CLOUD_RECEIPT_LINK_BASE",
+    default="",
+    help="Where a receipt can be seen online: an SMS carries {base}/{receipt number}.",
+)
+@click.option("--name", default="receipts", help="This worker's name in logs.")
+@click.option(
+    "--poll",
+    type=click.FloatRange(0.05, 60),
+    default=1.0,
+    show_default=True,
+    help="Seconds between looks at the queue when it has nothing due.",
+)
+def receipts(
+    dsn: str,
+    smtp_host: str,
+    smtp_port: int,
+    smtp_starttls: bool,
+    smtp_tls_ca: Path | None,
+    smtp_username: str,
+    smtp_password_file: Path | None,
+    smtp_from: str,
+    sms_gateway_url: str,
+    sms_account: str,
+    sms_token_file: Path | None,
+    sms_from: str,
+    receipt_link_base: str,
+    name: str,
+    poll: float,
+) -> None:
+    """Send the emailed and texted receipts the stores handed to the cloud, until SIGTERM.
+
+    Start as many as you like, on any machines: each message is claimed by one worker at a
+    time. Failures that may pass are retried from 30 s, doubling to an hour, for two days; a
+    refused address fails at once (decisions.md §48).
+    """
+    import logging
+    import signal
+
+    from appliance.receipts.sending import SmsConfig, SmtpConfig, SmtpMailer, TwilioSms
+    from cloud.receipts import ReceiptWorker
+
+    if not smtp_host and not sms_gateway_url:
+        raise click.UsageError("give --smtp-host, --sms-gateway-url or both: nothing to send with")
+    if smtp_host and "@" not in smtp_from:
+        raise click.BadParameter("the address receipts are sent from", param_hint="--smtp-from")
+    if not 1 <= smtp_port <= 65535:
+        raise click.BadParameter(f"{smtp_port} is not a port", param_hint="--smtp-port")
+    if sms_gateway_url and not sms_gateway_url.startswith(("https://", "http://")):
+        raise click.BadParameter("an http(s) URL", param_hint="--sms-gateway-url")
+    if sms_gateway_url and not (sms_account and sms_from):
+        raise click.UsageError("an SMS gateway needs --sms-account and --sms-from")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    mailer = (
+        SmtpMailer(
+            SmtpConfig(
+                host=smtp_host,
+                port=smtp_port,
+                starttls=smtp_starttls,
+                tls_ca=smtp_tls_ca,
+                username=smtp_username,
+                password_file=smtp_password_file,
+                sender=smtp_from,
+            )
+        )
+        if smtp_host
+        else None
+    )
+    sms = (
+        TwilioSms(
+            SmsConfig(
+                gateway_url=sms_gateway_url,
+                account=sms_account,
+                token_file=sms_token_file,
+                sender=sms_from,
+            )
+        )
+        if sms_gateway_url
+        else None
+    )
+    worker = ReceiptWorker(
+        dsn, mailer=mailer, sms=sms, link_base=receipt_link_base, name=name, poll_s=poll
+    )
+
+    def stop(signum: int, frame: object) -> None:
+        worker.request_stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    worker.run_forever()
+
+
 @cloud.command()
 @click.option(
     "--dsn",

@@ -30,6 +30,7 @@ from cloud.balances import book_events
 from cloud.skew import flag_clock_skew
 from protocol.bodies import (
     BodyError,
+    ReceiptRequested,
     ReturnCompleted,
     SaleCompleted,
     SaleVoided,
@@ -139,6 +140,9 @@ class Batch:
     # The sending appliance's origin, which a replacement appliance names (s01-ap2): after a
     # restore the cloud takes batches only from the store's current appliance (§42).
     appliance: str | None = None
+    # The batch's receipt requests (email or SMS) that its appliance queued for the cloud to
+    # send (§48); the others are the appliance's own.
+    cloud_sends: frozenset[str] = frozenset()
 
 
 def _seq(value: object, name: str) -> int:
@@ -154,6 +158,7 @@ class _Frame(msgspec.Struct, forbid_unknown_fields=True):
     first: int = msgspec.field(name="from")
     last: int = msgspec.field(name="to")
     ap: object = None
+    cloud_sends: object = None
 
 
 # A replacement appliance's origin (the first appliance, s01-ap, sends none).
@@ -171,6 +176,27 @@ def _appliance(value: object, topic_store: str) -> str | None:
     ):
         raise Poison("poison", f"ap must be one of {topic_store}'s appliance origins")
     return value
+
+
+def _cloud_sends(value: object, items: Sequence[Item]) -> frozenset[str]:
+    """The batch's `cloud_sends`: absent, or ids of its own email and SMS receipt requests."""
+    if value is None:
+        return frozenset()
+    requests = {
+        item.envelope.id
+        for item in items
+        if isinstance(item.body, ReceiptRequested) and item.body.channel in ("email", "sms")
+    }
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and v in requests for v in value)
+        or len(set(value)) != len(value)
+    ):
+        raise Poison(
+            "poison", "cloud_sends must list the batch's own email or SMS receipt requests, once"
+        )
+    return frozenset(value)
 
 
 # The fast path's canonical form: msgspec's sorted, compact output, which is byte for byte
@@ -336,7 +362,13 @@ def _decode_plain(topic_store: str, frame: _Frame) -> Batch:
                 f" on {topic_store}'s topic",
             )
         items.append(item)
-    return Batch(first=first, last=last, items=tuple(items), appliance=appliance)
+    return Batch(
+        first=first,
+        last=last,
+        items=tuple(items),
+        appliance=appliance,
+        cloud_sends=_cloud_sends(frame.cloud_sends, items),
+    )
 
 
 def _decode_any(topic_store: str, payload: bytes) -> Batch:
@@ -346,15 +378,24 @@ def _decode_any(topic_store: str, payload: bytes) -> Batch:
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError) as exc:
         # Bytes that are not UTF-8 are refused here too, not left to fail the worker.
         raise Poison("poison", f"not JSON: {exc}") from None
-    if not isinstance(raw, dict) or set(raw) - {"ap"} != {"from", "to", "events"}:
-        raise Poison("poison", "a batch is an object with exactly from, to and events (and ap)")
+    if not isinstance(raw, dict) or set(raw) - {"ap", "cloud_sends"} != {"from", "to", "events"}:
+        raise Poison(
+            "poison",
+            "a batch is an object with exactly from, to and events (and ap, cloud_sends)",
+        )
     first, last = _frame_checks(raw["from"], raw["to"], raw["events"])
     appliance = _appliance(raw.get("ap"), topic_store)
     items = [
         _decode_entry(topic_store, index, first + index, entry)
         for index, entry in enumerate(raw["events"])
     ]
-    return Batch(first=first, last=last, items=tuple(items), appliance=appliance)
+    return Batch(
+        first=first,
+        last=last,
+        items=tuple(items),
+        appliance=appliance,
+        cloud_sends=_cloud_sends(raw.get("cloud_sends"), items),
+    )
 
 
 def _decode_entry(topic_store: str, index: int, store_seq: int, entry: Any) -> Item:
@@ -476,6 +517,13 @@ def _apply_steps(
                 out = _build(topic_store, new, lookups)
                 inline = rows
         _finish(conn, topic_store, batch.last, chains, new, out, inline)
+        if batch.cloud_sends:
+            # Rare (a customer asked for an email or a text): a statement of its own.
+            from cloud.receipts import queue_requests
+
+            queue_requests(
+                conn, topic_store, [i for i in new if i.envelope.id in batch.cloud_sends]
+            )
     _log.info(
         "ingested store=%s store_seq=%s..%s events=%s new=%s",
         topic_store,

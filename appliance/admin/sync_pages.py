@@ -40,7 +40,9 @@ def sync() -> Response:
     messages = {
         row["state"]: row["n"]
         for row in runtime.db.query(
-            "SELECT state, count(*) AS n FROM receipt_message GROUP BY state"
+            # The cloud's to send (decisions.md §48): its outcome is in the cloud.
+            "SELECT CASE WHEN sender = 'cloud' THEN 'cloud' ELSE state END AS state,"
+            " count(*) AS n FROM receipt_message GROUP BY 1"
         )
     }
     failed_messages = runtime.db.query(

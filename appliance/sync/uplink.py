@@ -75,27 +75,38 @@ def read_batch(
     (an event bigger than that alone still goes, alone), or None when there are none.
 
     `appliance` is a replacement appliance's origin (s01-ap2), sent as the batch's `ap`: the
-    cloud takes batches only from the store's current appliance (decisions.md §42)."""
+    cloud takes batches only from the store's current appliance (decisions.md §42).
+    `cloud_sends` lists the batch's receipt requests that were queued for the cloud to send
+    (decisions.md §48); a batch with none has no such key."""
     rows = db.query(
-        "SELECT store_seq, envelope FROM event WHERE store_seq >= ? ORDER BY store_seq LIMIT ?",
+        "SELECT e.store_seq, e.id, e.envelope, m.event IS NOT NULL AS cloud_sends FROM event e"
+        " LEFT JOIN receipt_message m ON m.event = e.id AND m.sender = 'cloud'"
+        " WHERE e.store_seq >= ? ORDER BY e.store_seq LIMIT ?",
         (first, max_events),
     )
     parts: list[bytes] = []
-    # The frame, {"ap":…,"events":[],"from":…,"to":…}, keys in canonical order.
+    cloud_sends: list[str] = []
+    # The frame, {"ap":…,"cloud_sends":[…],"events":[],"from":…,"to":…}, keys in canonical
+    # order; the ids of what the cloud sends count towards the size like the events.
     head = b"{" if appliance is None else b'{"ap":' + canonical_json(appliance) + b","
-    size = 40 + len(head)
+    size = 60 + len(head)
     for row in rows:
         # Stored as plain JSON; sent in the canonical form the hash is computed over.
         part = canonical_json(msgspec.json.decode(row["envelope"]))
-        if parts and size + len(part) + 1 > max_bytes:
+        extra = 39 if row["cloud_sends"] else 0
+        if parts and size + len(part) + 1 + extra > max_bytes:
             break
         parts.append(part)
-        size += len(part) + 1
+        size += len(part) + 1 + extra
+        if row["cloud_sends"]:
+            cloud_sends.append(row["id"])
     if not parts:
         return None
     last = first + len(parts) - 1
     if int(rows[len(parts) - 1]["store_seq"]) != last:
         raise RuntimeError(f"the journal has a gap in store_seq after {first}")
+    if cloud_sends:
+        head += b'"cloud_sends":' + canonical_json(cloud_sends) + b","
     payload = head + b'"events":[' + b",".join(parts) + b'],"from":%d,"to":%d}' % (first, last)
     full = len(parts) < len(rows) or len(rows) == max_events
     return Batch(first=first, last=last, payload=payload, full=full)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email
 import email.policy
@@ -48,24 +49,32 @@ class Inbox:
         return "250 Message accepted"
 
 
-@pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[tuple[Inbox, int, Path]]:
+@contextlib.contextmanager
+def smtp_server(tls: Path, inbox: Inbox) -> Iterator[tuple[int, Path]]:
+    """aiosmtpd on a free port with `inbox` as its handler, STARTTLS required, its
+    certificate made by a CA in `tls`: the port and the CA's file."""
     import ssl
 
-    (tmp_path / "tls").mkdir()
-    ca = make_ca_and_server_cert(tmp_path / "tls")
+    tls.mkdir()
+    ca = make_ca_and_server_cert(tls)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tmp_path / "tls" / "server.pem", tmp_path / "tls" / "server.key")
-    inbox = Inbox()
+    context.load_cert_chain(tls / "server.pem", tls / "server.key")
     port = free_port()
     controller = Controller(
         inbox, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True
     )
     controller.start()
     try:
-        yield inbox, port, ca
+        yield port, ca
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[tuple[Inbox, int, Path]]:
+    inbox = Inbox()
+    with smtp_server(tmp_path / "tls", inbox) as (port, ca):
+        yield inbox, port, ca
 
 
 class Gateway(BaseHTTPRequestHandler):
