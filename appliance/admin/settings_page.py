@@ -145,6 +145,17 @@ GROUPS: tuple[tuple[str, tuple[Field, ...]], ...] = (
     (
         "Email receipts",
         (
+            Field(
+                name="receipt_delivery",
+                label="Emailed and texted receipts are sent by",
+                kind="choice",
+                options=(
+                    ("cloud", "the chain's cloud (HQ's mail server and SMS account)"),
+                    ("appliance", "this appliance, with the settings below"),
+                ),
+                help="Receipts already waiting keep the sender they were queued for. A store"
+                " without a cloud link always sends itself.",
+            ),
             Field(name="smtp_host", label="SMTP server", kind="text", max_length=253),
             Field(name="smtp_port", label="SMTP port", kind="number"),
             Field(name="smtp_starttls", label="Use STARTTLS", kind="flag"),

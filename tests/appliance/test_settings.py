@@ -131,6 +131,7 @@ def test_wrong_types_in_the_file_name_the_setting(tmp_path: Path, toml: str, nam
         ("TILLBOX_TAX_CLASSES", " , ", "tax_classes"),
         ("TILLBOX_CURRENCY", "euro", "currency"),
         ("TILLBOX_LOG_LEVEL", "LOUD", "log_level"),
+        ("TILLBOX_RECEIPT_DELIVERY", "both", "receipt_delivery"),
     ],
 )
 def test_wrong_values_in_the_environment_name_the_setting(
@@ -290,3 +291,20 @@ def test_write_settings_file_refuses_unknown_keys_and_the_data_dir(tmp_path: Pat
 def test_write_settings_file_leaves_out_unset_values(tmp_path: Path) -> None:
     write_settings_file(Settings(data_dir=tmp_path), store="s01", pwa_dir=None)
     assert load_settings(tmp_path, env={}).pwa_dir is None
+
+
+def test_receipts_go_through_the_cloud_by_default_and_only_with_a_cloud_link(
+    tmp_path: Path,
+) -> None:
+    from appliance.receipts.delivery import sender_for
+
+    alone = load_settings(tmp_path, env={})
+    assert alone.receipt_delivery == "cloud"
+    assert sender_for(alone) == "appliance"  # no cloud to hand them to
+    linked = load_settings(tmp_path, env={"TILLBOX_MQTT_HOST": "cloud.example"})
+    assert sender_for(linked) == "cloud"
+    itself = load_settings(
+        tmp_path,
+        env={"TILLBOX_MQTT_HOST": "cloud.example", "TILLBOX_RECEIPT_DELIVERY": "appliance"},
+    )
+    assert sender_for(itself) == "appliance"

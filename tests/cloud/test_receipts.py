@@ -511,3 +511,23 @@ def test_a_worker_killed_mid_send_leaves_the_message_to_the_next_and_two_never_s
     assert sorted(to for _, [to], _ in inbox.messages) == addresses  # each exactly once
     assert cloud_messages(pg) == [("email", "sent", 1)] * 6
     assert all("stopped: sent=" in out for out in outputs)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "nothing to send with"),
+        (["--smtp-host", "smtp.example"], "--smtp-from"),
+        (["--smtp-host", "smtp.example", "--smtp-from", "r@x.example", "--smtp-port", "0"], "port"),
+        (["--sms-gateway-url", "ftp://gw"], "--sms-gateway-url"),
+        (["--sms-gateway-url", "https://gw.example"], "--sms-account and --sms-from"),
+    ],
+)
+def test_the_receipts_command_refuses_what_it_cannot_send_with(
+    args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(
+        cloud, ["receipts", "--dsn", "host=127.0.0.1 dbname=unused", *args], env={}
+    )
+    assert result.exit_code == 2, result.output
+    assert message in result.output

@@ -33,6 +33,7 @@ def _form(manager: AdminBrowser, **changes: Any) -> dict[str, Any]:
         "discount_threshold_bp": str(settings.discount_threshold_bp),
         "no_receipt_refunds": list(settings.no_receipt_refunds),
         "override_ttl_seconds": str(settings.override_ttl_seconds),
+        "receipt_delivery": settings.receipt_delivery,
         "smtp_host": settings.smtp_host,
         "smtp_port": str(settings.smtp_port),
         "smtp_starttls": "1" if settings.smtp_starttls else "",
@@ -62,6 +63,7 @@ def test_settings_are_saved_to_the_file_and_audited(manager: AdminBrowser) -> No
             receipt_footer="Thanks!\r\nSee you soon",
             printer_width="32",
             no_receipt_refunds=["store_credit"],
+            receipt_delivery="appliance",
             smtp_host="smtp.example.com",
             smtp_from="receipts@example.com",
             smtp_password="s3cret pass",
@@ -74,6 +76,7 @@ def test_settings_are_saved_to_the_file_and_audited(manager: AdminBrowser) -> No
     assert saved.receipt_footer == "Thanks!\nSee you soon"
     assert saved.printer_width == 32
     assert saved.no_receipt_refunds == ("store_credit",)
+    assert saved.receipt_delivery == "appliance"
     assert saved.smtp_password_file == data_dir / "secrets" / "smtp_password"
     secret = data_dir / "secrets" / "smtp_password"
     assert secret.read_text() == "s3cret pass"
@@ -83,7 +86,7 @@ def test_settings_are_saved_to_the_file_and_audited(manager: AdminBrowser) -> No
     # The running appliance keeps its settings until restarted; the page says what waits.
     assert manager.rt.settings.store_name != "Main Street"
     page = manager.get("/admin/settings").text
-    assert "Saved 7 setting(s). They apply when the appliance restarts." in page
+    assert "Saved 8 setting(s). They apply when the appliance restarts." in page
     assert 'data-testid="pending"' in page and "Store name" in page
     # The secret is never shown back, only that it is set.
     assert "s3cret" not in page and "SMTP password (set; type a new one to replace it)" in page
@@ -100,6 +103,7 @@ def test_settings_are_saved_to_the_file_and_audited(manager: AdminBrowser) -> No
         ({"printer_width": "100"}, "printer_width", "printer_width must be 24–64"),
         ({"printer_width": "wide"}, "printer_width", "must be a whole number"),
         ({"tax_mode": "sometimes"}, "tax_mode", "choose a"),
+        ({"receipt_delivery": "pigeon"}, "receipt_delivery", "choose a"),
         ({"smtp_host": "smtp.example.com", "smtp_from": ""}, "smtp_from", "smtp_from must be"),
         (
             {"sms_gateway_url": "ftp://x", "sms_account": "a", "sms_from": "b"},
@@ -159,5 +163,19 @@ def test_the_sync_page_explains_the_queue(
     assert 'data-testid="sync-depth">1<' in html
     assert 'data-testid="sync-oldest">0 s<' in html
     assert "sale.completed from s01-r01 (#3)" in html
+    # Digital receipts: the appliance's own by state, the cloud's counted apart.
+    for event, sender, state in (
+        ("m1", "appliance", "queued"),
+        ("m2", "appliance", "failed"),
+        ("m3", "cloud", "queued"),
+        ("m4", "cloud", "queued"),
+    ):
+        catalog.db.execute(
+            "INSERT INTO receipt_message (event, channel, address, receipt, next_attempt_ms,"
+            " created_ms, sender, state) VALUES (?, 'email', 'a@b.example', 'r', 0, 0, ?, ?)",
+            (event, sender, state),
+        )
+    html = supervisor.get("/admin/sync").text
+    assert "Digital receipts: 1 waiting, 0 sent, 1 failed; 2 handed to the cloud to send." in html
     # The overview's tile links here.
     assert 'href="/admin/sync"' in supervisor.get("/admin/").text
