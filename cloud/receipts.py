@@ -383,16 +383,4 @@ class ReceiptWorker:
         _log.info("store=%s event=%s sent %s receipt %s", store, event, channel, receipt)
 
 
-def status(conn: Conn) -> dict[str, Any]:
-    """How many messages are in each state, and the oldest queued one's age in seconds."""
-    counts = dict.fromkeys(("queued", "sent", "failed"), 0)
-    for state, n in conn.execute("SELECT state, count(*) FROM receipt_message GROUP BY state"):
-        counts[state] = n
-    oldest = conn.execute(
-        "SELECT extract(epoch FROM now() - min(created_at))::bigint FROM receipt_message"
-        " WHERE state = 'queued'"
-    ).fetchone()
-    return {**counts, "oldest_queued_s": oldest[0] if oldest else None}
-
-
-__all__ = ["ReceiptWorker", "load_receipt", "queue_requests", "status"]
+__all__ = ["ReceiptWorker", "load_receipt", "queue_requests"]
