@@ -1,11 +1,13 @@
-"""provisioning/: ansible-lint (production profile), yamllint and --syntax-check pass, the
-lab vault is encrypted, and the Mosquitto config the cloud_broker role renders runs for real:
-a store publishes its own topics and is refused another store's."""
+"""provisioning/: ansible-lint (production profile), yamllint and --syntax-check pass; no vault
+or vault password is committed, and the lab's is made on first use, encrypted, and read by
+the lab inventory; the Mosquitto config the cloud_broker role renders runs for real: a store
+publishes its own topics and is refused another store's."""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,42 +18,17 @@ import pytest
 from cloud.stores import mosquitto_hash
 from tests.appliance.sync.mqtt_fakes import _listening, free_port, make_ca_and_server_cert, wait_for
 from tests.cloud.shipped_broker import Client, ShippedBroker
+from tests.provisioning.ansible_run import (
+    BIN,
+    NOT_AUTHORIZED,
+    PROVISIONING,
+    ROOT,
+    lab_vault,
+    run,
+    view_vault,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-PROVISIONING = ROOT / "provisioning"
-BIN = Path(sys.executable).parent
-NOT_AUTHORIZED = 135
-
-
-def ansible_env() -> dict[str, str]:
-    """Ansible from the venv, the collections from requirements.yml, no deprecation noise."""
-    collections = ROOT / ".ansible" / "collections"
-    if not (collections / "ansible_collections" / "community" / "general").is_dir():
-        subprocess.run([str(ROOT / "scripts/ansible-collections.sh")], check=True, timeout=300)
-    return {
-        **os.environ,
-        "PATH": f"{BIN}:{os.environ['PATH']}",
-        "ANSIBLE_COLLECTIONS_PATH": str(collections),
-        "ANSIBLE_CONFIG": str(PROVISIONING / "ansible.cfg"),
-        "ANSIBLE_DEPRECATION_WARNINGS": "false",
-        "ANSIBLE_NOCOLOR": "1",
-        # cryptography warns about DSA when ansible imports it; not ours to fix.
-        "PYTHONWARNINGS": "ignore",
-    }
-
-
-def run(
-    *args: str, cwd: Path = PROVISIONING, timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(args),
-        cwd=cwd,
-        env=ansible_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+LAB_VAULT = PROVISIONING / "inventories/lab/group_vars/all/vault.yml"
 
 
 def test_yamllint() -> None:
@@ -78,19 +55,82 @@ def test_syntax_check(inventory: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_no_plaintext_vault_is_committed() -> None:
-    vaults = sorted(PROVISIONING.glob("inventories/*/group_vars/all/vault.yml"))
-    assert vaults, "the lab vault is missing"
-    for vault in vaults:
-        assert vault.read_text().startswith("$ANSIBLE_VAULT;1.1;AES256\n"), vault
-    lab = run(
+def test_no_vault_or_vault_password_is_committed() -> None:
+    """Issue 8: secrets are made per checkout (lab-vault.sh) or kept by IT, never in git."""
+    tracked = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "provisioning/inventories"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.split()
+    assert tracked, "git lists no inventory files"
+    secret = [p for p in tracked if p.endswith(("/vault.yml", "vault-password.txt"))]
+    assert secret == []
+    lab = ["inventories/lab/vault-password.txt", "inventories/lab/group_vars/all/vault.yml"]
+    ignored = subprocess.run(
+        ["git", "-C", str(PROVISIONING), "check-ignore", *lab],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert ignored.stdout.split() == lab, ignored.stdout + ignored.stderr
+
+
+def test_the_lab_vault_is_made_on_first_use_encrypted_with_a_private_password() -> None:
+    password_file = lab_vault()
+    assert password_file == PROVISIONING / "inventories/lab/vault-password.txt"
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert len(password_file.read_text().strip()) >= 32
+    assert stat.S_IMODE(LAB_VAULT.stat().st_mode) == 0o600
+    assert LAB_VAULT.read_text().startswith("$ANSIBLE_VAULT;1.1;AES256\n")
+    secrets = view_vault(LAB_VAULT, password_file)
+    assert set(secrets["tillbox_broker_users"]) == {"s01", "s02", "cloud-ingest", "cloud-catalog"}
+    assert "BEGIN PRIVATE KEY" in secrets["tillbox_broker_key_pem"]
+    # A second run keeps both: the lab's Pis and broker were made with them.
+    before = (password_file.read_bytes(), LAB_VAULT.read_bytes())
+    assert lab_vault() == password_file
+    assert (password_file.read_bytes(), LAB_VAULT.read_bytes()) == before
+    wrong = run(
         str(BIN / "ansible-vault"),
         "view",
         "--vault-password-file",
-        "inventories/lab/vault-password.txt",
-        "inventories/lab/group_vars/all/vault.yml",
+        str(PROVISIONING / "inventories/example-prod/hosts.yml"),
+        str(LAB_VAULT),
     )
-    assert lab.returncode == 0 and "tillbox_broker_users:" in lab.stdout, lab.stderr
+    assert wrong.returncode != 0 and "tillbox_broker_users" not in wrong.stdout
+
+
+def test_the_lab_inventory_reads_each_stores_secrets_through_its_vault() -> None:
+    """What the roles get from the lab inventory, templated by Ansible with the vault open:
+    each store its own broker password and the shared setup passphrase and CA."""
+    password_file = lab_vault()
+    secrets = view_vault(LAB_VAULT, password_file)
+    shown = run(
+        str(BIN / "ansible"),
+        "appliances",
+        "-i",
+        "inventories/lab",
+        "--vault-password-file",
+        str(password_file),
+        "-m",
+        "ansible.builtin.debug",
+        "-a",
+        "msg={{ [tillbox_broker_users[tillbox_store_id].password, tillbox_setup_ap_psk,"
+        " tillbox_mqtt_ca_pem | length] | to_json }}",
+        "-o",
+    )
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    users = secrets["tillbox_broker_users"]
+    ca_length = len(secrets["tillbox_broker_ca_pem"])
+    for host, store in (("lab-s01", "s01"), ("lab-s02", "s02")):
+        line = next(x for x in shown.stdout.splitlines() if x.startswith(f"{host} "))
+        msg = json.loads(json.loads(line.split(" => ", 1)[1])["msg"])
+        assert msg == [users[store]["password"], secrets["tillbox_setup_ap_psk"], ca_length]
+    # Without the password the same inventory cannot be read.
+    locked = run(str(BIN / "ansible-inventory"), "-i", "inventories/lab", "--host", "lab-s01")
+    assert locked.returncode != 0 and "no vault secrets" in locked.stderr
 
 
 @pytest.fixture

@@ -7,39 +7,31 @@ another's. A second run changes nothing."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from cloud.stores import mosquitto_hash
-from tests.appliance.sync.mqtt_fakes import _listening, free_port, make_ca_and_server_cert, wait_for
+from tests.appliance.sync.mqtt_fakes import _listening, free_port, wait_for
 from tests.cloud.shipped_broker import Client, ShippedBroker
-from tests.provisioning.test_ansible import BIN, NOT_AUTHORIZED, PROVISIONING, ROOT, ansible_env
-from tests.provisioning.test_converge import recap
+from tests.provisioning.ansible_run import (
+    CONVERGE,
+    NOT_AUTHORIZED,
+    build_bundle,
+    chroot,
+    converge_twice,
+    fresh_root,
+    make_inventory,
+    recap,
+)
 
-pytestmark = [
-    pytest.mark.slow,
-    # A first run debootstraps the cached root (1.5 min) before two plays: past the 300 s
-    # default, which counts the module's fixture in its first test.
-    pytest.mark.timeout(1800),
-    pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root"),
-]
+pytestmark = CONVERGE
 
 PG = "/usr/lib/postgresql/15"
-
-
-def chroot(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["chroot", str(root), *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
 
 
 def pg_ctl(root: Path, action: str) -> subprocess.CompletedProcess[str]:
@@ -65,29 +57,9 @@ def pg_ctl(root: Path, action: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
-    base = subprocess.run(
-        [str(ROOT / "scripts/bookworm-rootfs.sh"), "--cloud"],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=True,
-    ).stdout.strip()
-    bundle = (
-        subprocess.run(
-            [str(PROVISIONING / "scripts/build-bundle.sh")],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    bundle = build_bundle()
     work = tmp_path_factory.mktemp("cloud-converge")
-    root = work / "rootfs"
-    subprocess.run(["cp", "-a", base, str(root)], check=True, timeout=600)
-    shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+    root = fresh_root(work, cloud=True)
     # The chroot's PostgreSQL beside the machine's: no TCP (the socket in the chroot's /run
     # only) and no POSIX shared memory (the chroot has no /dev/shm). Its cluster was made
     # while the machine's PostgreSQL had 5432, so it took 5433: the cloud expects 5432.
@@ -98,78 +70,47 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
     chroot(root, "chown", "postgres:postgres", "/run/postgresql")
     started = pg_ctl(root, "start")
     assert started.returncode == 0, started.stdout + started.stderr
-    pki = work / "pki"
-    pki.mkdir()
-    ca = make_ca_and_server_cert(pki)
-    passwords = {
-        "s01": "s01-cloud-converge-pw",
-        "cloud-ingest": "ingest-pw-0123456789",
-        "cloud-catalog": "catalog-pw-0123456789",
-    }
     tls_port, service_port = free_port(), free_port()
-    inventory = work / "hosts.yml"
-    inventory.write_text(
-        json.dumps(
-            {
-                "cloud": {
-                    "hosts": {
-                        str(root): {
-                            "ansible_connection": "community.general.chroot",
-                            "ansible_python_interpreter": "/usr/bin/python3",
-                        }
+    # Broker users, group names and the broker's TLS (a private CA, a certificate for
+    # 127.0.0.1) from a vault made as IT makes one, which the play decrypts.
+    inventory = make_inventory(
+        work / "inventory",
+        {
+            "cloud": {
+                "hosts": {
+                    str(root): {
+                        "ansible_connection": "community.general.chroot",
+                        "ansible_python_interpreter": "/usr/bin/python3",
                     }
-                },
-                "appliances": {
-                    "hosts": {
-                        "s01": {"tillbox_store_id": "s01", "tillbox_store_name": "One Street"}
-                    }
-                },
-                "all": {
-                    "vars": {
-                        "tillbox_version": "0.1.0",
-                        "cloud_app_bundle": str(ROOT / bundle),
-                        "base_offline": True,
-                        "cloud_broker_offline": True,
-                        "cloud_app_offline": True,
-                        "cloud_broker_tls_address": "127.0.0.1",
-                        "cloud_broker_tls_port": tls_port,
-                        "cloud_broker_service_port": service_port,
-                        "tillbox_broker_users": {
-                            n: {"password": p, "hash": mosquitto_hash(p)}
-                            for n, p in passwords.items()
-                        },
-                        "tillbox_broker_ca_pem": ca.read_text(),
-                        "tillbox_broker_cert_pem": (pki / "server.pem").read_text(),
-                        "tillbox_broker_key_pem": (pki / "server.key").read_text(),
-                        "tillbox_ingest_group": "ingest-test0123",
-                        "tillbox_catalog_group": "catalog-test0123",
-                    }
-                },
-            }
-        )
+                }
+            },
+            "appliances": {
+                "hosts": {"s01": {"tillbox_store_id": "s01", "tillbox_store_name": "One Street"}}
+            },
+            "all": {
+                "vars": {
+                    "tillbox_version": "0.1.0",
+                    "cloud_app_bundle": str(bundle),
+                    "base_offline": True,
+                    "cloud_broker_offline": True,
+                    "cloud_app_offline": True,
+                    "cloud_broker_tls_address": "127.0.0.1",
+                    "cloud_broker_tls_port": tls_port,
+                    "cloud_broker_service_port": service_port,
+                }
+            },
+        },
+        stores="s01",
+        broker_host="127.0.0.1",
+        manager="Cloud Converge",
     )
-
-    def play() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(BIN / "ansible-playbook"), "-i", str(inventory), "site.yml", "--limit", "cloud"],
-            cwd=PROVISIONING,
-            env=ansible_env(),
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-
+    ca = work / "ca.pem"
+    ca.write_text(inventory.secrets["tillbox_broker_ca_pem"])
     broker: subprocess.Popen[bytes] | None = None
     broker_log = (work / "mosquitto.log").open("wb")
     try:
-        t0 = time.monotonic()
-        first = play()
-        assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
-        t1 = time.monotonic()
-        second = play()
-        assert second.returncode == 0, second.stdout[-6000:] + second.stderr[-3000:]
-        print(f"cloud converge: first run {t1 - t0:.0f} s, second {time.monotonic() - t1:.0f} s")
+        runs = converge_twice(inventory, "site.yml", "--limit", "cloud")
+        print(f"cloud converge: first run {runs.first_s:.0f} s, second {runs.second_s:.0f} s")
         broker = subprocess.Popen(
             ["chroot", str(root), "mosquitto", "-c", "/etc/mosquitto/mosquitto.conf"],
             stdout=subprocess.DEVNULL,
@@ -180,12 +121,16 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
         )
         yield {
             "root": root,
-            "first": first.stdout,
-            "second": second.stdout,
+            "first": runs.first,
+            "second": runs.second,
             "ca": ca,
             "tls_port": tls_port,
             "service_port": service_port,
-            "passwords": passwords,
+            "passwords": {
+                name: user["password"]
+                for name, user in inventory.secrets["tillbox_broker_users"].items()
+            },
+            "ingest_group": inventory.secrets["tillbox_ingest_group"],
         }
     finally:
         if broker is not None:
@@ -242,7 +187,7 @@ def test_the_database_is_migrated_and_the_inventory_stores_registered(
 def test_the_services_get_their_files_and_units(cloud: dict[str, object], tmp_path: Path) -> None:
     root = Path(str(cloud["root"]))
     env = (root / "etc/tillbox-cloud/cloud.env").read_text()
-    assert "TILLBOX_CLOUD_INGEST_GROUP=ingest-test0123" in env
+    assert f"TILLBOX_CLOUD_INGEST_GROUP={cloud['ingest_group']}" in env
     assert f"TILLBOX_CLOUD_MQTT_PORT={cloud['service_port']}" in env
     secret = root / "etc/tillbox-cloud/cloud-ingest.mqtt-password"
     assert secret.read_text().strip() == dict(cloud["passwords"])["cloud-ingest"]  # type: ignore[call-overload]
@@ -288,7 +233,7 @@ def test_the_broker_runs_from_the_rendered_files_as_its_own_user(cloud: dict[str
     ingest = Client(broker, "cloud-ingest", passwords["cloud-ingest"], tls=False)
     try:
         assert store.connect() == 0 and ingest.connect() == 0
-        ingest.subscribe("$share/ingest-test0123/tillbox/v1/stores/+/events")
+        ingest.subscribe(f"$share/{cloud['ingest_group']}/tillbox/v1/stores/+/events")
         assert not store.publish("tillbox/v1/stores/s01/events", b"{}").is_failure
         assert store.publish("tillbox/v1/stores/s02/events", b"{}") == NOT_AUTHORIZED
         wait_for(lambda: ingest.heard(), what="the ingest user hearing s01's batch")

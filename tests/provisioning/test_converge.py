@@ -5,7 +5,6 @@ venv, `tillbox appliance doctor` inside the chroot, and a second run with change
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -17,116 +16,65 @@ from pathlib import Path
 
 import pytest
 
-from tests.appliance.sync.mqtt_fakes import make_ca_and_server_cert
-from tests.provisioning.test_ansible import BIN, PROVISIONING, ROOT, ansible_env
+from tests.provisioning.ansible_run import (
+    CONVERGE,
+    ROOT,
+    build_bundle,
+    chroot,
+    converge_twice,
+    doctor,
+    fresh_root,
+    make_inventory,
+    recap,
+)
 
-pytestmark = [
-    pytest.mark.slow,
-    # A first run debootstraps the cached root (1.5 min) before two plays: past the 300 s
-    # default, which counts the module's fixture in its first test.
-    pytest.mark.timeout(1800),
-    pytest.mark.skipif(os.geteuid() != 0, reason="chroot needs root"),
-]
-
-
-def chroot(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["chroot", str(root), *args], capture_output=True, text=True, timeout=120, check=False
-    )
+pytestmark = CONVERGE
 
 
 @pytest.fixture(scope="module")
 def converged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
-    base = subprocess.run(
-        [str(ROOT / "scripts/bookworm-rootfs.sh")],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-        check=True,
-    ).stdout.strip()
-    bundle = (
-        subprocess.run(
-            [str(PROVISIONING / "scripts/build-bundle.sh")],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
-    )
+    bundle = build_bundle()
     work = tmp_path_factory.mktemp("converge")
-    root = work / "rootfs"
     started = time.monotonic()
-    # A fresh copy of the cached base for every run, so the play starts from scratch.
-    subprocess.run(["cp", "-a", base, str(root)], check=True, timeout=600)
-    shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
-    # A real certificate, so Debian's nginx accepts the site (test_the_installed_configs_…).
-    pki = work / "pki"
-    pki.mkdir()
-    ca = make_ca_and_server_cert(pki)
-    inventory = work / "hosts.yml"
-    inventory.write_text(
-        json.dumps(
-            {
-                "appliances": {
-                    "hosts": {
-                        str(root): {
-                            "ansible_connection": "community.general.chroot",
-                            "ansible_python_interpreter": "/usr/bin/python3",
-                            "tillbox_store_id": "s01",
-                            "tillbox_store_name": "Converge Test",
-                        }
-                    },
-                    "vars": {
-                        "tillbox_version": "0.1.0",
-                        "appliance_bundle": str(ROOT / bundle),
-                        "base_offline": True,
-                        "network_offline": True,
-                        "devices_offline": True,
-                        "appliance_offline": True,
-                        "tillbox_setup_ap_psk": "converge-test-psk",
-                        "tillbox_tls_fullchain": (pki / "server.pem").read_text() + ca.read_text(),
-                        "tillbox_tls_privkey": (pki / "server.key").read_text(),
-                        "tillbox_mqtt_host": "mqtt.example.com",
-                        "tillbox_broker_users": {
-                            "s01": {"password": "converge-test-password-0123", "hash": "$7$x"}
-                        },
-                        "tillbox_first_manager": {"name": "Converge Manager", "pin": "4821"},
-                    },
+    root = fresh_root(work)
+    # The secrets come from a vault made as IT makes one (new-vault.py), which the play
+    # decrypts with its password file: a real certificate, so Debian's nginx accepts the site
+    # (test_the_installed_configs_…), a broker password, the setup passphrase, the manager.
+    inventory = make_inventory(
+        work / "inventory",
+        {
+            "appliances": {
+                "hosts": {
+                    str(root): {
+                        "ansible_connection": "community.general.chroot",
+                        "ansible_python_interpreter": "/usr/bin/python3",
+                        "tillbox_store_id": "s01",
+                        "tillbox_store_name": "Converge Test",
+                    }
                 },
-                "cloud": {"hosts": {}},
-            }
-        )
+                "vars": {
+                    "tillbox_version": "0.1.0",
+                    "appliance_bundle": str(bundle),
+                    "base_offline": True,
+                    "network_offline": True,
+                    "devices_offline": True,
+                    "appliance_offline": True,
+                    "tillbox_mqtt_host": "mqtt.example.com",
+                },
+            },
+            "cloud": {"hosts": {}},
+        },
+        stores="s01",
+        broker_host="mqtt.example.com",
+        manager="Converge Manager",
     )
-
-    def play() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(BIN / "ansible-playbook"), "-i", str(inventory), "site.yml"],
-            cwd=PROVISIONING,
-            env=ansible_env(),
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-
-    first = play()
-    first_s = time.monotonic() - started
-    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
-    second_started = time.monotonic()
-    second = play()
-    second_s = time.monotonic() - second_started
-    assert second.returncode == 0, second.stdout[-6000:] + second.stderr[-3000:]
-    print(f"converge: first run {first_s:.0f} s (with the copy), second {second_s:.0f} s")
-    yield {"root": root, "first": first.stdout, "second": second.stdout, "inventory": inventory}
+    runs = converge_twice(inventory, "site.yml")
+    print(
+        f"converge: first run {runs.first_s:.0f} s, second {runs.second_s:.0f} s"
+        f" ({time.monotonic() - started:.0f} s with the copy)"
+    )
+    yield {"root": root, "first": runs.first, "second": runs.second, "inventory": inventory}
     shutil.rmtree(work, ignore_errors=True)
-
-
-def recap(output: str) -> dict[str, int]:
-    line = next(line for line in output.splitlines() if re.search(r"\bok=\d+", line))
-    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
 
 
 def test_a_second_run_changes_nothing(converged: dict[str, object]) -> None:
@@ -158,6 +106,10 @@ def test_user_units_files_and_permissions(converged: dict[str, object]) -> None:
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     secret = root / "etc/tillbox/mqtt-password"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    vault = converged["inventory"].secrets  # type: ignore[attr-defined]
+    assert secret.read_text().strip() == vault["tillbox_broker_users"]["s01"]["password"]
+    assert key.read_text() == vault["tillbox_tls_privkey"]
+    assert f"psk={vault['tillbox_setup_ap_psk']}" in ap.read_text()
     data = root / "var/lib/tillbox"
     assert stat.S_IMODE(data.stat().st_mode) == 0o750
     store_uid = int(re.search(r"^store:x:(\d+):", passwd, re.M).group(1))  # type: ignore[union-attr]
@@ -179,23 +131,10 @@ def test_the_release_venv_and_current_link(converged: dict[str, object]) -> None
 
 def test_doctor_passes_inside_the_chroot(converged: dict[str, object]) -> None:
     root = Path(str(converged["root"]))
-    doctor = chroot(
-        root,
-        "runuser",
-        "-u",
-        "store",
-        "--",
-        "env",
-        "TILLBOX_PWA_DIR=/opt/tillbox/current/pwa",
-        "/opt/tillbox/current/bin/tillbox",
-        "appliance",
-        "doctor",
-        "--data",
-        "/var/lib/tillbox",
-    )
-    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
-    assert "ok   store      store s01 (Converge Test)" in doctor.stdout
-    assert "ok   staff" in doctor.stdout and "all checks passed" in doctor.stdout
+    checked = doctor(root)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "ok   store      store s01 (Converge Test)" in checked.stdout
+    assert "ok   staff" in checked.stdout and "all checks passed" in checked.stdout
 
 
 def test_the_first_boot_unit_applies_store_setup_inside_the_chroot(
@@ -244,45 +183,16 @@ def updated(
     pyproject.write_text(pyproject.read_text().replace('version = "0.1.0"', 'version = "0.1.1"', 1))
     (source / ".venv").symlink_to(ROOT / ".venv")
     shutil.copytree(ROOT / "pwa/dist", source / "pwa/dist")
-    bundle = (
-        subprocess.run(
-            [str(source / "provisioning/scripts/build-bundle.sh")],
-            cwd=source,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=True,
-        )
-        .stdout.strip()
-        .splitlines()[-1]
+    bundle = build_bundle(source)
+    runs = converge_twice(
+        converged["inventory"],  # type: ignore[arg-type]
+        "update.yml",
+        "-e",
+        "tillbox_version=0.1.1",
+        "-e",
+        f"appliance_bundle={bundle}",
     )
-    inventory = Path(str(converged["inventory"]))
-
-    def play() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                str(BIN / "ansible-playbook"),
-                "-i",
-                str(inventory),
-                "update.yml",
-                "-e",
-                "tillbox_version=0.1.1",
-                "-e",
-                f"appliance_bundle={source / bundle}",
-            ],
-            cwd=PROVISIONING,
-            env=ansible_env(),
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-
-    first = play()
-    assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-3000:]
-    second = play()
-    assert second.returncode == 0, second.stdout[-6000:] + second.stderr[-3000:]
-    return {"root": root, "first": first.stdout, "second": second.stdout}
+    return {"root": root, "first": runs.first, "second": runs.second}
 
 
 def test_the_update_play_switches_release_and_keeps_the_previous(
@@ -296,21 +206,8 @@ def test_the_update_play_switches_release_and_keeps_the_previous(
     assert (root / "opt/tillbox/0.1.0/bin/tillbox").is_file()  # kept for rollback
     version = chroot(root, "/opt/tillbox/current/bin/tillbox", "--version")
     assert "0.1.1" in version.stdout
-    doctor = chroot(
-        root,
-        "runuser",
-        "-u",
-        "store",
-        "--",
-        "env",
-        "TILLBOX_PWA_DIR=/opt/tillbox/current/pwa",
-        "/opt/tillbox/current/bin/tillbox",
-        "appliance",
-        "doctor",
-        "--data",
-        "/var/lib/tillbox",
-    )
-    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    checked = doctor(root)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 def test_the_installed_configs_pass_their_own_programs_checks(

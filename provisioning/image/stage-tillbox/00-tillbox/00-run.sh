@@ -5,7 +5,8 @@
 # image is generic, and each Pi becomes its store on first boot from store-setup.toml.
 # TILLBOX_REPO: the Tillbox checkout (with .venv, .ansible/collections and the arm64
 # bundle in dist/); TILLBOX_IMAGE_VARS: a YAML file with the image's secrets
-# (tillbox_setup_ap_psk, tillbox_tls_fullchain, tillbox_tls_privkey), kept out of git.
+# (tillbox_setup_ap_psk, tillbox_tls_fullchain, tillbox_tls_privkey), kept out of git;
+# TILLBOX_VAULT_PASSWORD_FILE (optional): its password, when it is an ansible-vault file.
 : "${TILLBOX_REPO:?set TILLBOX_REPO to the Tillbox checkout}"
 : "${TILLBOX_IMAGE_VARS:?set TILLBOX_IMAGE_VARS to the image secrets file}"
 
@@ -27,6 +28,11 @@ appliances:
 cloud:
   hosts: {}
 INVENTORY
+vault=()
+if [[ -n "${TILLBOX_VAULT_PASSWORD_FILE:-}" ]]; then
+    vault=(--vault-password-file "${TILLBOX_VAULT_PASSWORD_FILE}")
+fi
 cd "${TILLBOX_REPO}/provisioning"
 ANSIBLE_COLLECTIONS_PATH="${TILLBOX_REPO}/.ansible/collections" \
-    "${TILLBOX_REPO}/.venv/bin/ansible-playbook" -i "$inventory" -e "@${TILLBOX_IMAGE_VARS}" site.yml
+    "${TILLBOX_REPO}/.venv/bin/ansible-playbook" -i "$inventory" "${vault[@]}" \
+    -e "@${TILLBOX_IMAGE_VARS}" site.yml
