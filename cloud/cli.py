@@ -3,6 +3,7 @@ stores and services with their broker credentials."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -731,3 +732,128 @@ def catalog_serve(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     responder.run_forever()
+
+
+def _store_ids(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str]:
+    return [_store_id(ctx, param, store) for store in value]
+
+
+@cloud.group()
+def reorder() -> None:
+    """Reorder suggestions and the terms they use (docs/hq.md)."""
+
+
+@reorder.command("report")
+@dsn_option
+@click.option(
+    "--store",
+    "stores",
+    multiple=True,
+    callback=_store_ids,
+    help="Only this store (repeat for more); all by default.",
+)
+@click.option("--category", default=None, help="Only this category (by name).")
+@click.option("--vendor", default=None, help="Only this vendor (by name).")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="The day to plan for (UTC); today by default.",
+)
+@click.option("--transfers", is_flag=True, help="List the transfers to make instead of the orders.")
+@click.option(
+    "--currency",
+    envvar="TILLBOX_CLOUD_CURRENCY",
+    default="EUR",
+    show_default=True,
+    help="The chain's currency.",
+)
+def reorder_report(
+    dsn: str,
+    stores: list[str],
+    category: str | None,
+    vendor: str | None,
+    as_of: datetime | None,
+    transfers: bool,
+    currency: str,
+) -> None:
+    """Write reorder suggestions (or --transfers) for a scope as CSV to standard output."""
+    import sys
+
+    import psycopg
+
+    from cloud import reorder as engine
+    from cloud.migrate import connect
+
+    day = as_of.date() if as_of else datetime.now(UTC).date()
+    scope = engine.Scope(stores=stores or None, category=category, vendor=vendor)
+    try:
+        with connect(dsn) as conn:
+            result = engine.suggest(conn, day, scope)
+    except psycopg.Error as exc:
+        raise click.ClickException(f"PostgreSQL: {exc}".strip()) from None
+    engine.write_csv(result, sys.stdout, currency, transfers=transfers)
+
+
+@reorder.command("terms")
+@dsn_option
+@click.argument("vendor")
+@click.option(
+    "--lead-time-days",
+    type=click.IntRange(0, 365),
+    default=None,
+    help="Days from order to delivery; unset: 7.",
+)
+@click.option(
+    "--review-days",
+    type=click.IntRange(1, 91),
+    default=None,
+    help="Days between orders to this vendor; unset: 7.",
+)
+def reorder_terms(
+    dsn: str, vendor: str, lead_time_days: int | None, review_days: int | None
+) -> None:
+    """Set VENDOR's lead time and review period (an option left out is cleared)."""
+    import psycopg
+
+    from cloud import reorder as engine
+    from cloud.migrate import connect
+
+    try:
+        with connect(dsn) as conn:
+            engine.set_vendor_terms(
+                conn, vendor, lead_time_days=lead_time_days, review_days=review_days
+            )
+    except engine.TermsError as exc:
+        raise click.ClickException(str(exc)) from None
+    except psycopg.Error as exc:
+        raise click.ClickException(f"PostgreSQL: {exc}".strip()) from None
+    lead = (
+        lead_time_days
+        if lead_time_days is not None
+        else f"{engine.DEFAULT_LEAD_TIME_DAYS} (default)"
+    )
+    review = review_days if review_days is not None else f"{engine.DEFAULT_REVIEW_DAYS} (default)"
+    click.echo(f"{vendor}: lead time {lead} days, ordered every {review} days")
+
+
+@reorder.command("min-order")
+@dsn_option
+@click.argument("sku")
+@click.argument("qty", type=click.IntRange(0))
+def reorder_min_order(dsn: str, sku: str, qty: int) -> None:
+    """Set SKU's minimum order quantity in units (0: none beyond its pack size)."""
+    import psycopg
+
+    from cloud import reorder as engine
+    from cloud.migrate import connect
+
+    try:
+        with connect(dsn) as conn:
+            engine.set_min_order(conn, sku, qty)
+    except engine.TermsError as exc:
+        raise click.ClickException(str(exc)) from None
+    except psycopg.Error as exc:
+        raise click.ClickException(f"PostgreSQL: {exc}".strip()) from None
+    click.echo(f"{sku}: minimum order {qty}")
