@@ -857,3 +857,142 @@ def reorder_min_order(dsn: str, sku: str, qty: int) -> None:
     except psycopg.Error as exc:
         raise click.ClickException(f"PostgreSQL: {exc}".strip()) from None
     click.echo(f"{sku}: minimum order {qty}")
+
+
+def _read_password(password_file: Path | None, *, prompt: str) -> str:
+    """A password from a file (its first line) or typed twice at a prompt."""
+    if password_file is not None:
+        lines = password_file.read_text("utf-8").splitlines()
+        return lines[0] if lines else ""
+    value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@cloud.group()
+def user() -> None:
+    """HQ's web users: the first HQ admin, passwords, disabling (the Users page does the rest)."""
+
+
+@user.command("add")
+@dsn_option
+@click.argument("username")
+@click.option("--name", required=True, help="The person's name, as the pages show it.")
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "buyer", "store_manager"]),
+    default="admin",
+    show_default=True,
+)
+@click.option("--store", "stores", multiple=True, help="A store manager's store (repeat).")
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the first password from this file instead of asking.",
+)
+def user_add(
+    dsn: str,
+    username: str,
+    name: str,
+    role: str,
+    stores: tuple[str, ...],
+    password_file: Path | None,
+) -> None:
+    """Add an HQ user (the first one is an HQ admin who adds the rest on the Users page)."""
+    from cloud.hq import accounts
+    from cloud.migrate import connect
+    from webui.errors import ApiError
+
+    password = _read_password(password_file, prompt="First password (12 characters or more)")
+    try:
+        with connect(dsn) as conn:
+            added = accounts.add_user(
+                conn,
+                accounts.Passwords(),
+                username=username,
+                name=name,
+                role=role,
+                password=password,
+                stores=list(stores),
+                by=None,
+                address="cli",
+            )
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    scope = ", ".join(added.stores) if added.stores else "every store"
+    click.echo(f"added {added.username}: {added.role.label}, {scope}")
+
+
+@user.command("passwd")
+@dsn_option
+@click.argument("username")
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Read the new password from this file instead of asking.",
+)
+def user_passwd(dsn: str, username: str, password_file: Path | None) -> None:
+    """Set an HQ user's password; their open sessions end."""
+    from cloud.hq import accounts
+    from cloud.migrate import connect
+    from webui.errors import ApiError
+
+    password = _read_password(password_file, prompt="New password (12 characters or more)")
+    try:
+        with connect(dsn) as conn:
+            found = accounts.find_user(conn, username)
+            accounts.set_password(
+                conn, accounts.Passwords(), found.id, password=password, by=None, address="cli"
+            )
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"password set for {found.username}; their sessions were ended")
+
+
+@user.command("disable")
+@dsn_option
+@click.argument("username")
+def user_disable(dsn: str, username: str) -> None:
+    """Disable an HQ user; their sessions end at once."""
+    from cloud.hq import accounts
+    from cloud.migrate import connect
+    from webui.errors import ApiError
+
+    try:
+        with connect(dsn) as conn:
+            found = accounts.find_user(conn, username)
+            accounts.set_active(conn, found.id, active=False, by=None, address="cli")
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"disabled {found.username}")
+
+
+@cloud.command()
+@dsn_option
+@click.option("--host", envvar="TILLBOX_HQ_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="TILLBOX_HQ_PORT", type=int, default=8090, show_default=True)
+@click.option("--threads", envvar="TILLBOX_HQ_THREADS", type=int, default=8, show_default=True)
+def serve(dsn: str, host: str, port: int, threads: int) -> None:
+    """Serve HQ's web pages at /hq with waitress (behind nginx for HTTPS)."""
+    import waitress
+
+    from cloud.hq import create_app
+    from cloud.hq.settings import HqSettingsError, from_env
+
+    try:
+        settings = from_env(dsn=dsn)
+    except HqSettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    app = create_app(settings)
+    click.echo(f"HQ at http://{host}:{port}/hq/")
+    # nginx on the same host sets X-Forwarded-For and -Proto; waitress trusts only it.
+    waitress.serve(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        trusted_proxy="127.0.0.1",
+        trusted_proxy_count=1,
+        trusted_proxy_headers={"x-forwarded-for", "x-forwarded-proto"},
+        clear_untrusted_proxy_headers=True,
+        ident="tillbox-hq",
+    )

@@ -41,8 +41,13 @@ class Forms:
 
 
 def refused(exc: FormInvalid) -> Forms:
-    """The forms state after `exc`: its errors, and the submitted values (never a PIN)."""
-    kept = {k: v for k, v in request.form.items() if "pin" not in k and k != "csrf_token"}
+    """The forms state after `exc`: its errors, and the submitted values (never a PIN or a
+    password, nor the CSRF token)."""
+    kept = {
+        k: v
+        for k, v in request.form.items()
+        if "pin" not in k and "password" not in k and k != "csrf_token"
+    }
     return Forms(errors={exc.form: exc.errors}, values={exc.form: kept})
 
 
