@@ -4,7 +4,8 @@ role (the store manager scoped to s01), and a browser-like client that signs in.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,10 +13,15 @@ import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from waitress import wasyncore
+from waitress.server import create_server
 from werkzeug.test import TestResponse
 
+from cloud.catalog import import_csv
 from cloud.hq import accounts, create_app
 from cloud.hq.settings import HqSettings
+from protocol.ids import new_id
+from tests.appliance.sync.test_chain import other_store
 from tests.cloud.conftest import cloud_dsn, pg, template_db  # noqa: F401  (the DB fixtures)
 
 PASSWORDS = {
@@ -148,3 +154,57 @@ def hq(cloud_dsn: str) -> Hq:  # noqa: F811  (the imported fixture)
 def browser_for(hq: Hq) -> Callable[..., HqBrowser]:
     """A new browser (its own cookies) from an address."""
     return hq.browser
+
+
+def setup_grid(hq: Hq) -> dict[str, str]:
+    """A 12-variant catalog; s01 and s02 with their own ids for the tee; goods received."""
+    lines = [
+        "sku,product,options,barcodes,category,vendor,cost,price,tax_class,reorder_point,reorder_qty,pack_size,active"
+    ]
+    lines.append(
+        "TEE-M-RED,Classic Tee,Size=M;Color=Red,,Apparel,Acme,4.50,12.99,standard,5,24,1,1"
+    )
+    lines.append('FORM-1,"=HYPERLINK(""http://x"")",,,Home,Potters,1.00,2.00,standard,,,1,1')
+    lines += [
+        f"SOCK-{n:02d},Sock {n:02d},,,Apparel,Acme,1.00,3.00,standard,2,10,1,1" for n in range(10)
+    ]
+    with psycopg.connect(hq.dsn, autocommit=True) as conn:
+        report = import_csv(conn, ("\r\n".join(lines) + "\r\n").encode())
+        assert report.applied, report
+        s01, s02 = new_id(), new_id()
+        other_store(conn, "s01", {s01: "TEE-M-RED"}, {s01: 4})
+        other_store(conn, "s02", {s02: "tee-m-red"}, {s02: 9})
+    return {"s01": s01, "s02": s02}
+
+
+@dataclass
+class HqServer:
+    """HQ served by waitress on a free port, on a background thread."""
+
+    server: Any
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.effective_port}"
+
+    def stop(self) -> None:
+        server = self.server
+
+        def shut_down() -> None:
+            server.task_dispatcher.shutdown()
+            wasyncore.close_all(server._map)
+
+        # Closed on the server's own loop thread, as appliance.server does.
+        server.trigger.pull_trigger(shut_down)
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def hq_server(hq: Hq) -> Iterator[HqServer]:
+    server = create_server(hq.app, host="127.0.0.1", port=0, threads=4, ident="tillbox-hq")
+    thread = threading.Thread(target=server.run, name="waitress-hq", daemon=True)
+    thread.start()
+    running = HqServer(server=server, thread=thread)
+    yield running
+    running.stop()

@@ -19,12 +19,10 @@ from appliance.sync.uplink import Uplink
 from cloud.catalog import import_csv
 from cloud.hq import create_app
 from cloud.store_rpc import StoreResponder
-from protocol.ids import new_id
 from tests.appliance.selling.helpers import make_till
 from tests.appliance.sync.mqtt_fakes import Broker, wait_for
 from tests.appliance.sync.test_chain import (
     broker,
-    other_store,
     responder,
     synced,
     uid,
@@ -34,7 +32,7 @@ from tests.appliance.sync.test_chain import (
 from tests.appliance.till import Item
 from tests.cloud.test_worker import FAST
 from tests.conftest import SMALL_CATALOG, FakeWall, Store, make_settings
-from tests.hq.conftest import Hq, fast_settings, seed_users
+from tests.hq.conftest import Hq, fast_settings, seed_users, setup_grid
 
 __all__ = ["broker", "responder", "uplink", "worker"]  # fixtures, imported for this module's tests
 Conn = psycopg.Connection[Any]
@@ -110,29 +108,8 @@ def test_appliance_to_hq_stock_and_fleet_through_real_sync(
     assert "s ago" in s01  # its last event, just now
 
 
-def _setup_grid(hq: Hq) -> dict[str, str]:
-    """A 12-variant catalog; s01 and s02 with their own ids for the tee; goods received."""
-    lines = [
-        "sku,product,options,barcodes,category,vendor,cost,price,tax_class,reorder_point,reorder_qty,pack_size,active"
-    ]
-    lines.append(
-        "TEE-M-RED,Classic Tee,Size=M;Color=Red,,Apparel,Acme,4.50,12.99,standard,5,24,1,1"
-    )
-    lines.append('FORM-1,"=HYPERLINK(""http://x"")",,,Home,Potters,1.00,2.00,standard,,,1,1')
-    lines += [
-        f"SOCK-{n:02d},Sock {n:02d},,,Apparel,Acme,1.00,3.00,standard,2,10,1,1" for n in range(10)
-    ]
-    with psycopg.connect(hq.dsn, autocommit=True) as conn:
-        report = import_csv(conn, ("\r\n".join(lines) + "\r\n").encode())
-        assert report.applied, report
-        s01, s02 = new_id(), new_id()
-        other_store(conn, "s01", {s01: "TEE-M-RED"}, {s01: 4})
-        other_store(conn, "s02", {s02: "tee-m-red"}, {s02: 9})
-    return {"s01": s01, "s02": s02}
-
-
 def test_grid_filters_paging_scope_freshness_and_csv(hq: Hq) -> None:
-    _setup_grid(hq)
+    setup_grid(hq)
     admin = hq.browser().sign_in("admin")
     page = admin.get("/hq/stock")
     assert page.status_code == 200
@@ -188,7 +165,7 @@ def test_grid_filters_paging_scope_freshness_and_csv(hq: Hq) -> None:
 
 
 def test_days_of_cover_comes_from_trailing_sales(hq: Hq) -> None:
-    ids = _setup_grid(hq)
+    ids = setup_grid(hq)
     # 14 sold by s01 in the last 28 days (and 100 long before, which do not count).
     with psycopg.connect(hq.dsn, autocommit=True) as conn:
         event = conn.execute("SELECT id FROM event WHERE store = 's01' LIMIT 1").fetchone()[0]
