@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from protocol.bodies import ReturnCompleted, SaleCompleted, SaleVoided
+from protocol.bodies import ReturnCompleted, SaleCompleted, SaleVoided, Tender
 from protocol.chain import (
     BalanceReply,
     BalanceRequest,
@@ -261,53 +261,33 @@ def book_events(conn: Conn, store: str, items: Sequence[tuple[str, Any]]) -> Non
     order), inside the batch's transaction."""
     sales: dict[str, SaleCompleted] = {}
     for event, body in items:
+        # Which tenders move a balance, which way, as what entry, in which currency.
+        tenders: list[Tender]
         if isinstance(body, SaleCompleted):
             sales[event] = body
-            for n, tender in enumerate(body.tenders):
-                if tender.kind in KINDS:
-                    _book(
-                        conn,
-                        store,
-                        event,
-                        n,
-                        tender.kind,
-                        tender.reference,
-                        -tender.amount,
-                        "redeem",
-                        body.currency,
-                    )
+            tenders, sign, entry, currency = body.tenders, -1, "redeem", body.currency
         elif isinstance(body, ReturnCompleted):
-            currency = _currency_of(conn, store)
-            for n, tender in enumerate(body.tenders):
-                if tender.kind in KINDS:
-                    _book(
-                        conn,
-                        store,
-                        event,
-                        n,
-                        tender.kind,
-                        tender.reference,
-                        tender.amount,
-                        "refund",
-                        currency,
-                    )
+            tenders, sign, entry, currency = body.tenders, 1, "refund", _currency_of(conn, store)
         elif isinstance(body, SaleVoided):
             sale = sales.get(body.sale) or _sale_of(conn, body.sale)
             if sale is None:
                 continue
-            for n, tender in enumerate(sale.tenders):
-                if tender.kind in KINDS:
-                    _book(
-                        conn,
-                        store,
-                        event,
-                        n,
-                        tender.kind,
-                        tender.reference,
-                        tender.amount,
-                        "void",
-                        sale.currency,
-                    )
+            tenders, sign, entry, currency = sale.tenders, 1, "void", sale.currency
+        else:
+            continue
+        for n, tender in enumerate(tenders):
+            if tender.kind in KINDS:
+                _book(
+                    conn,
+                    store,
+                    event,
+                    n,
+                    tender.kind,
+                    tender.reference,
+                    sign * tender.amount,
+                    entry,
+                    currency,
+                )
 
 
 def _sale_of(conn: Conn, sale: str) -> SaleCompleted | None:

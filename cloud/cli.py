@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
+    from cloud.hq.accounts import Passwords
     from cloud.stores import Credentials
 
 dsn_option = click.option(
@@ -859,6 +860,18 @@ def reorder_min_order(dsn: str, sku: str, qty: int) -> None:
     click.echo(f"{sku}: minimum order {qty}")
 
 
+def _hq_passwords(dsn: str) -> Passwords:
+    """HQ's argon2id hasher at the cost the HQ settings give (TILLBOX_HQ_PASSWORD_*)."""
+    from cloud.hq.accounts import Passwords
+    from cloud.hq.settings import HqSettingsError, from_env
+
+    try:
+        settings = from_env(dsn=dsn)
+    except HqSettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    return Passwords(time_cost=settings.password_time_cost, memory_kib=settings.password_memory_kib)
+
+
 def _read_password(password_file: Path | None, *, prompt: str) -> str:
     """A password from a file (its first line) or typed twice at a prompt."""
     if password_file is not None:
@@ -907,7 +920,7 @@ def user_add(
         with connect(dsn) as conn:
             added = accounts.add_user(
                 conn,
-                accounts.Passwords(),
+                _hq_passwords(dsn),
                 username=username,
                 name=name,
                 role=role,
@@ -941,7 +954,7 @@ def user_passwd(dsn: str, username: str, password_file: Path | None) -> None:
         with connect(dsn) as conn:
             found = accounts.find_user(conn, username)
             accounts.set_password(
-                conn, accounts.Passwords(), found.id, password=password, by=None, address="cli"
+                conn, _hq_passwords(dsn), found.id, password=password, by=None, address="cli"
             )
     except ApiError as exc:
         raise click.ClickException(exc.message) from None

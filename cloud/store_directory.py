@@ -11,9 +11,10 @@ runs its own transaction.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from cloud.catalog import head_version
@@ -36,6 +37,8 @@ from protocol.directory import (
 _log = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[Any]
+
+_Entry = TypeVar("_Entry", StaffEntry, RegisterEntry, ReasonEntry)
 
 # The envelope's origin pattern has room for s01-ap … s01-ap99.
 MAX_GENERATION = 99
@@ -131,6 +134,12 @@ def _replace_directory(conn: Conn, store: str, directory: Directory, *, create: 
         )
 
 
+def _entries(conn: Conn, entry: type[_Entry], sql: str, store: str) -> list[_Entry]:
+    """sql's rows for the store as entry structs: its columns are named as entry's fields."""
+    with conn.cursor(row_factory=class_row(entry)) as cur:
+        return cur.execute(sql, (store,)).fetchall()
+
+
 def read_directory(conn: Conn, store: str) -> Directory | None:
     """The directory the cloud holds for a store, or None before its first upload."""
     row = conn.execute(
@@ -138,45 +147,27 @@ def read_directory(conn: Conn, store: str) -> Directory | None:
     ).fetchone()
     if row is None:
         return None
-    staff = [
-        StaffEntry(
-            id=r[0],
-            name=r[1],
-            role=r[2],
-            pin_hash=r[3],
-            active=r[4],
-            created_at=r[5],
-            updated_at=r[6],
-        )
-        for r in conn.execute(
-            "SELECT id, name, role, pin_hash, active, created_at, updated_at FROM store_staff"
-            " WHERE store = %s ORDER BY id",
-            (store,),
-        )
-    ]
-    registers = [
-        RegisterEntry(
-            id=r[0],
-            name=r[1],
-            token_hash=r[2],
-            created_at=r[3],
-            paired_by=r[4],
-            revoked_at=r[5],
-        )
-        for r in conn.execute(
-            "SELECT id, name, token_hash, created_at, paired_by, revoked_at FROM store_register"
-            " WHERE store = %s ORDER BY id",
-            (store,),
-        )
-    ]
-    reasons = [
-        ReasonEntry(code=r[0], kind=r[1], label=r[2], disposition=r[3], active=r[4])
-        for r in conn.execute(
-            "SELECT code, kind, label, disposition, active FROM store_reason"
-            " WHERE store = %s ORDER BY code",
-            (store,),
-        )
-    ]
+    staff = _entries(
+        conn,
+        StaffEntry,
+        "SELECT id, name, role, pin_hash, active, created_at, updated_at FROM store_staff"
+        " WHERE store = %s ORDER BY id",
+        store,
+    )
+    registers = _entries(
+        conn,
+        RegisterEntry,
+        "SELECT id, name, token_hash, created_at, paired_by, revoked_at FROM store_register"
+        " WHERE store = %s ORDER BY id",
+        store,
+    )
+    reasons = _entries(
+        conn,
+        ReasonEntry,
+        "SELECT code, kind, label, disposition, active FROM store_reason"
+        " WHERE store = %s ORDER BY code",
+        store,
+    )
     return Directory(
         version=int(row[0]), staff=staff, registers=registers, reasons=reasons, settings=row[1]
     )
