@@ -9,6 +9,7 @@ from pathlib import Path
 
 from flask import Response, request, send_from_directory
 
+from appliance.admin.changes import change, submit
 from appliance.admin.core import admin, admin_route, audit, done, form_text, page, rt
 from appliance.devices import print_queue, printers, scanners
 from appliance.devices.keymaps import LAYOUTS
@@ -16,7 +17,7 @@ from appliance.errors import ApiError, Invalid, NotFound
 from appliance.runtime import Runtime
 from appliance.staff.registers import Register, list_registers
 from protocol.permissions import Role
-from webui.forms import Fields, FormInvalid, Forms, choice, from_domain, refused
+from webui.forms import Fields, FormInvalid, Forms, choice, from_domain
 
 # The devices page changes what prints where and opens drawers: managers only.
 DEVICES_ROLE = Role.MANAGER
@@ -109,13 +110,6 @@ def devices() -> Response:
     return _show()
 
 
-def _submit(action: object) -> Response:
-    try:
-        return action()  # type: ignore[operator, no-any-return]
-    except FormInvalid as exc:
-        return _show(refused(exc), exc.status)
-
-
 def _register_field(form: str, name: str = "register") -> str:
     registers = {r.id: r for r in _paired(rt())}
     return choice(form, name, registers, label="register")
@@ -139,31 +133,28 @@ def scanner_save(scanner_id: int) -> Response:
         # Prefix and suffix are kept as typed (a space can be one); \t stands for Tab.
         prefix = (request.form.get("prefix") or "").replace("\\t", "\t")
         suffix = (request.form.get("suffix") or "").replace("\\t", "\t")
-        try:
-            with runtime.db.write():
-                if register:
-                    scanners.bind_scanner(runtime, scanner.id, register)
-                else:
-                    scanners.unbind_scanner(runtime, scanner.id)
-                scanners.configure_scanner(
-                    runtime, scanner.id, layout=layout, prefix=prefix, suffix=suffix
-                )
-                audit(
-                    "scanner_save",
-                    f"scanner:{scanner.id}",
-                    {
-                        "register": register or None,
-                        "layout": layout,
-                        "prefix": prefix,
-                        "suffix": suffix,
-                    },
-                )
-        except ApiError as exc:
-            raise from_domain(form, exc, {"unknown_register": "register"}) from None
+        with change(form, {"unknown_register": "register"}):
+            if register:
+                scanners.bind_scanner(runtime, scanner.id, register)
+            else:
+                scanners.unbind_scanner(runtime, scanner.id)
+            scanners.configure_scanner(
+                runtime, scanner.id, layout=layout, prefix=prefix, suffix=suffix
+            )
+            audit(
+                "scanner_save",
+                f"scanner:{scanner.id}",
+                {
+                    "register": register or None,
+                    "layout": layout,
+                    "prefix": prefix,
+                    "suffix": suffix,
+                },
+            )
         where = f"scans for {register}" if register else "is not bound: its scans are dropped"
         return done("admin.devices", f"Scanner {scanner.name} saved: {where}")
 
-    return _submit(act)
+    return submit(_show, act)
 
 
 # ---- printers ------------------------------------------------------------------------------
@@ -189,29 +180,26 @@ def printer_add() -> Response:
         if not address:
             fields.errors["address"] = "say where the printer is (see the examples below)"
         fields.check()
-        try:
-            with runtime.db.write():
-                printer = printers.add_printer(
-                    runtime,
-                    name=name,
-                    connection=connection,
-                    address=address,
-                    profile=runtime.settings.printer_profile,
-                    width=width,
-                    drawer_pin=pin,
-                    drawer_on_ms=on_ms,
-                    drawer_off_ms=off_ms,
-                )
-                audit(
-                    "printer_add",
-                    f"printer:{printer}",
-                    {"name": name, "connection": connection, "address": address, "width": width},
-                )
-        except ApiError as exc:
-            raise from_domain(form, exc) from None
+        with change(form):
+            printer = printers.add_printer(
+                runtime,
+                name=name,
+                connection=connection,
+                address=address,
+                profile=runtime.settings.printer_profile,
+                width=width,
+                drawer_pin=pin,
+                drawer_on_ms=on_ms,
+                drawer_off_ms=off_ms,
+            )
+            audit(
+                "printer_add",
+                f"printer:{printer}",
+                {"name": name, "connection": connection, "address": address, "width": width},
+            )
         return done("admin.devices", f"Printer {name} added: bind it to a register")
 
-    return _submit(act)
+    return submit(_show, act)
 
 
 def _printer(printer_id: int) -> printers.PrinterRow:
@@ -227,18 +215,14 @@ def printer_bind(printer_id: int) -> Response:
     form = f"printer-{printer_id}"
 
     def act() -> Response:
-        runtime = rt()
         row = _printer(printer_id)
         register = _register_field(form)
-        try:
-            with runtime.db.write():
-                printers.bind_printer(runtime, register, row.id)
-                audit("printer_bind", f"printer:{row.id}", {"register": register})
-        except ApiError as exc:
-            raise from_domain(form, exc, {"unknown_register": "register"}) from None
+        with change(form, {"unknown_register": "register"}) as runtime:
+            printers.bind_printer(runtime, register, row.id)
+            audit("printer_bind", f"printer:{row.id}", {"register": register})
         return done("admin.devices", f"{register} now prints on {row.name}")
 
-    return _submit(act)
+    return submit(_show, act)
 
 
 @admin_route("/devices/printers/<int:printer_id>/remove", role=DEVICES_ROLE, methods=("POST",))
@@ -286,7 +270,7 @@ def drawer_test() -> Response:
         runtime.print_wake.set()
         return done("admin.devices", f"Drawer of {register} sent to open (job {job})")
 
-    return _submit(act)
+    return submit(_show, act)
 
 
 # ---- Bluetooth -----------------------------------------------------------------------------
@@ -311,7 +295,7 @@ def bluetooth_pair() -> Response:
             f"Paired {address.upper()}: it shows under Scanners once it connects; bind it there",
         )
 
-    return _submit(act)
+    return submit(_show, act)
 
 
 # ---- demo mode -----------------------------------------------------------------------------
@@ -354,4 +338,4 @@ def virtual_scan() -> Response:
         where = "" if streaming else " (its register app is not connected now)"
         return done("admin.devices", f"Scanned {code} for {register}{where}")
 
-    return _submit(act)
+    return submit(_show, act)

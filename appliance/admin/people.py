@@ -3,18 +3,18 @@ deactivate, unlock). Thin: each form calls appliance/staff, as the API and the C
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Response, request
 
+from appliance.admin.changes import change, submit
 from appliance.admin.core import admin, admin_route, audit, done, form_text, page, rt
 from appliance.errors import ApiError
 from appliance.runtime import Runtime
 from appliance.staff import directory, registers
 from appliance.staff.directory import StaffMember
 from protocol.permissions import PERMISSIONS, Action, Role
-from webui.forms import FormInvalid, Forms, choice, from_domain, refused
+from webui.forms import FormInvalid, Forms, choice, from_domain
 
 REGISTERS_ROLE = PERMISSIONS[Action.REGISTER_MANAGE].min_role
 STAFF_ROLE = PERMISSIONS[Action.STAFF_MANAGE].min_role
@@ -30,13 +30,6 @@ _STAFF_FIELDS = {
     "pin_required": "pin",
     "last_manager": "role",
 }
-
-
-def _submit(show: Callable[[Forms, int], Response], action: Callable[[], Response]) -> Response:
-    try:
-        return action()
-    except FormInvalid as exc:
-        return show(refused(exc), exc.status)
 
 
 # ---- registers -----------------------------------------------------------------------------
@@ -190,7 +183,7 @@ def staff_add() -> Response:
             f"{member.name} added as {role}: they sign in with staff ID {member.id}",
         )
 
-    return _submit(_show_staff, act)
+    return submit(_show_staff, act)
 
 
 @admin_route("/staff/<staff_id>/role", role=STAFF_ROLE, methods=("POST",))
@@ -199,18 +192,14 @@ def staff_role(staff_id: str) -> Response:
     form = f"staff-{staff_id}"
 
     def act() -> Response:
-        runtime = rt()
         member = _member(staff_id)
         role = choice(form, "role", ROLES, label="role")
-        try:
-            with runtime.db.write():
-                directory.update_staff(runtime, member.id, role=ROLES[role])
-                audit("staff_role", f"staff:{member.id}", {"from": member.role.slug, "to": role})
-        except ApiError as exc:
-            raise from_domain(form, exc, _STAFF_FIELDS) from None
+        with change(form, _STAFF_FIELDS) as runtime:
+            directory.update_staff(runtime, member.id, role=ROLES[role])
+            audit("staff_role", f"staff:{member.id}", {"from": member.role.slug, "to": role})
         return done("admin.staff_page", f"{member.name} is now a {role}")
 
-    return _submit(_show_staff, act)
+    return submit(_show_staff, act)
 
 
 @admin_route("/staff/<staff_id>/pin", role=STAFF_ROLE, methods=("POST",))
@@ -237,7 +226,7 @@ def staff_pin(staff_id: str) -> Response:
         what = "is back with a new PIN" if reactivate else "has a new PIN"
         return done("admin.staff_page", f"{member.name} {what}")
 
-    return _submit(_show_staff, act)
+    return submit(_show_staff, act)
 
 
 @admin_route("/staff/<staff_id>/deactivate", role=STAFF_ROLE, methods=("POST",))
@@ -246,20 +235,16 @@ def staff_deactivate(staff_id: str) -> Response:
     form = f"staff-{staff_id}"
 
     def act() -> Response:
-        runtime = rt()
         member = _member(staff_id)
         if member.id == admin().staff.id:
             raise FormInvalid(form, {"_form": "you cannot deactivate yourself"})
-        try:
-            with runtime.db.write():
-                # Their register sessions end here; their admin session stops resolving.
-                directory.update_staff(runtime, member.id, active=False)
-                audit("staff_deactivate", f"staff:{member.id}", {"name": member.name})
-        except ApiError as exc:
-            raise from_domain(form, exc, _STAFF_FIELDS) from None
+        with change(form, _STAFF_FIELDS) as runtime:
+            # Their register sessions end here; their admin session stops resolving.
+            directory.update_staff(runtime, member.id, active=False)
+            audit("staff_deactivate", f"staff:{member.id}", {"name": member.name})
         return done("admin.staff_page", f"{member.name} deactivated")
 
-    return _submit(_show_staff, act)
+    return submit(_show_staff, act)
 
 
 @admin_route("/staff/<staff_id>/unlock", role=UNLOCK_ROLE, methods=("POST",))
