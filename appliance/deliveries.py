@@ -16,6 +16,7 @@ from appliance.catalog.queries import exact_variant
 from appliance.errors import Invalid
 from appliance.runtime import Runtime
 from appliance.staff.directory import StaffMember
+from appliance.stock_counts import resolve_code
 from protocol.money import Money
 
 MAX_LINES = 5000
@@ -113,14 +114,19 @@ def adjust(
     rt: Runtime, staff: StaffMember, *, code: str, qty: int, reason: str, note: str | None
 ) -> str:
     """One stock correction (qty +found / −lost) with a reason: a stock.adjusted event; its id."""
-    variant = exact_variant(rt.db, code)
-    if variant is None:
-        raise Invalid(
-            f"no active item has the barcode or SKU {code}",
-            code="unknown_code",
-            details={"field": "code"},
-        )
+    variant = resolve_code(rt, code)
     body: dict[str, object] = {"lines": [{"variant": variant, "qty": qty, "reason": reason}]}
     if note:
         body["note"] = note
     return push.apply_own(rt, type="stock.adjusted", body=body, actor=staff).id
+
+
+def adjustment_reasons(rt: Runtime) -> list[tuple[str, str]]:
+    """The active stock adjustment reasons as (code, label), by label: the registers' list."""
+    return [
+        (row["code"], row["label"])
+        for row in rt.db.query(
+            "SELECT code, label FROM reason_code WHERE kind = 'adjust' AND active = 1"
+            " ORDER BY label"
+        )
+    ]

@@ -16,6 +16,7 @@ from appliance import push
 from appliance import review as flags
 from appliance.admin.core import admin, admin_route, audit, done, form_text, page, rt
 from appliance.api.schemas import FlagEntry
+from appliance.deliveries import adjustment_reasons
 from appliance.errors import ApiError, Conflict
 from appliance.receipts.layouts import local_time, money
 from appliance.runtime import Runtime
@@ -202,19 +203,8 @@ def _show(forms: Forms | None = None, status: int = 200) -> Response:
         forms=forms or Forms(),
         views=[describe(runtime, f) for f in found],
         show_all=show_all,
-        reasons=_reasons(runtime),
+        reasons=adjustment_reasons(runtime),
     )
-
-
-def _reasons(runtime: Runtime) -> list[tuple[str, str]]:
-    """The stock adjustment reasons (the registers' list)."""
-    return [
-        (row["code"], row["label"])
-        for row in runtime.db.query(
-            "SELECT code, label FROM reason_code WHERE kind = 'adjust' AND active = 1"
-            " ORDER BY label"
-        )
-    ]
 
 
 def _flag(flag_id: int) -> FlagEntry:
@@ -271,7 +261,7 @@ def review_adjust(flag_id: int) -> Response:
         qty = whole_number(form, "qty", label="The change")
         if qty == 0 or abs(qty) > 1_000_000:
             raise FormInvalid(form, {"qty": "the change is a whole number, not 0 (−5 removes 5)"})
-        reason = choice(form, "reason", dict(_reasons(runtime)), label="reason")
+        reason = choice(form, "reason", dict(adjustment_reasons(runtime)), label="reason")
         note = _note(form)
         with runtime.db.write():
             env = push.apply_own(

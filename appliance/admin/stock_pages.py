@@ -37,16 +37,6 @@ def _money(runtime: Runtime) -> Any:
     return m
 
 
-def _reasons(runtime: Runtime) -> list[tuple[str, str]]:
-    return [
-        (row["code"], row["label"])
-        for row in runtime.db.query(
-            "SELECT code, label FROM reason_code WHERE kind = 'adjust' AND active = 1"
-            " ORDER BY label"
-        )
-    ]
-
-
 def _recent(runtime: Runtime, kind: str) -> list[Any]:
     """The latest stock movements of a kind, with the item, who and when."""
     return runtime.db.query(
@@ -69,7 +59,7 @@ def _show(forms: Forms | None = None, status: int = 200) -> Response:
         counts=stock_counts.recent(runtime),
         adjustments=_recent(runtime, "adjust"),
         receipts=_recent(runtime, "receipt"),
-        reasons=_reasons(runtime),
+        reasons=deliveries.adjustment_reasons(runtime),
         may_adjust=admin().staff.role >= ADJUST_ROLE,
     )
 
@@ -243,7 +233,9 @@ def stock_adjust() -> Response:
         qty = fields.number("qty", label="The change", default=0)
         if not qty and "qty" not in fields.errors:
             fields.errors["qty"] = "the change is a whole number, not 0 (−5 removes 5)"
-        reason = fields.choice("reason", dict(_reasons(runtime)), label="reason")
+        reason = fields.choice(
+            "reason", dict(deliveries.adjustment_reasons(runtime)), label="reason"
+        )
         note = form_text("note", max_length=200)
         if not code:
             fields.errors["code"] = "scan a barcode or type a SKU"

@@ -204,9 +204,12 @@ def test_an_adjustment_is_a_stock_adjusted_event_and_listed(
         {"code": "96385074", "qty": "0", "reason": "damaged"},
         {"code": "96385074", "qty": "1", "reason": "made-up"},
         {"code": "NOPE", "qty": "1", "reason": "damaged"},
+        {"code": "", "qty": "1", "reason": "damaged"},
     ):
         refused = supervisor.post("/admin/stock/adjustments", form)
         assert refused.status_code == 422, form
+        if not form["code"] or form["code"] == "NOPE":
+            assert "code" in field_errors(refused.text), form
     assert _stock(catalog) == before
 
 
