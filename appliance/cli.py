@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -16,6 +17,7 @@ from appliance.runtime import NotInitialised, Runtime, open_runtime
 from appliance.settings import Settings, SettingsError, load_settings
 
 _log = logging.getLogger(__name__)
+_Command = TypeVar("_Command", bound=Callable[..., Any])
 
 data_option = click.option(
     "--data",
@@ -24,6 +26,17 @@ data_option = click.option(
     default=None,
     help="The store's data directory (default: $TILLBOX_DATA or /var/lib/tillbox).",
 )
+
+
+def system_dir_option(flag: str, default: str, help_text: str) -> Callable[[_Command], _Command]:
+    """A directory option with a system default that --help shows (the first-boot targets)."""
+    return click.option(
+        flag,
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path(default),
+        show_default=True,
+        help=help_text,
+    )
 
 
 def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
@@ -531,27 +544,11 @@ def verify_journal(data_dir: Path | None) -> None:
     show_default=True,
     help="The first-boot file on the boot partition.",
 )
-@click.option(
-    "--config-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("/etc/tillbox"),
-    show_default=True,
-    help="Where the broker password and CA go.",
+@system_dir_option("--config-dir", "/etc/tillbox", "Where the broker password and CA go.")
+@system_dir_option(
+    "--nm-dir", "/etc/NetworkManager/system-connections", "Where the Wi-Fi profile goes."
 )
-@click.option(
-    "--nm-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("/etc/NetworkManager/system-connections"),
-    show_default=True,
-    help="Where the Wi-Fi profile goes.",
-)
-@click.option(
-    "--modprobe-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("/etc/modprobe.d"),
-    show_default=True,
-    help="Where the Wi-Fi country goes.",
-)
+@system_dir_option("--modprobe-dir", "/etc/modprobe.d", "Where the Wi-Fi country goes.")
 @click.option("--owner", default=None, help="Give the data directory and secrets to this user.")
 def first_boot(
     data_dir: Path | None,
