@@ -28,29 +28,26 @@ class FakeSystemd:
         self.sock.bind(path)
         self.path = path
 
-    def receive(self, timeout_s: float) -> list[str]:
-        """Every datagram that arrives within `timeout_s`."""
-        got: list[str] = []
+    def _datagrams(self, timeout_s: float) -> Iterator[str]:
+        """Each datagram as it arrives, until `timeout_s` has passed."""
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
             self.sock.settimeout(left)
             try:
-                got.append(self.sock.recv(4096).decode())
+                yield self.sock.recv(4096).decode()
             except TimeoutError:
-                break
-        return got
+                return
+
+    def receive(self, timeout_s: float) -> list[str]:
+        """Every datagram that arrives within `timeout_s`."""
+        return list(self._datagrams(timeout_s))
 
     def wait_for(self, message: str, timeout_s: float) -> list[str]:
         """Datagrams up to and including the first `message`; fails after `timeout_s`."""
         got: list[str] = []
-        deadline = time.monotonic() + timeout_s
-        while (left := deadline - time.monotonic()) > 0:
-            self.sock.settimeout(left)
-            try:
-                got.append(self.sock.recv(4096).decode())
-            except TimeoutError:
-                break
-            if got[-1] == message:
+        for datagram in self._datagrams(timeout_s):
+            got.append(datagram)
+            if datagram == message:
                 return got
         raise AssertionError(f"no {message!r} within {timeout_s} s; got {got}")
 

@@ -123,6 +123,19 @@ def _events_page(after: int) -> bytes:
     return b'{"events":[{"store_seq":1,"envelope":{"v":1,"id":"tru'  # cut off mid-envelope
 
 
+def _good_but_events(events: bytes) -> Answer:
+    """A cloud that answers begin, the variants and the catalog well, and events with events."""
+    return lambda name, req: (
+        _begin()
+        if b"begin" in req
+        else b'{"variants":[]}'
+        if b"variants" in req
+        else b'{"changes":[],"next":0,"head":0}'
+        if name == "catalog"
+        else events
+    )
+
+
 @pytest.mark.parametrize(
     ("answer", "reason"),
     [
@@ -130,30 +143,8 @@ def _events_page(after: int) -> bytes:
         (lambda name, _: b'{"error":"the cloud holds no directory for store s01"}', "refused"),
         (lambda name, _: _begin(store="s02"), "not s01"),
         (lambda name, _: _begin(directory=None), "could not be read"),
-        (
-            lambda name, req: (
-                _begin()
-                if b"begin" in req
-                else b'{"variants":[]}'
-                if b"variants" in req
-                else b'{"changes":[],"next":0,"head":0}'
-                if name == "catalog"
-                else _events_page(0)
-            ),
-            "events reply could not be read",
-        ),
-        (
-            lambda name, req: (
-                _begin()
-                if b"begin" in req
-                else b'{"variants":[]}'
-                if b"variants" in req
-                else b'{"changes":[],"next":0,"head":0}'
-                if name == "catalog"
-                else b'{"events":[]}'
-            ),
-            "events end at store_seq 0, not 3",
-        ),
+        (_good_but_events(_events_page(0)), "events reply could not be read"),
+        (_good_but_events(b'{"events":[]}'), "events end at store_seq 0, not 3"),
     ],
     ids=["truncated-begin", "refused", "other-store", "no-directory", "truncated-events", "short"],
 )
