@@ -284,7 +284,11 @@ def test_cli_adds_the_first_admin_sets_a_password_and_disables(
     runner = CliRunner()
     secret = tmp_path / "pw"
     secret.write_text("the-first-password\n")
-    env = {"TILLBOX_CLOUD_DSN": cloud_dsn}
+    env = {
+        "TILLBOX_CLOUD_DSN": cloud_dsn,
+        "TILLBOX_HQ_PASSWORD_TIME_COST": "1",
+        "TILLBOX_HQ_PASSWORD_MEMORY_KIB": "64",
+    }
     added = runner.invoke(
         main,
         ["cloud", "user", "add", "root", "--name", "Head Office", "--password-file", str(secret)],
@@ -292,6 +296,10 @@ def test_cli_adds_the_first_admin_sets_a_password_and_disables(
     )
     assert added.exit_code == 0, added.output
     assert "added root: HQ admin, every store" in added.output
+    stored = Hq(app=create_app(fast_settings(cloud_dsn)), dsn=cloud_dsn).query(
+        "SELECT password_hash FROM hq_user WHERE username = 'root'"
+    )[0][0]
+    assert stored.startswith("$argon2id$") and "m=64,t=1," in stored  # the settings' cost
     again = runner.invoke(
         main,
         ["cloud", "user", "add", "root", "--name", "X", "--password-file", str(secret)],
