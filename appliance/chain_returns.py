@@ -268,23 +268,11 @@ def kept_sale(step: Apply, receipt: str) -> dict[str, Any] | None:
     return doc
 
 
-def check_tenders(step: Apply, doc: dict[str, Any], tenders: Any) -> None:
-    """The refund goes back the way the other store was paid (or as store credit, or an
-    exchange), never more per tender than was paid and not yet refunded anywhere."""
-    _, refunded_here = _local_returns(step.rt, doc["id"])
-    left = {
+def refundable(rt: Runtime, doc: dict[str, Any]) -> dict[str, int]:
+    """What may still go back to each tender kind of another store's sale: what it was paid,
+    less what was refunded to it anywhere (the cloud's figure and this store's own returns)."""
+    _, refunded_here = _local_returns(rt, doc["id"])
+    return {
         t["kind"]: t["paid"] - t["refunded_elsewhere"] - refunded_here.get(t["kind"], 0)
         for t in doc["tenders"]
     }
-    for tender in tenders:
-        if tender.kind in ("store_credit", "exchange"):
-            continue
-        available = left.get(tender.kind, 0)
-        if tender.amount > available:
-            step.breach(
-                "refund_tender",
-                f"at most {available} can go back to {tender.kind} for this receipt",
-                kind=tender.kind,
-                available=available,
-            )
-        left[tender.kind] = available - tender.amount

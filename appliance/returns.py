@@ -107,9 +107,9 @@ def apply_return(step: Apply) -> None:
         )
     check_tenders(step, ret.tenders, ret.totals.total, what="refund")
     if foreign is not None:
-        chain_returns.check_tenders(step, foreign, ret.tenders)
+        _check_refund_tenders(step, chain_returns.refundable(step.rt, foreign), ret)
     elif original is not None:
-        _check_refund_tenders(step, original["id"], ret)
+        _check_refund_tenders(step, _refundable(step, original["id"]), ret)
     credit = sum(t.amount for t in ret.tenders if t.kind == "exchange")
     if ret.exchange is not None:
         if not credit:
@@ -263,10 +263,10 @@ def _check_unreceipted_line(step: Apply, line: Any) -> int | None:
     return rate
 
 
-def _check_refund_tenders(step: Apply, sale_id: str, ret: ReturnCompleted) -> None:
-    """The refund goes back the way the sale was paid (or as store credit, or an exchange),
-    never more per tender than was paid and not yet refunded."""
-    left = {
+def _refundable(step: Apply, sale_id: str) -> dict[str, int]:
+    """What may still go back to each tender kind of this store's sale: paid, less refunded
+    (refunds are stored as negative payments)."""
+    return {
         row["kind"]: row["paid"] + row["refunded"]
         for row in step.rt.db.query(
             "SELECT kind, SUM(amount) AS paid,"
@@ -276,6 +276,12 @@ def _check_refund_tenders(step: Apply, sale_id: str, ret: ReturnCompleted) -> No
             (sale_id, sale_id),
         )
     }
+
+
+def _check_refund_tenders(step: Apply, left: dict[str, int], ret: ReturnCompleted) -> None:
+    """The refund goes back the way the sale was paid (or as store credit, or an exchange),
+    never more per tender kind than `left` (what was paid and not yet refunded)."""
+    left = dict(left)
     for tender in ret.tenders:
         if tender.kind in ("store_credit", "exchange"):
             continue
