@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -14,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from cloud.worker import record_status
 from tests.hq.conftest import PASSWORDS, Hq, HqServer, setup_grid
+from tests.pwa.test_accessibility import AXE, serious_violations
 
 
 @pytest.fixture
@@ -102,3 +104,35 @@ def test_sign_in_fleet_and_stock_grid_with_filters(hq: Hq, hq_server: HqServer, 
     expect(page).to_have_url(re.compile(r"/hq/login$"))
     page.goto(f"{hq_server.url}/hq/fleet")
     expect(page).to_have_url(re.compile(r"/hq/login\?next="))
+
+
+@pytest.fixture
+def axe_page(browser: Browser) -> Iterator[Page]:
+    """axe is injected, so this context bypasses the pages' CSP (checked in test_accounts)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, bypass_csp=True)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+def test_every_hq_page_passes_axe(hq: Hq, hq_server: HqServer, axe_page: Page) -> None:
+    assert AXE.is_file(), "pwa/node_modules is missing: run scripts/bootstrap.sh"
+    setup_grid(hq)
+    page = axe_page
+    found: dict[str, list[dict[str, Any]]] = {}
+    page.goto(f"{hq_server.url}/hq/login")
+    found["login"] = serious_violations(page)
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(PASSWORDS["admin"])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    found["dashboard"] = serious_violations(page)
+    for path in ("/hq/stock", "/hq/fleet", "/hq/users", "/hq/account"):
+        page.goto(f"{hq_server.url}{path}")
+        found[path] = serious_violations(page)
+    # A refused form, with its errors by the fields.
+    page.goto(f"{hq_server.url}/hq/users")
+    page.get_by_role("button", name="Add user").click()
+    expect(page.locator(".error").first).to_contain_text("a username is")
+    found["users refused"] = serious_violations(page)
+    assert {name: v for name, v in found.items() if v} == {}
