@@ -12,11 +12,11 @@ from playwright.sync_api import Browser, Dialog, Page, expect
 
 from appliance.devices.print_queue import PrintWorker
 from appliance.devices.printers import add_printer, bind_printer
-from appliance.devices.scanners import InputNode, record_seen
 from appliance.runtime import Runtime
 from appliance.server import RunningServer
 from appliance.staff.registers import get_register
 from tests.admin.test_admin_pages import go, sign_in
+from tests.appliance.devices.plugged import plug_scanner
 from tests.conftest import Store
 from tests.pwa.test_accessibility import AXE, serious_violations
 
@@ -36,18 +36,8 @@ def test_every_admin_page_passes_axe(
 ) -> None:
     assert AXE.is_file(), "pwa/node_modules is missing: run scripts/bootstrap.sh"
     admin = axe_page
-    record_seen(
-        catalog,
-        InputNode(
-            node="/dev/input/event5",
-            stable_id="path:usb-0:1.3:1.0",
-            name="Zebra DS2208",
-            vendor_product="05e0:1200",
-            bluetooth=False,
-            tagged=True,
-            keyboard=True,
-        ),
-        present=True,
+    plug_scanner(
+        catalog, stable_id="path:usb-0:1.3:1.0", name="Zebra DS2208", vendor_product="05e0:1200"
     )
     printer = add_printer(catalog, name="Demo", connection="demo", address=str(tmp_path / "p"))
     bind_printer(catalog, store.register_id, printer)

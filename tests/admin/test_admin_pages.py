@@ -12,9 +12,10 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from appliance.devices.print_queue import PrintWorker
-from appliance.devices.scanners import InputNode, find_scanner, record_seen
+from appliance.devices.scanners import find_scanner
 from appliance.runtime import Runtime
 from appliance.server import RunningServer
+from tests.appliance.devices.plugged import plug_scanner
 from tests.conftest import PINS, Store
 from tests.pwa.test_sell import keypad
 
@@ -78,18 +79,11 @@ def test_a_manager_pairs_a_register_binds_a_scanner_test_prints_and_scans_virtua
     expect(row).to_contain_text("online")  # its register app holds the scan stream open
 
     # Bind a scanner the appliance found (the udev boundary, as in the scanner tests).
-    scanner = record_seen(
+    scanner = plug_scanner(
         catalog,
-        InputNode(
-            node="/dev/input/event5",
-            stable_id="path:platform-xhci-hcd.0-usb-0:1.3:1.0",
-            name="Zebra DS2208",
-            vendor_product="05e0:1200",
-            bluetooth=False,
-            tagged=True,
-            keyboard=True,
-        ),
-        present=True,
+        stable_id="path:platform-xhci-hcd.0-usb-0:1.3:1.0",
+        name="Zebra DS2208",
+        vendor_product="05e0:1200",
     )
     go(admin, "Devices")
     form = admin.get_by_role("form", name="Scanner Zebra DS2208")

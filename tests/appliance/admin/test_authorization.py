@@ -14,10 +14,10 @@ import pytest
 from appliance import stock_counts
 from appliance.admin.core import ROUTES
 from appliance.devices.printers import add_printer
-from appliance.devices.scanners import InputNode, record_seen
 from protocol.ids import new_id
 from protocol.permissions import Role
 from tests.appliance.admin.conftest import AdminBrowser
+from tests.appliance.devices.plugged import plug_scanner
 from tests.appliance.selling.helpers import make_till
 from tests.appliance.till import Item
 from tests.conftest import FakeWall, Store
@@ -38,19 +38,7 @@ def _ids(store: Store, tmp: Path, wall: FakeWall) -> dict[str, Any]:
     assert till.push(unknown, mode="replay", token=store.device).status_code == 200
     flag = rt.db.scalar("SELECT id FROM review_flag WHERE event = ?", (unknown.id,))
     count = stock_counts.start(rt, scope="cycle", blind=False, staff=store.staff["manager"])
-    scanner = record_seen(
-        rt,
-        InputNode(
-            node="/dev/input/event7",
-            stable_id="path:platform-usb-1.2",
-            name="Honeywell 1900",
-            vendor_product="0c2e:0b61",
-            bluetooth=False,
-            tagged=True,
-            keyboard=True,
-        ),
-        present=True,
-    )
+    scanner = plug_scanner(rt)
     folder = tmp / "prints"
     folder.mkdir()
     (folder / "000001-test-page.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")

@@ -12,27 +12,11 @@ import pytest
 
 from appliance.devices.print_queue import PrintWorker
 from appliance.devices.printers import add_printer, bind_printer
-from appliance.devices.scanners import InputNode, ScannerRow, find_scanner, record_seen
+from appliance.devices.scanners import find_scanner
 from appliance.scans import Scan
 from tests.appliance.admin.conftest import AdminBrowser, field_errors
+from tests.appliance.devices.plugged import plug_scanner
 from tests.conftest import Store
-
-
-def plug_scanner(store: Store, stable_id: str = "path:platform-usb-1.2") -> ScannerRow:
-    """A scanner seen at the device boundary (udev), as the scanner tests make them."""
-    return record_seen(
-        store.rt,
-        InputNode(
-            node="/dev/input/event7",
-            stable_id=stable_id,
-            name="Honeywell 1900",
-            vendor_product="0c2e:0b61",
-            bluetooth=False,
-            tagged=True,
-            keyboard=True,
-        ),
-        present=True,
-    )
 
 
 def audit(store: Store) -> list[tuple[str, str, dict[str, Any]]]:
@@ -47,7 +31,7 @@ def audit(store: Store) -> list[tuple[str, str, dict[str, Any]]]:
 def test_binding_a_scanner_with_its_layout_prefix_and_suffix(
     manager: AdminBrowser, store: Store
 ) -> None:
-    scanner = plug_scanner(store)
+    scanner = plug_scanner(store.rt)
     page = manager.get("/admin/devices")
     assert "Honeywell 1900" in page.text and "not bound" in page.text
     answer = manager.post(
@@ -83,7 +67,7 @@ def test_binding_a_scanner_with_its_layout_prefix_and_suffix(
 def test_a_bad_scanner_form_is_refused_by_its_field_and_changes_nothing(
     manager: AdminBrowser, store: Store, form: dict[str, str], field: str
 ) -> None:
-    scanner = plug_scanner(store)
+    scanner = plug_scanner(store.rt)
     manager.post(
         f"/admin/devices/scanners/{scanner.id}", {"register": store.register_id, "layout": "uk"}
     )
