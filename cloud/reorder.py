@@ -13,8 +13,11 @@ The rule, per store × variant (a periodic review, order-up-to policy):
 - seasonality: the SKU's sales (all stores in the plan) in the same ISO weeks last year, the
   weeks ahead against the trailing weeks weighted the same way; shrunk towards 1 when last
   year sold little, and clamped;
-- safety stock = z(service level) × σ_week × √(P / 7), σ_week the trailing weeks' standard
-  deviation (at least √mean, the Poisson floor), P = lead time + review period in days;
+- safety stock = k × σ_week × √(max(P, 7) / 7), σ_week the trailing weeks' standard
+  deviation (at least √mean, the Poisson floor), P = lead time + review period in days, and
+  k balancing a run-out's cost against the item's carrying cost (`safety_factor`), or z of
+  the service level for an item without a cost; a week running far above its forecast is
+  taken at its own rate;
 - order-up-to S = forecast per day × P + safety stock; inventory position = max(on-hand, 0) +
   in transit; order S − position when positive, at least the minimum order, rounded up to
   whole packs.
@@ -48,12 +51,19 @@ DEFAULT_REVIEW_DAYS = 7
 class Policy:
     """The chain's reorder settings: the service level and how transfers are costed."""
 
-    # Chance of not running out within a review cycle (sets z of the safety stock).
+    # Chance of not running out within a review cycle: z of the safety stock for an item
+    # without a cost, or for every item when stockout_cost is None.
     service_level: float = 0.995
     trailing_weeks: int = 8
     # Units sold last year in the trailing weeks (chain-wide) at which last year's seasonal
     # ratio counts half; fewer pull the factor towards 1, more trust it.
     season_shrink_units: int = 30
+    # What one run-out of one item in one store costs the chain (minor units): when set,
+    # each item's safety stock balances it against the item's carrying cost instead of
+    # using one service level for all (see safety_factor), within these bounds.
+    stockout_cost: int | None = 500
+    service_min: float = 0.95
+    service_max: float = 0.9999
     season_min: float = 0.33
     season_max: float = 3.0
     # Safety stock covers at least this many days of variability: sales are read by the
@@ -309,6 +319,21 @@ def _surge(item: Item, cal: _Calendar, per_day: float, sigma_week: float, policy
     return 0.0
 
 
+def safety_factor(policy: Policy, unit_cost: int | None, sigma_p: float, review_days: int) -> float:
+    """How many standard deviations of safety stock: z of the service level, or, with a
+    stockout cost set and the unit cost known, the k that minimises carrying cost plus the
+    cost of running out once per review cycle (Brown's rule, a cost per stockout occasion):
+    B · φ(k) = h · R · σ_P, so k = √(2 · ln(B / (√(2π) · h · R · σ_P))), h the carrying cost
+    of a unit per day. Kept within the policy's lowest and highest service levels."""
+    if policy.stockout_cost is None or not unit_cost or sigma_p <= 0:
+        return policy.z
+    per_day = unit_cost * policy.holding_rate / 365
+    x = policy.stockout_cost / (math.sqrt(2 * math.pi) * per_day * review_days * sigma_p)
+    k = math.sqrt(2 * math.log(x)) if x > 1 else 0.0
+    dist = NormalDist()
+    return min(dist.inv_cdf(policy.service_max), max(dist.inv_cdf(policy.service_min), k))
+
+
 def _assess(item: Item, cal: _Calendar, season: float, policy: Policy) -> _Assessed:
     demand = _demand(item, cal)
     per_day = demand.per_week / 7 * season
@@ -318,9 +343,11 @@ def _assess(item: Item, cal: _Calendar, season: float, policy: Policy) -> _Asses
     lead = item.lead_time_days
     protect = lead + item.review_days
     safety_days = max(protect, policy.min_safety_days)
-    safety = math.ceil(policy.z * sigma * math.sqrt(safety_days / 7) - 1e-9) if demand.weeks else 0
+    sigma_p = sigma * math.sqrt(safety_days / 7)
+    z = safety_factor(policy, item.unit_cost, sigma_p, item.review_days)
+    safety = math.ceil(z * sigma_p - 1e-9) if demand.weeks else 0
     order_up_to = math.ceil(per_day * protect - 1e-9) + safety
-    own_rop = math.ceil(per_day * lead + policy.z * sigma * math.sqrt(lead / 7) - 1e-9)
+    own_rop = math.ceil(per_day * lead + z * sigma * math.sqrt(lead / 7) - 1e-9)
     # Without sales there is no point of our own: only a hand-set one raises the alert.
     rop = item.reorder_point if item.reorder_point is not None else own_rop if per_day > 0 else None
     if demand.weeks == 0 and item.reorder_point is not None:

@@ -9,6 +9,7 @@ import json
 import math
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,9 @@ from cloud.reorder import Item, Policy, Scope, is_low, plan, round_order, same_w
 AS_OF = date(2026, 6, 1)
 LONG_AGO = date(2024, 1, 1)
 # Plain settings for hand computation: no surge check, no safety floor beyond the period.
-PLAIN = Policy(service_level=0.95, trailing_weeks=4, min_safety_days=0, surge_sigmas=0)
+PLAIN = Policy(
+    service_level=0.95, trailing_weeks=4, min_safety_days=0, surge_sigmas=0, stockout_cost=None
+)
 Z95 = 1.6448536269514722
 
 
@@ -72,7 +75,7 @@ def test_the_current_week_is_not_history() -> None:
 def test_a_surge_this_week_is_trusted_at_once() -> None:
     # Forecast 1 a day, σ_week = √7 (Poisson floor). Two days in, 10 sold against an
     # expected 2 + 2·√7·√(2/7) = 4.83: the week's own rate, 5 a day, is used.
-    surge = Policy(service_level=0.95, trailing_weeks=4, min_safety_days=0, surge_sigmas=2)
+    surge = replace(PLAIN, surge_sigmas=2)
     sales = weeks(7, 7, 7, 7) | {(2026, 23): 10}
     s = reorder.assess(item(weekly=sales), AS_OF + timedelta(days=2), surge)
     assert s.per_day == pytest.approx(5.0)
@@ -87,10 +90,7 @@ def test_seasonality_from_the_same_weeks_last_year() -> None:
     # This year 7 a week. Last year: 10 a week in the trailing weeks' twins (2025-W19…W22),
     # 20 a week in the two weeks ahead (lead 7 + review 7 = 14 days: 2025-W23, W24).
     sales = weeks(7, 7, 7, 7) | weeks(10, 10, 10, 10, year=2025) | {(2025, 23): 20, (2025, 24): 20}
-    trusting = Policy(
-        service_level=0.95, trailing_weeks=4, min_safety_days=0, surge_sigmas=0,
-        season_shrink_units=0,
-    )  # fmt: skip
+    trusting = replace(PLAIN, season_shrink_units=0)
     assert reorder.assess(item(weekly=sales), AS_OF, trusting).season == pytest.approx(2.0)
     # Shrunk: 40 units last year against 30 for half trust, 1 + (2 − 1) · 40/70.
     s = reorder.assess(item(weekly=sales), AS_OF, PLAIN)
@@ -104,10 +104,7 @@ def test_seasonality_from_the_same_weeks_last_year() -> None:
 def test_seasonality_is_pooled_over_the_skus_stores() -> None:
     # s01 sold nothing last year in the trailing twins; s02 did: the SKU's factor is shared.
     ly = weeks(10, 10, 10, 10, year=2025) | {(2025, 23): 20, (2025, 24): 20}
-    trusting = Policy(
-        service_level=0.95, trailing_weeks=4, min_safety_days=0, surge_sigmas=0,
-        season_shrink_units=0,
-    )  # fmt: skip
+    trusting = replace(PLAIN, season_shrink_units=0)
     result = plan(
         [item(store="s01", weekly=weeks(7, 7, 7, 7)), item(store="s02", weekly=ly)],
         AS_OF,
@@ -144,7 +141,7 @@ def test_safety_stock_and_order_up_to() -> None:
 
 def test_safety_covers_at_least_a_week() -> None:
     # Lead 1 + review 1 = 2 days, but the floor of 7 days: ⌈1.645 · √7 · 1⌉ = 5.
-    floor = Policy(service_level=0.95, trailing_weeks=4, min_safety_days=7, surge_sigmas=0)
+    floor = replace(PLAIN, min_safety_days=7)
     s = reorder.assess(
         item(weekly=weeks(7, 7, 7, 7), lead_time_days=1, review_days=1), AS_OF, floor
     )
@@ -252,10 +249,7 @@ def test_no_transfer_when_ordering_is_cheaper() -> None:
 
 def test_a_shipment_must_pay_for_itself() -> None:
     # Each line pays its per-unit cost, but the pair's net saving is below the shipment cost.
-    costly = Policy(
-        service_level=0.95, trailing_weeks=4, min_safety_days=0, surge_sigmas=0,
-        transfer_shipment_cost=100_000,
-    )  # fmt: skip
+    costly = replace(PLAIN, transfer_shipment_cost=100_000)
     result = plan(transferable(on_hand=0), AS_OF, costly)
     assert result.transfers == ()
     assert next(s for s in result.suggestions if s.store == "s02").order_qty == 21
@@ -437,7 +431,7 @@ def test_load_items_from_postgres(pg: Conn) -> None:
 
 def test_suggest_for_a_scope(pg: Conn) -> None:
     _seed(pg)
-    policy = Policy(service_level=0.95, trailing_weeks=4, min_safety_days=0, surge_sigmas=0)
+    policy = replace(PLAIN, trailing_weeks=4)
     result = reorder.suggest(pg, AS_OF, Scope(vendor="weaver"), policy)
     assert {(s.store, s.sku) for s in result.suggestions} == {("s01", "TEE-1"), ("s02", "TEE-1")}
     s02 = next(s for s in result.suggestions if s.store == "s02")
@@ -561,3 +555,31 @@ def test_csv_cells_are_safe() -> None:
     assert (row["vendor"], row["category"]) == ("'=HYPERLINK(1)", "'+x")
     assert row["order_value"] == "259.14"  # 21 × 12.34
     assert row["low"] == "1" and row["reorder_point"] == "12"
+
+
+def test_safety_from_a_run_out_cost() -> None:
+    costed = Policy(stockout_cost=1000, holding_rate=0.25, service_min=0.95, service_max=0.9999)
+    # A unit costing 3.65 carries 0.25 cents a day; R = 7, σ_P = 2:
+    # k = √(2 · ln(1000 / (√(2π) · 0.25 · 7 · 2))) = √(2 · ln 113.98) = 3.078.
+    assert reorder.safety_factor(costed, 365, 2.0, 7) == pytest.approx(3.0777, abs=1e-4)
+    # Dearer stock, less safety: ten times the cost, k = √(2 · ln 11.398) = 2.2061.
+    assert reorder.safety_factor(costed, 3650, 2.0, 7) == pytest.approx(2.2061, abs=1e-4)
+    # Within the bounds: z(0.95) when running out is cheap, z(0.9999) when it is dear.
+    assert reorder.safety_factor(replace(costed, stockout_cost=1), 365, 2.0, 7) == pytest.approx(
+        Z95
+    )
+    assert reorder.safety_factor(
+        replace(costed, stockout_cost=10**9), 365, 2.0, 7
+    ) == pytest.approx(3.7190, abs=1e-4)
+    # No cost known, or no cost set: the service level's z.
+    assert reorder.safety_factor(costed, None, 2.0, 7) == costed.z
+    assert reorder.safety_factor(PLAIN, 365, 2.0, 7) == PLAIN.z
+    # In a suggestion: steady 7 a week, σ_P = √7 · √2 = 3.742, k = 2.867: ⌈10.73⌉ = 11.
+    plain_costed = replace(PLAIN, stockout_cost=1000)
+    s = reorder.assess(
+        item(weekly=weeks(7, 7, 7, 7), unit_cost=365, on_hand=5, pack_size=6), AS_OF, plain_costed
+    )
+    assert s.safety_stock == 11
+    assert s.order_up_to == 14 + 11
+    # docs/hq.md's worked example: 20 needed, in packs of 6.
+    assert (s.order_qty, s.packs) == (24, 4)

@@ -8,3 +8,7 @@ ALTER TABLE catalog_vendor
     ADD COLUMN review_days integer CHECK (review_days BETWEEN 1 AND 91);
 ALTER TABLE catalog_variant
     ADD COLUMN min_order_qty integer NOT NULL DEFAULT 0 CHECK (min_order_qty >= 0);
+-- Transfers still on the road (reorder.load_items): shipped events and their receipts by
+-- transfer id, without reading every event.
+CREATE INDEX event_transfer ON event ((envelope #>> '{body,transfer}'), type)
+    WHERE type IN ('transfer.shipped', 'transfer.received');
