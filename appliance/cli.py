@@ -590,6 +590,35 @@ def first_boot(
 
 @appliance.command()
 @data_option
+@click.option("--code", default=None, help="A new enrolment code from IT (after a refusal).")
+def enrol(data_dir: Path | None, code: str | None) -> None:
+    """Trade the one-time enrolment code for the broker password at the cloud (once)."""
+    from appliance import enrolment
+
+    settings = _settings(data_dir)
+    _setup_logging("WARNING")
+    if not settings.mqtt_host:
+        raise click.ClickException("no cloud configured (mqtt_host): nothing to enrol with")
+    if code is not None:
+        try:
+            click.echo(f"wrote the new code to {enrolment.set_code(settings, code)}")
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        settings = _settings(data_dir)
+    if not enrolment.pending(settings):
+        click.echo("already enrolled: the broker password is in place (or there is no code)")
+        return
+    outcome = enrolment.exchange(settings)
+    if outcome.state != "enrolled":
+        raise click.ClickException(
+            f"{outcome.message}"
+            + (" (nothing changed; serve retries by itself)" if outcome.state == "retry" else "")
+        )
+    click.echo(f"{outcome.message}; password written to {settings.mqtt_password_file}")
+
+
+@appliance.command()
+@data_option
 def doctor(data_dir: Path | None) -> None:
     """Check the database, the disk and the settings, and say what is wrong."""
     from appliance.doctor import diagnose

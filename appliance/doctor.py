@@ -168,6 +168,28 @@ def _cloud(settings: Settings) -> Iterator[Finding]:
         yield Finding("fail", "cloud", f"mqtt_tls_ca {ca} cannot be read")
         return
     secret = settings.mqtt_password_file
+    from appliance.enrolment import last_outcome, pending
+
+    if pending(settings):
+        last = last_outcome(settings) or {}
+        if last.get("state") == "refused":
+            yield Finding(
+                "fail",
+                "cloud",
+                f"enrolment refused ({last.get('error')}): {last.get('message')}; ask IT for a"
+                " new code and run `tillbox appliance enrol --code CODE`",
+            )
+        elif last:
+            yield Finding(
+                "warn",
+                "cloud",
+                f"not enrolled yet, retrying: {last.get('message')} ({last.get('at')})",
+            )
+        else:
+            yield Finding(
+                "warn", "cloud", "not enrolled yet: the enrolment code has not been traded"
+            )
+        return
     if secret is not None and not os.access(secret, os.R_OK):
         yield Finding("fail", "cloud", f"mqtt_password_file {secret} cannot be read")
         return

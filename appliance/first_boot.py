@@ -19,7 +19,9 @@ country = "IE"                   # the regulatory domain, ISO 3166 alpha-2
 [cloud]                          # optional: without it the store runs without the cloud
 host = "mqtt.example.com"
 port = 8883                      # optional, default 8883
-enrolment_code = "…"             # the store's broker password (`tillbox cloud store add`)
+enrolment_code = "K7QJX-MP3RA-ZT2WD-F5NVE"  # one-time (`tillbox cloud store enrol-code s01`)
+# broker_password = "…"          # instead of a code: the broker password itself (older way)
+# enrol_url = "https://hq.example.com/hq/enrol"  # optional, default https://<host>/hq/enrol
 ca = '''-----BEGIN CERTIFICATE-----…'''  # optional: a private CA (labs)
 
 [manager]                        # optional: the first manager, to log in and pair tablets
@@ -31,8 +33,9 @@ Nothing is applied unless the whole file is valid: every problem is reported (fi
 key, why) and no file is written. Files are written beside their targets and renamed into
 place only after the store exists, so a failure leaves the Pi as it was and the next boot
 tries again. The enrolment code, the Wi-Fi passphrase and the PIN are not kept on the boot
-partition: `.applied` shows them as removed. decisions.md §45 says why the enrolment code is
-the broker password for now.
+partition: `.applied` shows them as removed. The code is traded for the broker password once
+the network is up (appliance/enrolment.py, decisions.md §52); first boot only keeps it, 0600,
+in the data directory.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from appliance.enrolment import CODE_FILE, CODE_RE
 from protocol.envelope import STORE_RE
 from protocol.money import CURRENCY_EXPONENTS
 
@@ -58,7 +62,12 @@ WIFI_CONNECTION = "tillbox-store-wifi"
 PASSWORD_FILE = "mqtt-password"  # noqa: S105 - the file's name, not a password
 CA_FILE = "mqtt-ca.pem"
 REMOVED = "(removed after first boot)"
-_SECRETS = {("wifi", "psk"), ("cloud", "enrolment_code"), ("manager", "pin")}
+_SECRETS = {
+    ("wifi", "psk"),
+    ("cloud", "enrolment_code"),
+    ("cloud", "broker_password"),
+    ("manager", "pin"),
+}
 _HOST_RE = re.compile(
     r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
@@ -66,7 +75,15 @@ _KEYS: dict[str, dict[str, bool]] = {
     # table -> key -> required
     "store": {"id": True, "name": True, "currency": False, "timezone": False},
     "wifi": {"ssid": True, "psk": True, "country": True},
-    "cloud": {"host": True, "port": False, "enrolment_code": True, "ca": False},
+    # One of enrolment_code and broker_password (checked in _check_cloud).
+    "cloud": {
+        "host": True,
+        "port": False,
+        "enrolment_code": False,
+        "broker_password": False,
+        "enrol_url": False,
+        "ca": False,
+    },
     "manager": {"name": True, "pin": True},
 }
 
@@ -95,7 +112,10 @@ class Cloud:
 
     host: str
     port: int
-    enrolment_code: str
+    # Exactly one of the two: a one-time code to trade, or the broker password itself.
+    enrolment_code: str | None
+    broker_password: str | None
+    enrol_url: str | None
     ca: str | None
 
 
@@ -262,23 +282,50 @@ def _check_wifi(tables: dict[str, dict[str, Any]], problems: list[str]) -> Wifi 
 def _check_cloud(tables: dict[str, dict[str, Any]], problems: list[str]) -> Cloud | None:
     host = _text(tables, problems, "cloud", "host")
     code = _text(tables, problems, "cloud", "enrolment_code")
+    password = _text(tables, problems, "cloud", "broker_password")
+    url = _text(tables, problems, "cloud", "enrol_url")
     ca = _text(tables, problems, "cloud", "ca")
     port = tables["cloud"].get("port", 8883)
+    given = [k for k in ("enrolment_code", "broker_password") if k in tables["cloud"]]
+    if len(given) != 1:
+        problems.append(
+            "[cloud] enrolment_code: give the one-time code (`tillbox cloud store enrol-code`)"
+            " or, instead, broker_password; exactly one of the two"
+        )
     if host is not None and not _HOST_RE.fullmatch(host):
         problems.append(f"[cloud] host: {host!r} is not a host name such as mqtt.example.com")
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         problems.append("[cloud] port: must be a number from 1 to 65535")
         port = 0
-    if code is not None and not re.fullmatch(r"[A-Za-z0-9_\-]{16,128}", code):
-        problems.append(
-            "[cloud] enrolment_code: must be the 16 to 128 letters, digits, - or _ that "
-            "`tillbox cloud store add` wrote"
+    if code is not None and not CODE_RE.fullmatch(code):
+        hint = (
+            " (this looks like a broker password: put it under broker_password)"
+            if re.fullmatch(r"[A-Za-z0-9_\-]{16,128}", code)
+            else ""
         )
+        problems.append(
+            "[cloud] enrolment_code: must be the four groups of five letters and digits that"
+            f" `tillbox cloud store enrol-code` printed, e.g. K7QJX-MP3RA-ZT2WD-F5NVE{hint}"
+        )
+    if password is not None and not re.fullmatch(r"[A-Za-z0-9_\-]{16,128}", password):
+        problems.append(
+            "[cloud] broker_password: must be the 16 to 128 letters, digits, - or _ that"
+            " `tillbox cloud store add` wrote"
+        )
+    if url is not None and not re.fullmatch(r"https://[^\s/]+(/\S*)?", url):
+        problems.append(f"[cloud] enrol_url: {url!r} is not an https:// address")
     if ca is not None and "-----BEGIN CERTIFICATE-----" not in ca:
         problems.append("[cloud] ca: must be a PEM certificate (-----BEGIN CERTIFICATE-----)")
-    if host is None or code is None or not port:
+    if host is None or (code is None) == (password is None) or not port:
         return None
-    return Cloud(host=host, port=port, enrolment_code=code, ca=ca)
+    return Cloud(
+        host=host,
+        port=port,
+        enrolment_code=None if code is None else code.upper(),
+        broker_password=password,
+        enrol_url=url,
+        ca=ca,
+    )
 
 
 def wifi_keyfile(wifi: Wifi) -> str:
@@ -353,14 +400,26 @@ def apply_store_setup(source: Path, targets: Targets) -> Applied:
             )
         mqtt: dict[str, Any] = {}
         if setup.cloud is not None:
-            secret = targets.config_dir / PASSWORD_FILE
-            staged.append(_stage(secret, setup.cloud.enrolment_code + "\n", 0o600, owner))
+            cloud = setup.cloud
+            if cloud.broker_password is not None:
+                secret = targets.config_dir / PASSWORD_FILE
+                staged.append(_stage(secret, cloud.broker_password + "\n", 0o600, owner))
+                code_file = None
+            else:
+                # The service writes the password itself once it has traded the code, so both
+                # live in its own data directory (the one it may write under ProtectSystem).
+                assert cloud.enrolment_code is not None
+                secret = data_dir / PASSWORD_FILE
+                code_file = data_dir / CODE_FILE
+                staged.append(_stage(code_file, cloud.enrolment_code + "\n", 0o600, owner))
             mqtt = {
-                "mqtt_host": setup.cloud.host,
-                "mqtt_port": setup.cloud.port,
+                "mqtt_host": cloud.host,
+                "mqtt_port": cloud.port,
                 "mqtt_password_file": secret,
                 "mqtt_tls": True,
                 "mqtt_tls_ca": None,
+                "enrol_code_file": code_file,
+                "enrol_url": cloud.enrol_url,
             }
             if setup.cloud.ca is not None:
                 ca = targets.config_dir / CA_FILE

@@ -17,6 +17,8 @@ from waitress.server import create_server
 
 from appliance.devices.print_queue import PrintWorker
 from appliance.devices.scanners import ScannerService
+from appliance.enrolment import Enroller
+from appliance.enrolment import pending as enrolment_pending
 from appliance.receipts.delivery import MessageWorker
 from appliance.runtime import Runtime
 from appliance.scans import ScanBus
@@ -134,7 +136,21 @@ def serve(
     scans = _scan_bus(app)
     # The cloud uplink lives in this process, beside the API that reports on it
     # (decisions.md §34); no mqtt_host means no cloud, and no uplink.
-    uplink = Uplink(app.extensions["tillbox"]) if settings.mqtt_host else None
+    # A new appliance trades its enrolment code for the broker password first (in the
+    # background, retried); the uplink starts once it has one (decisions.md §52).
+    enroller: Enroller | None = None
+    uplinks: list[Uplink] = []
+    if settings.mqtt_host and enrolment_pending(settings):
+
+        def enrolled() -> None:
+            late = Uplink(app.extensions["tillbox"])
+            uplinks.append(late)
+            late.start()
+
+        enroller = Enroller(settings, enrolled)
+        uplink = None
+    else:
+        uplink = Uplink(app.extensions["tillbox"]) if settings.mqtt_host else None
     # Receipts and drawer kicks queued by committed events (appliance/devices/print_queue.py).
     printing = PrintWorker(app.extensions["tillbox"])
     # Emailed and texted receipts, when this appliance has a mail server or SMS gateway.
@@ -165,6 +181,8 @@ def serve(
     gc.freeze()
     if uplink is not None:
         uplink.start()
+    if enroller is not None:
+        enroller.start()
     printing.start()
     messages.start()
     scanners.start()
@@ -183,8 +201,11 @@ def serve(
         if watchdog is not None:
             watchdog.stop()
         scans.close()
-        if uplink is not None:
-            uplink.stop()
+        if enroller is not None:
+            enroller.stop()
+        for started in [uplink, *uplinks]:
+            if started is not None:
+                started.stop()
         printing.stop()
         messages.stop()
         scanners.stop()

@@ -99,6 +99,10 @@ class Settings:
     # The broker's user for this store (ACLs allow `tillbox/v1/stores/%u/#`); empty: the store id.
     mqtt_username: str = ""
     mqtt_password_file: Path | None = None
+    # A one-time enrolment code still to trade for the broker password (first boot writes
+    # it), and where to trade it; empty: https://<mqtt_host>/hq/enrol (decisions.md §52).
+    enrol_code_file: Path | None = None
+    enrol_url: str = ""
     # How long the broker keeps this appliance's session (its subscription) while it is away.
     mqtt_session_expiry_s: int = 7 * 24 * 3600
     mqtt_keepalive_s: int = 30
@@ -288,6 +292,8 @@ class Settings:
             raise SettingsError("offline_redeem_limit must be 0 or more")
         if self.sync_ack_timeout_max_ms < self.sync_ack_timeout_ms:
             raise SettingsError("sync_ack_timeout_max_ms must be at least sync_ack_timeout_ms")
+        if self.enrol_url and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", self.enrol_url):
+            raise SettingsError(f"enrol_url {self.enrol_url!r} is not an https:// address")
         if self.mqtt_keepalive_s < 5 or self.mqtt_session_expiry_s < 0:
             raise SettingsError("mqtt_keepalive_s must be at least 5, mqtt_session_expiry_s ≥ 0")
         if self.staff_session_max_hours < 1:

@@ -3,7 +3,8 @@ stores and services with their broker credentials."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -479,6 +480,54 @@ def store_add(
         f"on the appliance: mqtt_password_file = the copied {store_id}.mqtt-password, readable"
         " by the store user only"
     )
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> timedelta:
+    match = re.fullmatch(r"([1-9][0-9]{0,4})([mhd])", value.strip())
+    if match is None:
+        raise click.BadParameter("a number and m, h or d, e.g. 72h or 7d")
+    unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+@store.command("enrol-code")
+@dsn_option
+@click.argument("store_id", metavar="STORE", callback=_store_id)
+@click.option(
+    "--valid-for",
+    default="72h",
+    show_default=True,
+    callback=_duration,
+    help="How long the code can be used: 5m to 30d, e.g. 72h or 7d.",
+)
+def store_enrol_code(dsn: str, store_id: str, valid_for: timedelta) -> None:
+    """Issue a one-time enrolment code for STORE's new appliance (store-setup.toml's
+    [cloud] enrolment_code); the store's unused earlier code stops working.
+
+    The appliance trades it once at HQ's POST /hq/enrol for a new broker password
+    (decisions.md §52). Only a hash is kept: the code is shown here, once.
+    """
+    import getpass
+
+    import psycopg
+
+    from cloud import enrolment
+    from cloud.migrate import connect
+    from webui.errors import ApiError
+
+    try:
+        with connect(dsn) as conn:
+            issued = enrolment.issue_code(
+                conn, store_id, issued_by=f"cli:{getpass.getuser()}", valid_for=valid_for
+            )
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
+    except psycopg.Error as exc:
+        raise click.ClickException(f"PostgreSQL: {exc}".strip()) from None
+    if issued.revoked:
+        click.echo(f"the earlier unused code for {store_id} no longer works")
+    click.echo(f"enrolment code for {store_id}, valid until {issued.expires_at:%Y-%m-%d %H:%M %Z}:")
+    click.echo(issued.code)
 
 
 @cloud.command("broker-user")

@@ -7,6 +7,8 @@ How it fits together
   database connection per request.
 - `accounts.py`: users, roles (HQ admin, buyer, store manager with stores), argon2id
   passwords, sessions in PostgreSQL, the HQ audit log. No Flask; the CLI uses it too.
+- `enrol_api.py`: `POST /hq/enrol`, the one machine API (a store appliance's one-time code
+  for its broker password; cloud/enrolment.py).
 - Pages: `dashboard.py`, `login.py` (sign in and out, own password), `users_page.py`,
   `fleet_page.py` (over cloud/fleet.py), `stock_page.py` (over cloud/stock_grid.py).
 - Shared with the store's admin pages: webui (CSRF, throttle, headers, forms, CSS).
@@ -21,14 +23,14 @@ from __future__ import annotations
 from flask import Flask, redirect
 from werkzeug.wrappers import Response as BaseResponse
 
-from cloud.hq import core, dashboard, fleet_page, login, stock_page, users_page
+from cloud.hq import core, dashboard, enrol_api, fleet_page, login, stock_page, users_page
 from cloud.hq.accounts import HqRole, Passwords
 from cloud.hq.core import EVERYONE, NavEntry, bp
 from cloud.hq.settings import HqSettings
 from webui import register as register_webui
 from webui.throttle import LoginThrottle
 
-_PAGES = (dashboard, fleet_page, login, stock_page, users_page)
+_PAGES = (dashboard, enrol_api, fleet_page, login, stock_page, users_page)
 
 _ALL = EVERYONE
 _CHAIN = frozenset({HqRole.ADMIN, HqRole.BUYER})
@@ -57,6 +59,9 @@ def create_app(settings: HqSettings) -> Flask:
     )
     app.extensions["tillbox_hq_throttle"] = LoginThrottle(
         limit=settings.login_attempts_per_minute, window_s=60.0
+    )
+    app.extensions["tillbox_hq_enrol_throttle"] = LoginThrottle(
+        limit=settings.enrol_attempts_per_minute, window_s=60.0
     )
     app.register_blueprint(bp)
     register_webui(app, "/hq/ui")

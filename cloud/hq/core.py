@@ -63,6 +63,8 @@ class NavEntry:
 
 # Filled by hq_route as the page modules are imported.
 ROUTES: dict[str, RouteSpec] = {}
+# Endpoints machines call (an appliance enrolling): their errors are always the JSON shape.
+MACHINE_ENDPOINTS: set[str] = set()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -150,9 +152,14 @@ def check_store(user: HqUser, store: str) -> None:
 
 
 def hq_route(
-    rule: str, *, roles: frozenset[HqRole] | None, methods: tuple[str, ...] = ("GET",)
+    rule: str,
+    *,
+    roles: frozenset[HqRole] | None,
+    methods: tuple[str, ...] = ("GET",),
+    machine: bool = False,
 ) -> Callable[[F], F]:
-    """Declare an HQ view: its rule under /hq, the roles that may use it, its methods."""
+    """Declare an HQ view: its rule under /hq, the roles that may use it, its methods;
+    `machine` for an API no browser uses (errors always JSON)."""
 
     def decorate(view: F) -> F:
         endpoint = view.__name__
@@ -194,6 +201,8 @@ def hq_route(
             return view(*args, **kwargs)
 
         bp.add_url_rule(rule, endpoint, guarded, methods=list(methods))
+        if machine:
+            MACHINE_ENDPOINTS.add(f"hq.{endpoint}")
         ROUTES[f"hq.{endpoint}"] = RouteSpec(
             endpoint=f"hq.{endpoint}", rule=f"/hq{rule}", methods=methods, roles=roles
         )
@@ -249,7 +258,7 @@ def cookie_secure() -> bool:
 
 
 def _error_response(exc: ApiError) -> Response:
-    if wants_json():
+    if wants_json() or request.endpoint in MACHINE_ENDPOINTS:
         response = Response(
             json.dumps(exc.to_json()), status=exc.status, mimetype="application/json"
         )

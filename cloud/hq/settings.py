@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from typing import Literal
 
 ENV_PREFIX = "TILLBOX_HQ_"
+_BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 class HqSettingsError(ValueError):
@@ -35,6 +36,18 @@ class HqSettings:
     # argon2id cost of HQ passwords (RFC 9106's second choice; lower only in tests).
     password_time_cost: int = 3
     password_memory_kib: int = 65_536
+    # Enrolment (POST /hq/enrol, decisions.md §52): where enrolled stores connect, as the
+    # answer tells them; the broker's password file (TILLBOX_CLOUD_MQTT_PASSWD, as for
+    # `tillbox cloud store add`) and pid file (for SIGHUP); an optional private CA's PEM file
+    # sent with the answer. No broker host or password file: enrolment answers 503.
+    enrol_broker_host: str = ""
+    enrol_broker_port: int = 8883
+    enrol_broker_tls: bool = True
+    enrol_broker_ca_file: str = ""
+    broker_password_file: str = ""
+    broker_pid_file: str = ""
+    # Enrolment attempts per minute per client address (then 429).
+    enrol_attempts_per_minute: int = 10
 
     def __post_init__(self) -> None:
         if not self.dsn:
@@ -50,6 +63,8 @@ class HqSettings:
             ("page_size", 10, 500),
             ("password_time_cost", 1, 20),
             ("password_memory_kib", 8, 4 * 1024 * 1024),
+            ("enrol_broker_port", 1, 65535),
+            ("enrol_attempts_per_minute", 1, 1000),
         ):
             value = getattr(self, name)
             if not low <= value <= high:
@@ -60,11 +75,19 @@ def from_env(environ: Mapping[str, str] | None = None, **given: object) -> HqSet
     """Settings from TILLBOX_HQ_* (TILLBOX_CLOUD_DSN for the database), then `given`."""
     env = os.environ if environ is None else environ
     values: dict[str, object] = {"dsn": env.get("TILLBOX_CLOUD_DSN", "")}
+    if env.get("TILLBOX_CLOUD_MQTT_PASSWD"):
+        values["broker_password_file"] = env["TILLBOX_CLOUD_MQTT_PASSWD"]
     for item in fields(HqSettings):
         raw = env.get(ENV_PREFIX + item.name.upper())
         if raw is None:
             continue
-        if item.type == "int":
+        if item.type == "bool":
+            if raw.strip().lower() not in _BOOLEANS:
+                raise HqSettingsError(
+                    f"{ENV_PREFIX}{item.name.upper()}: true or false, not {raw!r}"
+                )
+            values[item.name] = _BOOLEANS[raw.strip().lower()]
+        elif item.type == "int":
             try:
                 values[item.name] = int(raw)
             except ValueError:

@@ -21,7 +21,9 @@ from appliance.staff.directory import list_staff
 from tests.appliance.sync.mqtt_fakes import make_ca_and_server_cert
 
 TILLBOX = str(Path(sys.executable).parent / "tillbox")
-CODE = "Zq3-xv_8Kp2LmN7tR4sW9yB1"
+CODE = "K7QJX-MP3RA-ZT2WD-F5NVE"
+# A broker password given directly (the way before enrolment codes, decisions.md §52).
+PASSWORD = "Zq3-xv_8Kp2LmN7tR4sW9yB1"
 PSK = "correct horse battery"
 
 GOOD = f"""
@@ -84,10 +86,14 @@ def test_a_good_file_sets_up_the_store_wifi_cloud_and_manager(
     )
     assert settings.timezone == "Europe/London"
     assert (settings.mqtt_host, settings.mqtt_port) == ("mqtt.example.com", 8883)
-    secret = targets.config_dir / "mqtt-password"
-    assert settings.mqtt_password_file == secret
-    assert secret.read_text() == CODE + "\n"
-    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    # The code waits in the data directory to be traded; the password is not there yet.
+    assert settings.mqtt_password_file == targets.data_dir / "mqtt-password"
+    assert not settings.mqtt_password_file.exists()
+    code_file = targets.data_dir / "enrolment-code"
+    assert settings.enrol_code_file == code_file
+    assert code_file.read_text() == CODE + "\n"
+    assert stat.S_IMODE(code_file.stat().st_mode) == 0o600
+    assert not (targets.config_dir / "mqtt-password").exists()
 
     keyfile = targets.nm_dir / "tillbox-store-wifi.nmconnection"
     assert stat.S_IMODE(keyfile.stat().st_mode) == 0o600
@@ -117,6 +123,24 @@ def test_a_good_file_sets_up_the_store_wifi_cloud_and_manager(
     assert not [p for p in files_under(tmp_path) if ".first-boot" in p.name]
 
 
+def test_a_broker_password_instead_of_a_code_is_written_for_the_uplink(
+    tmp_path: Path, targets: Targets
+) -> None:
+    text = GOOD.replace(f'enrolment_code = "{CODE}"', f'broker_password = "{PASSWORD}"')
+    source = setup_file(tmp_path, text)
+    apply_store_setup(source, targets)
+    settings = load_settings(targets.data_dir)
+    secret = targets.config_dir / "mqtt-password"
+    assert settings.mqtt_password_file == secret
+    assert secret.read_text() == PASSWORD + "\n"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert settings.enrol_code_file is None
+    assert not (targets.data_dir / "enrolment-code").exists()
+    shown = source.with_name("store-setup.toml.applied").read_text()
+    assert PASSWORD not in shown
+    assert tomllib.loads(shown)["cloud"]["broker_password"] == first_boot.REMOVED
+
+
 def test_a_private_ca_is_written_and_named_in_the_settings(
     tmp_path: Path, targets: Targets
 ) -> None:
@@ -129,6 +153,7 @@ name = "Lab"
 [cloud]
 host = "10.0.0.5"
 enrolment_code = "{CODE}"
+enrol_url = "https://hq.lab.example/hq/enrol"
 ca = '''{ca}'''
 """
     apply_store_setup(setup_file(tmp_path, text), targets)
@@ -136,6 +161,7 @@ ca = '''{ca}'''
     assert settings.mqtt_tls_ca == targets.config_dir / "mqtt-ca.pem"
     assert settings.mqtt_tls_ca.read_text().strip() == ca.strip()
     assert not targets.nm_dir.exists()  # no [wifi]: nothing for NetworkManager
+    assert settings.enrol_url == "https://hq.lab.example/hq/enrol"
 
 
 def test_running_again_for_the_same_store_updates_it(tmp_path: Path, targets: Targets) -> None:
@@ -165,6 +191,11 @@ BAD = [
     (GOOD.replace("port = 8883", 'port = "8883"'), "[cloud] port"),
     (GOOD.replace('"mqtt.example.com"', '"mqtt example.com"'), "[cloud] host"),
     (GOOD.replace(CODE, "abc"), "[cloud] enrolment_code"),
+    (GOOD.replace(CODE, PASSWORD), "looks like a broker password: put it under broker_password"),
+    (GOOD.replace("port = 8883", f'port = 8883\nbroker_password = "{PASSWORD}"'), "exactly one"),
+    (GOOD.replace(f'enrolment_code = "{CODE}"', ""), "exactly one of the two"),
+    (GOOD.replace(f'enrolment_code = "{CODE}"', 'broker_password = "short"'), "broker_password"),
+    (GOOD.replace("port = 8883", 'port = 8883\nenrol_url = "http://x"'), "[cloud] enrol_url"),
     (GOOD.replace('pin = "4821"', "pin = 4821"), "[manager] pin"),
     (GOOD.replace('pin = "4821"', 'pin = "48"'), "[manager] pin"),
     (GOOD + '\n[printer]\nname = "x"\n', "unknown table [printer]"),
@@ -282,7 +313,7 @@ def test_cli_applies_a_file_and_says_what_it_wrote(tmp_path: Path) -> None:
     result = cli(tmp_path, source)
     assert result.returncode == 0, result.stderr
     assert "created store s07" in result.stdout
-    assert f"wrote {tmp_path / 'etc-tillbox' / 'mqtt-password'}" in result.stdout
+    assert f"wrote {tmp_path / 'data' / 'enrolment-code'}" in result.stdout
     assert "store-setup.toml.applied (secrets removed)" in result.stdout
     # The unit runs it at every boot until it has applied a file: then nothing is left to do.
     again = cli(tmp_path, source)
