@@ -1,5 +1,5 @@
 """Enrolment: the appliance trades its one-time code (from store-setup.toml) for its broker
-password at the cloud's `POST /hq/enrol`, over HTTPS (decisions.md §52).
+password at the cloud's `POST /hq/enrol`, over HTTPS (decisions.md §53).
 
 First boot leaves the code in `enrol_code_file` (0600, in the data directory) and points
 `mqtt_password_file` at a file that does not exist yet. `tillbox appliance enrol`, or

@@ -34,7 +34,7 @@ key, why) and no file is written. Files are written beside their targets and ren
 place only after the store exists, so a failure leaves the Pi as it was and the next boot
 tries again. The enrolment code, the Wi-Fi passphrase and the PIN are not kept on the boot
 partition: `.applied` shows them as removed. The code is traded for the broker password once
-the network is up (appliance/enrolment.py, decisions.md §52); first boot only keeps it, 0600,
+the network is up (appliance/enrolment.py, decisions.md §53); first boot only keeps it, 0600,
 in the data directory.
 """
 

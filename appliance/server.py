@@ -137,7 +137,7 @@ def serve(
     # The cloud uplink lives in this process, beside the API that reports on it
     # (decisions.md §34); no mqtt_host means no cloud, and no uplink.
     # A new appliance trades its enrolment code for the broker password first (in the
-    # background, retried); the uplink starts once it has one (decisions.md §52).
+    # background, retried); the uplink starts once it has one (decisions.md §53).
     enroller: Enroller | None = None
     uplinks: list[Uplink] = []
     if settings.mqtt_host and enrolment_pending(settings):

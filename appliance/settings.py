@@ -100,7 +100,7 @@ class Settings:
     mqtt_username: str = ""
     mqtt_password_file: Path | None = None
     # A one-time enrolment code still to trade for the broker password (first boot writes
-    # it), and where to trade it; empty: https://<mqtt_host>/hq/enrol (decisions.md §52).
+    # it), and where to trade it; empty: https://<mqtt_host>/hq/enrol (decisions.md §53).
     enrol_code_file: Path | None = None
     enrol_url: str = ""
     # How long the broker keeps this appliance's session (its subscription) while it is away.

@@ -505,7 +505,7 @@ def store_enrol_code(dsn: str, store_id: str, valid_for: timedelta) -> None:
     [cloud] enrolment_code); the store's unused earlier code stops working.
 
     The appliance trades it once at HQ's POST /hq/enrol for a new broker password
-    (decisions.md §52). Only a hash is kept: the code is shown here, once.
+    (decisions.md §53). Only a hash is kept: the code is shown here, once.
     """
     import getpass
 

@@ -1,5 +1,5 @@
 """One-time enrolment codes: a new store appliance trades one, once, for its broker password
-(decisions.md §52).
+(decisions.md §53).
 
 `issue_code` (`tillbox cloud store enrol-code`) makes a code of 20 base32 characters in four
 groups of five (100 random bits; typeable, no 0/1/8/9 to confuse with O/I/B/g), keeps only

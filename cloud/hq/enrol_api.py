@@ -1,5 +1,5 @@
 """`POST /hq/enrol`: a new store appliance trades its one-time enrolment code for its broker
-password (cloud/enrolment.py, decisions.md §52). A machine API: JSON in and out, no session
+password (cloud/enrolment.py, decisions.md §53). A machine API: JSON in and out, no session
 and no CSRF token (the code is the credential), throttled per client address."""
 
 from __future__ import annotations

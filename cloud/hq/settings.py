@@ -36,7 +36,7 @@ class HqSettings:
     # argon2id cost of HQ passwords (RFC 9106's second choice; lower only in tests).
     password_time_cost: int = 3
     password_memory_kib: int = 65_536
-    # Enrolment (POST /hq/enrol, decisions.md §52): where enrolled stores connect, as the
+    # Enrolment (POST /hq/enrol, decisions.md §53): where enrolled stores connect, as the
     # answer tells them; the broker's password file (TILLBOX_CLOUD_MQTT_PASSWD, as for
     # `tillbox cloud store add`) and pid file (for SIGHUP); an optional private CA's PEM file
     # sent with the answer. No broker host or password file: enrolment answers 503.

@@ -22,7 +22,7 @@ from tests.appliance.sync.mqtt_fakes import make_ca_and_server_cert
 
 TILLBOX = str(Path(sys.executable).parent / "tillbox")
 CODE = "K7QJX-MP3RA-ZT2WD-F5NVE"
-# A broker password given directly (the way before enrolment codes, decisions.md §52).
+# A broker password given directly (the way before enrolment codes, decisions.md §53).
 PASSWORD = "Zq3-xv_8Kp2LmN7tR4sW9yB1"
 PSK = "correct horse battery"
 

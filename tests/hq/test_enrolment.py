@@ -1,4 +1,4 @@
-"""Enrolment (decisions.md §52): `tillbox cloud store enrol-code` issues a one-time code, a new
+"""Enrolment (decisions.md §53): `tillbox cloud store enrol-code` issues a one-time code, a new
 appliance trades it at HQ's `POST /hq/enrol` (waitress on a free port, the real PostgreSQL)
 for a broker password written into a real Mosquitto's password file, and its uplink
 connects with it. Reuse, expiry, another store, a revoked code, two at once, bad bodies and

@@ -1,4 +1,4 @@
--- One-time enrolment codes for new store appliances (cloud/enrolment.py, decisions.md §52):
+-- One-time enrolment codes for new store appliances (cloud/enrolment.py, decisions.md §53):
 -- `tillbox cloud store enrol-code` issues one, the appliance trades it once at POST /enrol
 -- for a fresh broker password. Only a SHA-256 of the code is kept (it has 100 random bits,
 -- so a fast hash is enough); issuing a new code for a store revokes its unused ones.
