@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from flask import Response
 
+from appliance import enrolment
 from appliance.admin.core import admin_route, page, rt
+from appliance.settings import Settings
 from appliance.sync.chain import chain_state
 from appliance.sync.status import restore_state, sync_state
 from protocol.permissions import Role
@@ -57,8 +59,16 @@ def sync() -> Response:
         oldest=oldest if state.depth else None,
         chain=chain_state(runtime),
         restore=restore_state(runtime),
+        enrolment=_enrolment(runtime.settings),
         open_flags=runtime.db.scalar("SELECT count(*) FROM review_flag WHERE resolved_ms IS NULL"),
         failed_prints=failed_prints,
         messages=messages,
         failed_messages=failed_messages,
     )
+
+
+def _enrolment(settings: Settings) -> dict[str, object] | None:
+    """While the enrolment code is not traded yet: the last attempt (or {} before the first)."""
+    if not settings.mqtt_host or not enrolment.pending(settings):
+        return None
+    return enrolment.last_outcome(settings) or {}

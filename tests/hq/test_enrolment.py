@@ -7,8 +7,12 @@ the throttle are refused and change nothing."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import ssl
 import stat
+import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.request
@@ -32,11 +36,13 @@ from appliance.sync.uplink import Uplink
 from cloud import enrolment
 from cloud.cli import cloud as cloud_cli
 from cloud.hq import create_app
-from tests.appliance.sync.mqtt_fakes import wait_for
+from protocol.topics import status_topic
+from tests.appliance.sync.mqtt_fakes import free_port, wait_for
 from tests.cloud.shipped_broker import Client, ShippedBroker
 from tests.hq.conftest import Hq, HqServer, fast_settings, seed_users
 
 Conn = psycopg.Connection[Any]
+TILLBOX = str(Path(sys.executable).parent / "tillbox")
 CODE_SHAPE = re.compile(r"^[A-Z2-7]{5}(-[A-Z2-7]{5}){3}$", re.MULTILINE)
 
 
@@ -45,6 +51,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShippedBroker]:
     """The shipped broker (TLS listener, password file, ACL) with one unrelated user."""
     shipped = ShippedBroker(tmp_path_factory.mktemp("enrol-broker"))
     shipped.credentials("s99")
+    shipped.credentials("cloud-ingest")
     shipped.start()
     pid_file = shipped.root / "mosquitto.pid"
     pid_file.write_text(f"{shipped.pid}\n")
@@ -415,4 +422,92 @@ def test_the_background_enroller_trades_the_code(
     finally:
         enroller.stop()
     assert enroller.outcome is not None and enroller.outcome.state == "enrolled"
+    assert (data / "mqtt-password").exists()
+
+
+def first_boot(tmp_path: Path, store: str, broker: ShippedBroker, code: str, url: str) -> Path:
+    """A Pi after first boot with `code` in its setup file, trading it at `url`."""
+    setup = tmp_path / "store-setup.toml"
+    setup.write_text(
+        f'[store]\nid = "{store}"\nname = "Shop"\n\n[cloud]\nhost = "127.0.0.1"\n'
+        f'port = {broker.tls_port}\nenrolment_code = "{code}"\n'
+        f"ca = '''{broker.ca.read_text()}'''\n"
+    )
+    data = tmp_path / "data"
+    apply_store_setup(
+        setup,
+        Targets(
+            data_dir=data,
+            config_dir=tmp_path / "etc",
+            nm_dir=tmp_path / "nm",
+            modprobe_dir=tmp_path / "mp",
+        ),
+    )
+    write_settings_file(load_settings(data, env={}), enrol_url=url)
+    return data
+
+
+def test_serve_trades_the_code_at_start_and_its_uplink_comes_online(
+    tmp_path: Path, hq: Hq, server: HqServer, broker: ShippedBroker
+) -> None:
+    code = issue(hq.dsn, "s02")
+    data = first_boot(tmp_path, "s02", broker, code, f"{server.url}/hq/enrol")
+    cloud = Client(broker, "cloud-ingest", broker.password("cloud-ingest"), tls=False)
+    cloud.connect()
+    cloud.subscribe(status_topic("s02"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TILLBOX_")}
+    with subprocess.Popen(
+        [TILLBOX, "appliance", "serve", "--data", str(data), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        try:
+            wait_for(
+                lambda: any(b'"online":true' in m for _, m in cloud.heard()),
+                timeout=30,
+                what="s02's uplink online after enrolling",
+            )
+        finally:
+            process.terminate()
+            _, err = process.communicate(timeout=20)
+            cloud.close()
+    assert process.returncode == 0, err
+    assert (data / "mqtt-password").exists() and not (data / "enrolment-code").exists()
+    assert hq.query("SELECT used_at IS NOT NULL FROM enrolment_code WHERE store = 's02'") == [
+        (True,)
+    ]
+
+
+@pytest.fixture
+def https_server(hq: Hq, broker: ShippedBroker) -> Iterator[str]:
+    """HQ over HTTPS with the broker's test certificate (CN and SAN 127.0.0.1), as nginx
+    would give it."""
+    from werkzeug.serving import make_server
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(broker.root / "server.pem", broker.root / "server.key")
+    served = make_server("127.0.0.1", 0, hq.app, threaded=True, ssl_context=context)
+    thread = threading.Thread(target=served.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{served.server_port}/hq/enrol"
+    served.shutdown()
+    thread.join(10)
+
+
+def test_the_exchange_verifies_the_clouds_certificate(
+    tmp_path: Path, hq: Hq, https_server: str, broker: ShippedBroker
+) -> None:
+    code = issue(hq.dsn, "s01")
+    data = first_boot(tmp_path, "s01", broker, code, https_server)
+    # Without the private CA the certificate is not trusted: retried, nothing sent or used.
+    untrusting = load_settings(data, env={}, overrides={"mqtt_tls_ca": ""})
+    outcome = appliance_enrolment.exchange(untrusting)
+    assert outcome.state == "retry" and "CERTIFICATE_VERIFY_FAILED" in outcome.message
+    assert hq.query("SELECT used_at FROM enrolment_code") == [(None,)]
+    # With the setup file's CA it is.
+    outcome = appliance_enrolment.exchange(load_settings(data, env={}))
+    assert outcome.state == "enrolled", outcome
     assert (data / "mqtt-password").exists()
