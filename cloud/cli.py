@@ -4,6 +4,7 @@ stores and services with their broker credentials."""
 from __future__ import annotations
 
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -505,7 +506,7 @@ def store_enrol_code(dsn: str, store_id: str, valid_for: timedelta) -> None:
     [cloud] enrolment_code); the store's unused earlier code stops working.
 
     The appliance trades it once at HQ's POST /hq/enrol for a new broker password
-    (decisions.md §53). Only a hash is kept: the code is shown here, once.
+    (decisions.md §52). Only a hash is kept: the code is shown here, once.
     """
     import getpass
 
@@ -922,9 +923,10 @@ def _hq_passwords(dsn: str) -> Passwords:
 
 
 def _read_password(password_file: Path | None, *, prompt: str) -> str:
-    """A password from a file (its first line) or typed twice at a prompt."""
+    """A password from a file (its first line; `-` is stdin) or typed twice at a prompt."""
     if password_file is not None:
-        lines = password_file.read_text("utf-8").splitlines()
+        text = sys.stdin.read() if str(password_file) == "-" else password_file.read_text("utf-8")
+        lines = text.splitlines()
         return lines[0] if lines else ""
     value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=True)
     return value
@@ -948,8 +950,8 @@ def user() -> None:
 @click.option("--store", "stores", multiple=True, help="A store manager's store (repeat).")
 @click.option(
     "--password-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Read the first password from this file instead of asking.",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
+    help="Read the first password from this file (- for stdin) instead of asking.",
 )
 def user_add(
     dsn: str,
@@ -989,8 +991,8 @@ def user_add(
 @click.argument("username")
 @click.option(
     "--password-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Read the new password from this file instead of asking.",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path),
+    help="Read the new password from this file (- for stdin) instead of asking.",
 )
 def user_passwd(dsn: str, username: str, password_file: Path | None) -> None:
     """Set an HQ user's password; their open sessions end."""

@@ -21,13 +21,13 @@ MIRROR="${TILLBOX_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 # (the roles still declare every package; apt only confirms it is present).
 PACKAGES=dbus,libpam-systemd,python3,python3-venv,ca-certificates,curl,sqlite3,chrony,fake-hwclock,polkitd,openssl,systemd,udev,nginx-light,iw,sudo,openssh-server,network-manager
 if [[ "$FLAVOR" == cloud ]]; then
-    PACKAGES=python3,python3-venv,ca-certificates,curl,sqlite3,chrony,openssh-server,postgresql,mosquitto
+    PACKAGES=python3,python3-venv,ca-certificates,curl,sqlite3,chrony,openssh-server,postgresql,mosquitto,nginx-light
 fi
 # Bump when PACKAGES changes, so an old cache is not reused.
 RECIPE=2
 ROOTFS="$CACHE/bookworm-minbase-r$RECIPE"
 if [[ "$FLAVOR" == cloud ]]; then
-    ROOTFS="$CACHE/bookworm-cloud-r1"
+    ROOTFS="$CACHE/bookworm-cloud-r2"
 fi
 
 if [[ -f "$ROOTFS/.tillbox-complete" ]]; then

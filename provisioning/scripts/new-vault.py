@@ -34,15 +34,20 @@ def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)  # noqa: S603,S607
 
 
-def _tls(work: Path, broker_host: str, store_names: list[str]) -> dict[str, str]:
-    """A private CA, a broker certificate for broker_host and one store certificate."""
+def _san(host: str) -> str:
+    return f"{'IP' if all(part.isdigit() for part in host.split('.')) else 'DNS'}:{host}"
+
+
+def _tls(work: Path, broker_host: str, hq_host: str, store_names: list[str]) -> dict[str, str]:
+    """A private CA, a broker certificate for broker_host, one for HQ's web pages at hq_host
+    and one store certificate."""
     _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
              "-keyout", "ca.key", "-out", "ca.pem", "-days", "3650", "-subj", "/CN=Tillbox lab CA",
              cwd=work)
     out: dict[str, str] = {"ca": (work / "ca.pem").read_text()}
-    ip = all(part.isdigit() for part in broker_host.split("."))
     for name, sans in (
-        ("broker", f"{'IP' if ip else 'DNS'}:{broker_host}"),
+        ("broker", _san(broker_host)),
+        ("hq", _san(hq_host)),
         ("store", ",".join(["DNS:localhost", *(f"DNS:{s}.local" for s in store_names)])),
     ):
         (work / f"{name}.ext").write_text(f"subjectAltName={sans}\nbasicConstraints=CA:FALSE\n")
@@ -129,6 +134,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stores", required=True, help="Store ids, comma-separated.")
     parser.add_argument("--broker-host", required=True, help="The broker's address.")
+    parser.add_argument(
+        "--hq-host", help="HQ's web address for its certificate (default: the broker's)."
+    )
     parser.add_argument("--manager", default="IT Manager", help="The first manager's name.")
     parser.add_argument(
         "--inventory", type=Path, help="Write DIR/group_vars/all/vault.yml, encrypted, instead."
@@ -152,7 +160,7 @@ def main() -> None:
         password = new_password()
         users[name] = {"password": password, "hash": mosquitto_hash(password)}
     with tempfile.TemporaryDirectory() as temp:
-        tls = _tls(Path(temp), args.broker_host, stores)
+        tls = _tls(Path(temp), args.broker_host, args.hq_host or args.broker_host, stores)
     vault = {
         "tillbox_broker_users": users,
         "tillbox_ingest_group": f"ingest-{secrets.token_hex(8)}",
@@ -164,6 +172,19 @@ def main() -> None:
         "tillbox_broker_cert_pem": tls["broker"],
         "tillbox_broker_key_pem": tls["broker.key"],
         "tillbox_first_manager": {"name": args.manager, "pin": f"{secrets.randbelow(10**6):06d}"},
+        # HQ's web pages: their certificate (from the private CA; the public CA's in
+        # production) and the first HQ admin, who signs in with this and changes it.
+        "tillbox_hq_tls_fullchain": tls["hq"] + tls["ca"],
+        "tillbox_hq_tls_privkey": tls["hq.key"],
+        "tillbox_hq_admin": {
+            "username": "hq-admin",
+            "name": "HQ Admin",
+            "password": secrets.token_urlsafe(18),
+        },
+        # The receipts worker's secrets come from the mail and SMS providers: fill them in
+        # (ansible-vault edit) when cloud_app_smtp_username / cloud_app_sms_gateway_url are set.
+        "tillbox_smtp_password": "",
+        "tillbox_sms_token": "",
     }
     plaintext = "---\n" + yaml.safe_dump(vault, sort_keys=False, width=1000)
     if args.inventory is None:

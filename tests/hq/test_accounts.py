@@ -333,3 +333,37 @@ def test_cli_adds_the_first_admin_sets_a_password_and_disables(
     )
     unknown = runner.invoke(main, ["cloud", "user", "disable", "ghost"], env=env)
     assert unknown.exit_code == 1 and "no HQ user ghost" in unknown.output
+
+
+def test_cli_reads_the_password_from_stdin_with_a_dash(cloud_dsn: str) -> None:
+    """As Ansible adds the first HQ admin: the password on stdin, never in a file or argv."""
+    env = {
+        "TILLBOX_CLOUD_DSN": cloud_dsn,
+        "TILLBOX_HQ_PASSWORD_TIME_COST": "1",
+        "TILLBOX_HQ_PASSWORD_MEMORY_KIB": "64",
+    }
+    runner = CliRunner()
+    added = runner.invoke(
+        main,
+        ["cloud", "user", "add", "hq-admin", "--name", "HQ Admin", "--password-file", "-"],
+        input="from-standard-input\n",
+        env=env,
+    )
+    assert added.exit_code == 0, added.output
+    app = create_app(fast_settings(cloud_dsn))
+    assert (
+        HqBrowser(client=app.test_client())
+        .try_sign_in("hq-admin", "from-standard-input")
+        .status_code
+        == 303
+    )
+    changed = runner.invoke(
+        main,
+        ["cloud", "user", "passwd", "hq-admin", "--password-file", "-"],
+        input="second-from-stdin\n",
+        env=env,
+    )
+    assert changed.exit_code == 0, changed.output
+    browser = HqBrowser(client=app.test_client())
+    assert browser.try_sign_in("hq-admin", "from-standard-input").status_code == 401
+    assert browser.try_sign_in("hq-admin", "second-from-stdin").status_code == 303

@@ -1,12 +1,15 @@
 """The cloud play of site.yml (base, cloud_db, cloud_broker, cloud_app) converged in a Debian
 bookworm chroot that has PostgreSQL and Mosquitto (scripts/bookworm-rootfs.sh --cloud): the
 chroot's own PostgreSQL runs during the play (on its Unix socket only), so the database, its
-role, the migrations and the stores' rows are made for real; then the broker is started from
-the rendered files as its own user, and a store publishes its own topics and is refused
-another's. A second run changes nothing."""
+role, the migrations, the stores' rows and the first HQ admin are made for real; then the
+broker is started from the rendered files as its own user, and a store publishes its own topics
+and is refused another's; HQ (tillbox cloud serve from the installed release, with the rendered
+environment) runs behind the chroot's nginx with the rendered site, and the HQ admin signs in
+over HTTPS. A second run changes nothing."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
@@ -15,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.appliance.sync.mqtt_fakes import _listening, free_port, wait_for
 from tests.cloud.shipped_broker import Client, ShippedBroker
@@ -32,6 +36,12 @@ from tests.provisioning.ansible_run import (
 pytestmark = CONVERGE
 
 PG = "/usr/lib/postgresql/15"
+UNITS = (
+    "tillbox-ingest@.service",
+    "tillbox-catalog.service",
+    "tillbox-hq.service",
+    "tillbox-receipts.service",
+)
 
 
 def pg_ctl(root: Path, action: str) -> subprocess.CompletedProcess[str]:
@@ -71,6 +81,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
     started = pg_ctl(root, "start")
     assert started.returncode == 0, started.stdout + started.stderr
     tls_port, service_port = free_port(), free_port()
+    hq_port, https_port, http_port = free_port(), free_port(), free_port()
     # Broker users, group names and the broker's TLS (a private CA, a certificate for
     # 127.0.0.1) from a vault made as IT makes one, which the play decrypts.
     inventory = make_inventory(
@@ -97,6 +108,13 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
                     "cloud_broker_tls_address": "127.0.0.1",
                     "cloud_broker_tls_port": tls_port,
                     "cloud_broker_service_port": service_port,
+                    "cloud_app_hq_port": hq_port,
+                    "cloud_app_hq_https_port": https_port,
+                    "cloud_app_hq_http_port": http_port,
+                    # Email set up, so the receipts worker is one of the services.
+                    "cloud_app_smtp_host": "smtp.test.example",
+                    "cloud_app_smtp_username": "receipts",
+                    "cloud_app_smtp_from": "receipts@test.example",
                 }
             },
         },
@@ -131,6 +149,8 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
                 for name, user in inventory.secrets["tillbox_broker_users"].items()
             },
             "ingest_group": inventory.secrets["tillbox_ingest_group"],
+            "hq_admin": inventory.secrets["tillbox_hq_admin"],
+            "hq_ports": (hq_port, https_port, http_port),
         }
     finally:
         if broker is not None:
@@ -200,7 +220,7 @@ def test_the_services_get_their_files_and_units(cloud: dict[str, object], tmp_pa
     # The units pass systemd-analyze verify (in a root of their own, as the Pi's do).
     check = tmp_path / "verify-root"
     (check / "etc/systemd/system").mkdir(parents=True)
-    for name in ("tillbox-ingest@.service", "tillbox-catalog.service"):
+    for name in UNITS:
         shutil.copy(root / "etc/systemd/system" / name, check / "etc/systemd/system" / name)
     program = check / "opt/tillbox-cloud/current/bin/tillbox"
     program.parent.mkdir(parents=True)
@@ -215,6 +235,8 @@ def test_the_services_get_their_files_and_units(cloud: dict[str, object], tmp_pa
             f"--root={check}",
             "tillbox-ingest@1.service",
             "tillbox-catalog.service",
+            "tillbox-hq.service",
+            "tillbox-receipts.service",
         ],
         capture_output=True,
         text=True,
@@ -222,6 +244,136 @@ def test_the_services_get_their_files_and_units(cloud: dict[str, object], tmp_pa
         check=False,
     )
     assert verify.returncode == 0 and "tillbox" not in verify.stderr, verify.stderr
+    hq_unit = (root / "etc/systemd/system/tillbox-hq.service").read_text()
+    assert "ExecStart=/opt/tillbox-cloud/current/bin/tillbox cloud serve\n" in hq_unit
+    assert "TILLBOX_HQ_COOKIE_SECURE=always" in env
+    receipts = (root / "etc/tillbox-cloud/receipts.env").read_text()
+    assert "TILLBOX_CLOUD_SMTP_HOST=smtp.test.example" in receipts
+    assert "TILLBOX_CLOUD_SMTP_PASSWORD_FILE=/etc/tillbox-cloud/smtp.password" in receipts
+    smtp_secret = root / "etc/tillbox-cloud/smtp.password"
+    assert oct(smtp_secret.stat().st_mode & 0o777) == "0o600"
+    # Enabled: the first run's task list started each service (offline here, so by name only).
+    first = str(cloud["first"])
+    assert "tillbox-hq.service" in first and "tillbox-receipts.service" in first
+
+
+def test_the_first_hq_admin_is_in_the_database(cloud: dict[str, object]) -> None:
+    admin: dict[str, str] = dict(cloud["hq_admin"])  # type: ignore[call-overload]
+    found = chroot(
+        Path(str(cloud["root"])),
+        "runuser",
+        "-u",
+        "tillbox-cloud",
+        "--",
+        "psql",
+        "-X",
+        "-A",
+        "-t",
+        "-d",
+        "tillbox",
+        "-c",
+        "SELECT username || '|' || role || '|' || active || '|' || left(password_hash, 10)"
+        " FROM hq_user",
+    )
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == f"{admin['username']}|admin|true|$argon2id$"
+    # The password was never on a command line or left in a file.
+    assert admin["password"] not in str(cloud["first"]) + str(cloud["second"])
+    leftovers = chroot(Path(str(cloud["root"])), "grep", "-rlF", admin["password"], "/etc")
+    assert leftovers.stdout == "", leftovers.stdout
+
+
+def test_nginx_accepts_the_rendered_hq_site(cloud: dict[str, object]) -> None:
+    root = Path(str(cloud["root"]))
+    enabled = root / "etc/nginx/sites-enabled/tillbox-hq"
+    assert os.readlink(enabled) == "/etc/nginx/sites-available/tillbox-hq"
+    assert not (root / "etc/nginx/sites-enabled/default").exists()
+    key = root / "etc/tillbox-cloud/tls/hq-privkey.pem"
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    checked = chroot(root, "nginx", "-t")
+    assert checked.returncode == 0, checked.stderr
+    assert "syntax is ok" in checked.stderr and "test is successful" in checked.stderr
+
+
+def _hq_env(root: Path) -> dict[str, str]:
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+    for line in (root / "etc/tillbox-cloud/cloud.env").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            env[name] = value
+    return env
+
+
+def test_the_hq_admin_signs_in_over_https_through_the_rendered_site(
+    cloud: dict[str, object],
+) -> None:
+    root = Path(str(cloud["root"]))
+    hq_port, https_port, http_port = cloud["hq_ports"]  # type: ignore[misc]
+    admin: dict[str, str] = dict(cloud["hq_admin"])  # type: ignore[call-overload]
+    # As the unit runs it: the release's tillbox as tillbox-cloud with cloud.env.
+    env_args = [f"{k}={v}" for k, v in _hq_env(root).items()]
+    log = Path(str(cloud["ca"])).with_name("hq.log").open("wb")
+    serve = subprocess.Popen(
+        [
+            "chroot",
+            str(root),
+            "runuser",
+            "-u",
+            "tillbox-cloud",
+            "--",
+            "env",
+            "-i",
+            *env_args,
+            "/opt/tillbox-cloud/current/bin/tillbox",
+            "cloud",
+            "serve",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    nginx_started = False
+    try:
+        wait_for(lambda: _listening(int(hq_port)), what="tillbox cloud serve in the chroot")
+        started = chroot(root, "nginx")
+        assert started.returncode == 0, started.stderr
+        nginx_started = True
+        wait_for(lambda: _listening(int(https_port)), what="the chroot's nginx")
+        base = f"https://127.0.0.1:{https_port}"
+        ca = str(cloud["ca"])
+        plain = requests.get(
+            f"http://127.0.0.1:{http_port}/hq/fleet", allow_redirects=False, timeout=10
+        )
+        assert plain.status_code == 301
+        assert plain.headers["Location"].startswith("https://127.0.0.1")
+        browser = requests.Session()
+        form = browser.get(f"{base}/hq/login", verify=ca, timeout=10)
+        assert form.status_code == 200, form.text
+        assert "max-age=31536000" in form.headers["Strict-Transport-Security"]
+        token = re.search(r'name="csrf_token" value="([^"]*)"', form.text)
+        assert token
+        signed_in = browser.post(
+            f"{base}/hq/login",
+            data={
+                "csrf_token": token.group(1),
+                "username": admin["username"],
+                "password": admin["password"],
+            },
+            verify=ca,
+            allow_redirects=False,
+            timeout=30,
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        cookie = signed_in.headers["Set-Cookie"]
+        assert "tillbox_hq=" in cookie and "Secure" in cookie and "HttpOnly" in cookie
+        fleet = browser.get(f"{base}/hq/fleet", verify=ca, timeout=10)
+        assert fleet.status_code == 200 and 'data-store="s01"' in fleet.text, fleet.text[:2000]
+    finally:
+        if nginx_started:
+            chroot(root, "nginx", "-s", "quit")
+        os.killpg(serve.pid, signal.SIGTERM)
+        serve.wait(15)
+        log.close()
 
 
 def test_the_broker_runs_from_the_rendered_files_as_its_own_user(cloud: dict[str, object]) -> None:
