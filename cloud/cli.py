@@ -311,6 +311,13 @@ def receipts(
 @click.option("--port", type=int, default=8081, show_default=True, help="First store's HTTP port.")
 @click.option("--sale-every", type=click.FloatRange(0.05), default=2.0, show_default=True)
 @click.option("--seconds", type=click.FloatRange(1), default=None, help="Stop after this long.")
+@click.option(
+    "--hq-port",
+    type=click.IntRange(1, 65535),
+    default=8090,
+    show_default=True,
+    help="HQ's web pages on 127.0.0.1.",
+)
 def demo(
     dsn: str,
     mqtt_host: str,
@@ -319,13 +326,16 @@ def demo(
     port: int,
     sale_every: float,
     seconds: float | None,
+    hq_port: int,
 ) -> None:
     """The cloud plus two demo stores on this machine, with events flowing.
 
     Creates and migrates the database, runs an ingest worker, starts two store appliances
     (d01 on --port, d02 on the next) whose two weeks of demo history drain to the cloud, and
-    rings up a sale on each every few seconds; prints what each store holds against what the
-    cloud has applied until Ctrl-C.
+    rings up a sale on each every few seconds; serves HQ's pages on --hq-port with a demo HQ
+    admin (a new password each run, printed) and runs a receipts worker that writes receipts
+    into DATA/receipts-outbox/; prints what each store holds against what the cloud has
+    applied until Ctrl-C.
     """
     import logging
 
@@ -340,6 +350,7 @@ def demo(
         base_port=port,
         sale_every_s=sale_every,
         seconds=seconds,
+        hq_port=hq_port,
     )
     try:
         run_demo(options, echo=click.echo)
@@ -506,7 +517,7 @@ def store_enrol_code(dsn: str, store_id: str, valid_for: timedelta) -> None:
     [cloud] enrolment_code); the store's unused earlier code stops working.
 
     The appliance trades it once at HQ's POST /hq/enrol for a new broker password
-    (decisions.md §52). Only a hash is kept: the code is shown here, once.
+    (decisions.md §53). Only a hash is kept: the code is shown here, once.
     """
     import getpass
 

@@ -7,6 +7,11 @@ What it brings up, all local:
   on first run), each with its uplink to the broker: their history drains to the cloud first;
 - on each store, a live register that rings up a sale every few seconds over the appliance's
   HTTP API, exactly as the cashier app does (sealed, hash-chained events);
+- HQ's web pages (`cloud.hq`, waitress on 127.0.0.1, plain HTTP) with a demo HQ admin whose
+  password is new on every run and printed, so the fleet and stock pages show the stores live;
+- a digital receipts worker (`cloud.receipts.ReceiptWorker`) that, having no mail server or
+  SMS gateway to use, writes each emailed or texted receipt into the data folder's
+  `receipts-outbox/` (an .eml file per email, a .txt per text);
 
 and every two seconds a table of what each appliance holds against what the cloud has applied.
 Ctrl-C (or `--seconds`) stops everything; the stores and the database are kept for next time.
@@ -19,19 +24,27 @@ import http.client
 import json
 import os
 import random
+import re
+import secrets
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from appliance.demo.catalog import DEMO_STAFF
+from appliance.receipts.sending import Email
+from cloud.hq import accounts
+from cloud.hq import create_app as create_hq_app
+from cloud.hq.settings import HqSettings
 from cloud.migrate import connect, migrate
+from cloud.receipts import ReceiptWorker
 from cloud.worker import BrokerSettings, IngestWorker
 from protocol.envelope import envelope_dict
 from protocol.ids import new_id
@@ -189,6 +202,120 @@ class DemoOptions:
     sale_every_s: float = 2.0
     seconds: float | None = None
     report_every_s: float = 2.0
+    # HQ's web pages on 127.0.0.1 (0: any free port).
+    hq_port: int = 8090
+    hq_admin: str = "demo-admin"
+
+
+@dataclass(slots=True, kw_only=True)
+class DemoHq:
+    """HQ's pages served by waitress on a background thread, and who can sign in."""
+
+    server: Any
+    thread: threading.Thread
+    username: str
+    password: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.effective_port}/hq/"
+
+    def stop(self) -> None:
+        """Close the server on its own loop thread (as appliance.server does) and wait."""
+        from waitress import wasyncore
+
+        server = self.server
+
+        def shut_down() -> None:
+            server.task_dispatcher.shutdown()
+            wasyncore.close_all(server._map)
+
+        server.trigger.pull_trigger(shut_down)
+        self.thread.join(timeout=10)
+
+
+class OutboxMailer:
+    """The demo's mail server: each receipt email becomes an .eml file in a folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, email: Email) -> None:
+        message = email_message(email)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / f"{_outbox_name(email.to)}.eml").write_bytes(message.as_bytes())
+
+
+class OutboxSms:
+    """The demo's SMS gateway: each texted receipt becomes a .txt file in a folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, to: str, body: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / f"{_outbox_name(to)}.txt").write_text(f"To: {to}\n\n{body}\n", "utf-8")
+
+
+def _outbox_name(to: str) -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{new_id()[:8]}-{re.sub(r'[^A-Za-z0-9@.+-]', '_', to)}"
+
+
+def email_message(email: Email) -> EmailMessage:
+    """The receipt as a MIME message: text and HTML alternatives and the receipt picture."""
+    message = EmailMessage()
+    message["To"] = email.to
+    message["From"] = "receipts@demo.invalid"
+    message["Subject"] = email.subject
+    message.set_content(email.text)
+    message.add_alternative(email.html, subtype="html")
+    if email.image:
+        message.add_attachment(email.image, maintype="image", subtype="png", filename="receipt.png")
+    return message
+
+
+def demo_admin(dsn: str, username: str) -> str:
+    """Make sure the demo HQ admin exists and give it a new password, which is returned."""
+    password = secrets.token_urlsafe(12)
+    passwords = accounts.Passwords()
+    with connect(dsn) as conn:
+        found = conn.execute("SELECT id FROM hq_user WHERE username = %s", (username,)).fetchone()
+        if found is None:
+            accounts.add_user(
+                conn,
+                passwords,
+                username=username,
+                name="Demo HQ admin",
+                role="admin",
+                password=password,
+                stores=[],
+                by=None,
+                address="demo",
+            )
+        else:
+            accounts.set_active(conn, found[0], active=True, by=None, address="demo")
+            accounts.set_password(
+                conn, passwords, found[0], password=password, by=None, address="demo"
+            )
+    return password
+
+
+def start_hq(options: DemoOptions) -> DemoHq:
+    """HQ's pages on 127.0.0.1:options.hq_port with the demo admin; DemoError if taken."""
+    from waitress.server import create_server
+
+    password = demo_admin(options.dsn, options.hq_admin)
+    # Plain HTTP on loopback: a Secure cookie would never come back over it.
+    app = create_hq_app(HqSettings(dsn=options.dsn, cookie_secure="never"))
+    try:
+        server = create_server(
+            app, host="127.0.0.1", port=options.hq_port, threads=4, ident="tillbox-hq"
+        )
+    except OSError as exc:
+        raise DemoError(f"HQ cannot listen on 127.0.0.1:{options.hq_port}: {exc}") from None
+    thread = threading.Thread(target=server.run, name="demo-hq", daemon=True)
+    thread.start()
+    return DemoHq(server=server, thread=thread, username=options.hq_admin, password=password)
 
 
 def _run(args: list[str], env: dict[str, str]) -> str:
@@ -280,11 +407,30 @@ def running(options: DemoOptions, echo: Callable[[str], None]) -> Iterator[list[
             " (scripts/ensure-services.sh starts one)"
         )
     echo(f"cloud: ingest worker subscribed on {options.broker.host}:{options.broker.port}")
+    outbox = options.data / "receipts-outbox"
+    receipts = ReceiptWorker(
+        options.dsn, mailer=OutboxMailer(outbox), sms=OutboxSms(outbox), name="demo-receipts"
+    )
+    receipts_thread = threading.Thread(
+        target=receipts.run_forever, name="demo-receipts", daemon=True
+    )
+    receipts_thread.start()
+    echo(f"cloud: receipts worker writing emailed and texted receipts into {outbox}/")
+    hq: DemoHq | None = None
     stores = [
         DemoStore(store=s, data=options.data / s, port=options.base_port + n)
         for n, s in enumerate(options.stores)
     ]
     try:
+        hq = start_hq(options)
+        echo(f"cloud: HQ at {hq.url}  sign in as {hq.username}, password {hq.password}")
+        with connect(options.dsn) as conn:
+            for store in stores:
+                conn.execute(
+                    "INSERT INTO store (id, name) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE"
+                    " SET name = excluded.name WHERE store.name IS NULL",
+                    (store.store, f"Demo store {store.store}"),
+                )
         for store in stores:
             env = _store_env(store, options.broker)
             if not (store.data / "tillbox.sqlite3").exists():
@@ -316,6 +462,10 @@ def running(options: DemoOptions, echo: Callable[[str], None]) -> Iterator[list[
                     store.process.wait(15)
                 except subprocess.TimeoutExpired:
                     store.process.kill()
+        if hq is not None:
+            hq.stop()
+        receipts.request_stop()
+        receipts_thread.join(10)
         worker.stop()
 
 
