@@ -137,8 +137,20 @@ def exchange(settings: Settings) -> Outcome:
         return _record(
             settings, Outcome(state="retry", error="bad_answer", message=f"{url}: {exc}")
         )
-    _write_private(settings.mqtt_password_file, mqtt["password"] + "\n")
-    _apply_broker(settings, mqtt)
+    try:
+        _write_private(settings.mqtt_password_file, mqtt["password"] + "\n")
+        _apply_broker(settings, mqtt)
+    except OSError as exc:
+        # The cloud has used the code up: a retry would be refused, so say what to do.
+        return _record(
+            settings,
+            Outcome(
+                state="refused",
+                error="not_written",
+                message=f"the broker password could not be written ({exc}); fix that, then"
+                " ask IT for a new code",
+            ),
+        )
     code_file.unlink(missing_ok=True)
     _log.info("enrolled store %s with the cloud at %s", settings.store, url)
     return _record(
@@ -283,7 +295,11 @@ class Enroller:
     def _run(self) -> None:
         wait = self.first_wait_s
         while not self._stopping.is_set():
-            self.outcome = exchange(self.settings)
+            try:
+                self.outcome = exchange(self.settings)
+            except Exception:  # a bug must not end the retries silently
+                _log.exception("enrolment attempt failed")
+                self.outcome = Outcome(state="retry", error="internal", message="see the log")
             if self.outcome.state == "enrolled":
                 self.on_enrolled()
                 return

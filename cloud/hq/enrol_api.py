@@ -11,7 +11,14 @@ from flask import Response, current_app, jsonify, request
 
 from cloud import enrolment
 from cloud.hq.core import client_address, db, hq_route, settings
-from webui.errors import BadRequest, Invalid, TooManyRequests, Unavailable, UnsupportedMediaType
+from webui.errors import (
+    BadRequest,
+    Invalid,
+    TooLarge,
+    TooManyRequests,
+    Unavailable,
+    UnsupportedMediaType,
+)
 from webui.throttle import LoginThrottle
 
 # A code and a store id fit in far less; anything bigger is not an enrolment.
@@ -51,7 +58,7 @@ def _broker() -> enrolment.Broker:
 def _body() -> dict[str, str]:
     """{"store": …, "code": …} or a 4xx in the one error shape."""
     if (request.content_length or 0) > MAX_BODY:
-        raise BadRequest(f"the body is over {MAX_BODY} bytes", code="too_large")
+        raise TooLarge(f"the body is over {MAX_BODY} bytes")
     if not request.is_json:
         raise UnsupportedMediaType("send JSON (Content-Type: application/json)")
     body: Any = request.get_json(silent=True)

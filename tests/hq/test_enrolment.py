@@ -288,7 +288,7 @@ def test_two_appliances_with_one_code_at_once_one_wins(
             422,
             "invalid_store",
         ),
-        (b'{"store": "s01", "code": "' + b"A" * 2000 + b'"}', "application/json", 400, "too_large"),
+        (b'{"store": "s01", "code": "' + b"A" * 2000 + b'"}', "application/json", 413, "too_large"),
     ],
 )
 def test_bad_bodies_are_refused_in_the_one_shape_and_change_nothing(
@@ -511,3 +511,19 @@ def test_the_exchange_verifies_the_clouds_certificate(
     outcome = appliance_enrolment.exchange(load_settings(data, env={}))
     assert outcome.state == "enrolled", outcome
     assert (data / "mqtt-password").exists()
+
+
+def test_a_password_that_cannot_be_written_is_reported_not_retried(
+    tmp_path: Path, hq: Hq, server: HqServer, broker: ShippedBroker
+) -> None:
+    code = issue(hq.dsn, "s01")
+    data = first_boot(tmp_path, "s01", broker, code, f"{server.url}/hq/enrol")
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    settings = load_settings(data, env={}, overrides={"mqtt_password_file": blocker / "secret"})
+    outcome = appliance_enrolment.exchange(settings)
+    assert (outcome.state, outcome.error) == ("refused", "not_written")
+    assert "ask IT for a new code" in outcome.message
+    assert (data / "enrolment-code").exists()
+    [finding] = [f for f in diagnose(data) if f.topic == "cloud"]
+    assert finding.level == "fail" and "not_written" in finding.message
