@@ -209,12 +209,17 @@ def _apply_broker(settings: Settings, mqtt: dict[str, Any]) -> None:
 
 
 def _write_private(path: Path, text: str, *, mode: int = 0o600) -> None:
-    """Write `path` whole or not at all, with `mode` from its first byte."""
+    """Write `path` whole or not at all, with `mode` from its first byte; run as root (IT's
+    `sudo tillbox appliance enrol`), it belongs to the directory's owner (the store user),
+    or the service could not read its own password."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             os.fchmod(out.fileno(), mode)
+            if os.geteuid() == 0:
+                directory = path.parent.stat()
+                os.fchown(out.fileno(), directory.st_uid, directory.st_gid)
             out.write(text)
             out.flush()
             os.fsync(out.fileno())

@@ -527,3 +527,17 @@ def test_a_password_that_cannot_be_written_is_reported_not_retried(
     assert (data / "enrolment-code").exists()
     [finding] = [f for f in diagnose(data) if f.topic == "cloud"]
     assert finding.level == "fail" and "not_written" in finding.message
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give files away")
+def test_enrolling_as_root_leaves_the_files_to_the_store_user(
+    tmp_path: Path, hq: Hq, server: HqServer, broker: ShippedBroker
+) -> None:
+    code = issue(hq.dsn, "s01")
+    data = first_boot(tmp_path, "s01", broker, code, f"{server.url}/hq/enrol")
+    store_user = 65534  # nobody: any user but root
+    os.chown(data, store_user, store_user)
+    assert appliance_enrolment.exchange(load_settings(data, env={})).state == "enrolled"
+    for name in ("mqtt-password", appliance_enrolment.STATUS_FILE):
+        info = (data / name).stat()
+        assert (info.st_uid, info.st_gid) == (store_user, store_user), name
