@@ -243,7 +243,8 @@ class OutboxMailer:
     def send(self, email: Email) -> None:
         message = email_message(email)
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / f"{_outbox_name(email.to)}.eml").write_bytes(message.as_bytes())
+        with (self.folder / f"{_outbox_name(email.to)}.eml").open("xb") as out:
+            out.write(message.as_bytes())
 
 
 class OutboxSms:
@@ -254,11 +255,14 @@ class OutboxSms:
 
     def send(self, to: str, body: str) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / f"{_outbox_name(to)}.txt").write_text(f"To: {to}\n\n{body}\n", "utf-8")
+        with (self.folder / f"{_outbox_name(to)}.txt").open("x", encoding="utf-8") as out:
+            out.write(f"To: {to}\n\n{body}\n")
 
 
 def _outbox_name(to: str) -> str:
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{new_id()[:8]}-{re.sub(r'[^A-Za-z0-9@.+-]', '_', to)}"
+    # A random part, not an id's prefix: ids made in the same moment share their first digits.
+    unique = secrets.token_hex(6)
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{unique}-{re.sub(r'[^A-Za-z0-9@.+-]', '_', to)}"
 
 
 def email_message(email: Email) -> EmailMessage:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from email import policy
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import requests
 
+from appliance.receipts.sending import Email
 from appliance.settings import DATABASE_FILE
-from cloud.demo import DemoOptions, run_demo
+from cloud.demo import DemoOptions, OutboxMailer, OutboxSms, run_demo
 from cloud.worker import BrokerSettings
 from tests.appliance.sync.mqtt_fakes import Broker, free_port, free_port_run
 from tests.faults.invariants import Journal, assert_converged
@@ -93,3 +96,31 @@ def test_the_demo_drains_two_stores_history_and_their_live_sales_into_the_cloud(
     assert visitor.signed_in
     assert "online" in visitor.seen["d01"] and "online" in visitor.seen["d02"], visitor.seen
     assert any("receipts worker writing" in line for line in said)
+
+
+def test_the_demo_outbox_keeps_each_receipt_as_a_file(tmp_path: Path) -> None:
+    """The demo's receipts worker has no mail server: an email becomes a readable .eml with
+    its text, HTML and picture, a text a .txt, one file each even for the same address."""
+    outbox = tmp_path / "receipts-outbox"
+    mail = Email(
+        to="ana@example.com",
+        subject="Your receipt R-1",
+        text="Total 9.50",
+        html="<p>Total 9.50</p>",
+        image=b"\x89PNG\r\n\x1a\n-demo",
+    )
+    OutboxMailer(outbox).send(mail)
+    OutboxMailer(outbox).send(mail)
+    OutboxSms(outbox).send("+353871234567", "Receipt: https://r.example/R-1")
+    emails = sorted(outbox.glob("*.eml"))
+    assert len(emails) == 2 and all(p.name.endswith("-ana@example.com.eml") for p in emails)
+    message = BytesParser(policy=policy.default).parsebytes(emails[0].read_bytes())
+    assert message["To"] == "ana@example.com" and message["Subject"] == "Your receipt R-1"
+    body = message.get_body(("plain",))
+    assert body is not None and body.get_content().strip() == "Total 9.50"
+    html = message.get_body(("html",))
+    assert html is not None and "<p>Total 9.50</p>" in html.get_content()
+    pictures = [part.get_content() for part in message.iter_attachments()]
+    assert pictures == [b"\x89PNG\r\n\x1a\n-demo"]
+    (text,) = outbox.glob("*.txt")
+    assert text.read_text() == "To: +353871234567\n\nReceipt: https://r.example/R-1\n"
