@@ -130,6 +130,19 @@ def offline_state(rt: Runtime) -> dict[str, int]:
     return {"count": int(row["count"]), "amount": int(row["amount"]), "holds": int(holds)}
 
 
+def offline_used(rt: Runtime, kind: str, reference: str) -> int:
+    """What this store's payments from an account took while the cloud has not had them."""
+    return int(
+        rt.db.scalar(
+            "SELECT COALESCE(SUM(o.amount), 0) FROM offline_redemption o"
+            " JOIN event e ON e.id = o.event, cloud_cursor c"
+            " WHERE c.id = 1 AND o.kind = ? AND o.reference = ?"
+            " AND e.store_seq > c.applied_through",
+            (kind, reference),
+        )
+    )
+
+
 def check_sale_tenders(step: Apply, tenders: Any) -> None:
     """A sale's payments from accounts: each uses up a hold of this store for that account
     and amount, or is an offline payment within the per-card limit."""
@@ -148,15 +161,7 @@ def check_sale_tenders(step: Apply, tenders: Any) -> None:
                 "UPDATE balance_hold SET event = ? WHERE id = ?", (step.env.id, hold["id"])
             )
             continue
-        before = int(
-            rt.db.scalar(
-                "SELECT COALESCE(SUM(o.amount), 0) FROM offline_redemption o"
-                " JOIN event e ON e.id = o.event, cloud_cursor c"
-                " WHERE c.id = 1 AND o.kind = ? AND o.reference = ?"
-                " AND e.store_seq > c.applied_through",
-                (tender.kind, tender.reference),
-            )
-        )
+        before = offline_used(rt, tender.kind, tender.reference)
         if before + tender.amount > limit:
             step.breach(
                 "offline_limit",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from appliance import push, selling, shifts, stock
+from appliance.balances import offline_used
 from appliance.runtime import Runtime, open_runtime
 from appliance.settings import Settings
 from appliance.staff.directory import StaffMember, get_staff
@@ -298,8 +299,10 @@ class _Run:
         else:
             card = f"GC-{rng.randrange(10**8):08d}"
             # The demo store has no cloud, so a gift card pays as it would offline: at most
-            # the store's limit per card (decisions.md §46), a bank card the rest.
-            gift = min(total, self.rt.settings.offline_redeem_limit)
+            # what the store's limit per card leaves (decisions.md §46; a card number can
+            # come up again), a bank card the rest.
+            left = self.rt.settings.offline_redeem_limit - offline_used(self.rt, "gift_card", card)
+            gift = max(0, min(total, left))
             if gift:
                 tenders.append({"kind": "gift_card", "amount": gift, "reference": card})
             if total > gift:
