@@ -16,6 +16,9 @@ OUT="${1:-dist/bundle-$VERSION}"
 [[ -f pwa/dist/index.html ]] || { echo "error: no pwa/dist; run scripts/bootstrap.sh" >&2; exit 1; }
 rm -rf "$OUT.partial"
 mkdir -p "$OUT.partial"
+# pip builds in the tree, and setuptools' build/ keeps every file it ever copied: a module or
+# migration since deleted or renamed would ship again (a second 0012 migration did).
+rm -rf build
 .venv/bin/pip wheel --quiet --wheel-dir "$OUT.partial" -c requirements.lock '.[pi]'
 cp -r pwa/dist "$OUT.partial/pwa"
 rm -rf "$OUT"
