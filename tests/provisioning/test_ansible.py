@@ -1,21 +1,25 @@
 """provisioning/: ansible-lint (production profile), yamllint and --syntax-check pass; no vault
 or vault password is committed, and the lab's is made on first use, encrypted, and read by
 the lab inventory; the Mosquitto config the cloud_broker role renders runs for real: a store
-publishes its own topics and is refused another store's."""
+publishes its own topics and is refused another store's, and a store that enrolled (its line
+written by HQ, not in the vault) keeps its password through the next run."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from cloud.stores import mosquitto_hash
+from cloud.stores import check_mosquitto_hash, mosquitto_hash, set_broker_password
 from tests.appliance.sync.mqtt_fakes import _listening, free_port, make_ca_and_server_cert, wait_for
 from tests.cloud.shipped_broker import Client, ShippedBroker
 from tests.provisioning.ansible_run import (
@@ -133,10 +137,23 @@ def test_the_lab_inventory_reads_each_stores_secrets_through_its_vault() -> None
     assert locked.returncode != 0 and "no vault secrets" in locked.stderr
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RenderedBroker:
+    """The cloud_broker role's files rendered by Ansible for two stores and the broker started
+    on them (`shipped`: ShippedBroker's helpers for the clients); `render()` runs the role's
+    tasks again, its recap returned."""
+
+    shipped: ShippedBroker
+    passwords: dict[str, str]
+    password_file: Path
+    render: Callable[[], str]
+    process: subprocess.Popen[bytes]
+
+
 @pytest.fixture
-def rendered_broker(tmp_path: Path) -> Iterator[tuple[ShippedBroker, dict[str, str]]]:
+def rendered_broker(tmp_path: Path) -> Iterator[RenderedBroker]:
     """The cloud_broker role's mosquitto.conf, tillbox.acl and tillbox.passwd, rendered by
-    Ansible for two stores and started; ShippedBroker's helpers for the clients."""
+    Ansible for two stores and started."""
     (tmp_path / "pki").mkdir()
     ca = make_ca_and_server_cert(tmp_path / "pki")
     passwords = {"s01": "s01-password-test-xyz", "s02": "s02-password-test-xyz"}
@@ -169,21 +186,28 @@ def rendered_broker(tmp_path: Path) -> Iterator[tuple[ShippedBroker, dict[str, s
         "cloud_broker_certfile": str(tmp_path / "pki/server.pem"),
         "cloud_broker_keyfile": str(tmp_path / "pki/server.key"),
         "cloud_broker_group": str(os.getgid()),
+        "cloud_broker_password_file": str(conf_dir / "users/tillbox.passwd"),
+        "cloud_broker_password_owner": __import__("getpass").getuser(),
         "tillbox_broker_users": users,
         "cloud_broker_offline": True,
     }
     (tmp_path / "vars.json").write_text(json.dumps(extra))
-    result = run(
-        str(BIN / "ansible-playbook"),
-        "-i",
-        "localhost,",
-        str(play),
-        "-e",
-        f"@{tmp_path / 'vars.json'}",
-        "-e",
-        f"ansible_python_interpreter={sys.executable}",
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+
+    def render() -> str:
+        result = run(
+            str(BIN / "ansible-playbook"),
+            "-i",
+            "localhost,",
+            str(play),
+            "-e",
+            f"@{tmp_path / 'vars.json'}",
+            "-e",
+            f"ansible_python_interpreter={sys.executable}",
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    render()
     conf = (conf_dir / "mosquitto.conf").read_text()
     assert f"listener {tls_port} 127.0.0.1" in conf and "listener 8883" not in conf
     assert "Ansible managed" in conf
@@ -195,7 +219,13 @@ def rendered_broker(tmp_path: Path) -> Iterator[tuple[ShippedBroker, dict[str, s
         wait_for(lambda: _listening(port) and _listening(tls_port), what="the rendered broker")
         broker = ShippedBroker.__new__(ShippedBroker)
         broker.ca, broker.tls_port, broker.port = ca, tls_port, port
-        yield broker, passwords
+        yield RenderedBroker(
+            shipped=broker,
+            passwords=passwords,
+            password_file=conf_dir / "users/tillbox.passwd",
+            render=render,
+            process=process,
+        )
     finally:
         process.kill()
         process.wait(10)
@@ -203,9 +233,9 @@ def rendered_broker(tmp_path: Path) -> Iterator[tuple[ShippedBroker, dict[str, s
 
 
 def test_the_rendered_broker_lets_a_store_publish_only_its_own_topics(
-    rendered_broker: tuple[ShippedBroker, dict[str, str]],
+    rendered_broker: RenderedBroker,
 ) -> None:
-    broker, passwords = rendered_broker
+    broker, passwords = rendered_broker.shipped, rendered_broker.passwords
     s01 = Client(broker, "s01", passwords["s01"])
     try:
         assert s01.connect() == 0
@@ -223,3 +253,33 @@ def test_the_rendered_broker_lets_a_store_publish_only_its_own_topics(
         assert broker_refused.is_failure
     finally:
         intruder.close()
+
+
+def test_a_second_run_keeps_an_enrolled_stores_line_and_puts_back_the_vaults(
+    rendered_broker: RenderedBroker,
+) -> None:
+    """HQ's enrolment adds s03 (not in the vault) as cloud/stores.py writes it; the next run
+    of the role leaves that line alone, and gives s01 back the vault's hash after someone
+    changed it by hand. The broker, reloaded, lets s03 in with its enrolled password."""
+    passwd = rendered_broker.password_file
+    assert oct(passwd.stat().st_mode & 0o777) == "0o640"
+    assert oct(passwd.parent.stat().st_mode & 0o7777) == "0o2750"
+    set_broker_password(passwd, "s03", "s03-enrolled-password-xyz")
+    set_broker_password(passwd, "s01", "s01-changed-by-hand-xyz")
+    output = rendered_broker.render()
+    assert re.search(r"changed=1\b", output), output[-2000:]
+    lines = dict(line.split(":", 1) for line in passwd.read_text().splitlines())
+    assert set(lines) == {"s01", "s02", "s03"}
+    assert check_mosquitto_hash("s03-enrolled-password-xyz", lines["s03"])
+    assert check_mosquitto_hash(rendered_broker.passwords["s01"], lines["s01"])
+    assert re.search(r"changed=0\b", rendered_broker.render())
+    rendered_broker.process.send_signal(signal.SIGHUP)
+
+    def enrolled_connects() -> bool:
+        enrolled = Client(rendered_broker.shipped, "s03", "s03-enrolled-password-xyz")
+        try:
+            return bool(enrolled.connect() == 0)
+        finally:
+            enrolled.close()
+
+    wait_for(enrolled_connects, what="s03 let in with its enrolled password after the reload")

@@ -5,7 +5,9 @@ role, the migrations, the stores' rows and the first HQ admin are made for real;
 broker is started from the rendered files as its own user, and a store publishes its own topics
 and is refused another's; HQ (tillbox cloud serve from the installed release, with the rendered
 environment) runs behind the chroot's nginx with the rendered site, and the HQ admin signs in
-over HTTPS. A second run changes nothing."""
+over HTTPS; a store the vault does not know (s02) is issued an enrolment code with `tillbox cloud
+store enrol-code`, trades it at POST /hq/enrol through that nginx, and the broker, reloaded,
+lets it in with the password HQ wrote into its password file. A second run changes nothing."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from cloud.stores import check_mosquitto_hash
 from tests.appliance.sync.mqtt_fakes import _listening, free_port, wait_for
 from tests.cloud.shipped_broker import Client, ShippedBroker
 from tests.provisioning.ansible_run import (
@@ -41,7 +44,10 @@ UNITS = (
     "tillbox-catalog.service",
     "tillbox-hq.service",
     "tillbox-receipts.service",
+    "tillbox-broker-passwd.path",
+    "tillbox-broker-passwd.service",
 )
+PASSWD = "etc/mosquitto/users/tillbox.passwd"
 
 
 def pg_ctl(root: Path, action: str) -> subprocess.CompletedProcess[str]:
@@ -95,8 +101,12 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
                     }
                 }
             },
+            # s02 is registered but has no password in the vault: it enrols with a code.
             "appliances": {
-                "hosts": {"s01": {"tillbox_store_id": "s01", "tillbox_store_name": "One Street"}}
+                "hosts": {
+                    "s01": {"tillbox_store_id": "s01", "tillbox_store_name": "One Street"},
+                    "s02": {"tillbox_store_id": "s02", "tillbox_store_name": "Two Street"},
+                }
             },
             "all": {
                 "vars": {
@@ -111,6 +121,10 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
                     "cloud_app_hq_port": hq_port,
                     "cloud_app_hq_https_port": https_port,
                     "cloud_app_hq_http_port": http_port,
+                    # Where the stores reach the broker, as an enrolment answer tells them.
+                    "tillbox_mqtt_host": "127.0.0.1",
+                    "tillbox_mqtt_port": tls_port,
+                    "tillbox_mqtt_ca_pem": "{{ tillbox_broker_ca_pem }}",
                     # Email set up, so the receipts worker is one of the services.
                     "cloud_app_smtp_host": "smtp.test.example",
                     "cloud_app_smtp_username": "receipts",
@@ -151,6 +165,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
             "ingest_group": inventory.secrets["tillbox_ingest_group"],
             "hq_admin": inventory.secrets["tillbox_hq_admin"],
             "hq_ports": (hq_port, https_port, http_port),
+            "broker": broker,
         }
     finally:
         if broker is not None:
@@ -186,9 +201,7 @@ def test_the_database_is_migrated_and_the_inventory_stores_registered(
         "SELECT id || '|' || name FROM store ORDER BY id",
     )
     assert stores.returncode == 0, stores.stderr
-    assert (
-        stores.stdout.split() == ["s01|One", "Street"] or stores.stdout.strip() == "s01|One Street"
-    )
+    assert stores.stdout.strip().splitlines() == ["s01|One Street", "s02|Two Street"]
     migrate = chroot(
         root,
         "runuser",
@@ -212,9 +225,28 @@ def test_the_services_get_their_files_and_units(cloud: dict[str, object], tmp_pa
     secret = root / "etc/tillbox-cloud/cloud-ingest.mqtt-password"
     assert secret.read_text().strip() == dict(cloud["passwords"])["cloud-ingest"]  # type: ignore[call-overload]
     assert oct(secret.stat().st_mode & 0o777) == "0o600"
-    passwd = (root / "etc/mosquitto/tillbox.passwd").read_text().splitlines()
-    assert [line.split(":")[0] for line in passwd] == ["cloud-catalog", "cloud-ingest", "s01"]
+    passwd_file = root / PASSWD
+    passwd = [line for line in passwd_file.read_text().splitlines() if not line.startswith("s02:")]
+    assert sorted(line.split(":")[0] for line in passwd) == ["cloud-catalog", "cloud-ingest", "s01"]
     assert all(re.fullmatch(r"[a-z0-9-]+:\$7\$\d+\$[^$]+\$[^$]+", line) for line in passwd)
+    # HQ (tillbox-cloud) rewrites the file beside itself and keeps its owner; the broker's
+    # group reads it. mosquitto.conf names it.
+    owners = chroot(root, "stat", "-c", "%U:%G %a", f"/{PASSWD}", f"/{Path(PASSWD).parent}")
+    assert owners.stdout.split("\n")[:2] == [
+        "tillbox-cloud:mosquitto 640",
+        "tillbox-cloud:mosquitto 2750",
+    ]
+    conf = (root / "etc/mosquitto/mosquitto.conf").read_text()
+    assert f"\npassword_file /{PASSWD}\n" in conf
+    assert not (root / "etc/mosquitto/tillbox.passwd").exists()
+    # Enrolment: where the stores connect, the private CA HQ sends them, the password file.
+    assert f"TILLBOX_CLOUD_MQTT_PASSWD=/{PASSWD}\n" in env
+    assert "TILLBOX_HQ_ENROL_BROKER_HOST=127.0.0.1\n" in env
+    assert f"TILLBOX_HQ_ENROL_BROKER_PORT={cloud['tls_port']}\n" in env
+    assert "TILLBOX_HQ_ENROL_BROKER_CA_FILE=/etc/tillbox-cloud/broker-ca.pem\n" in env
+    assert "BROKER_PID_FILE" not in env
+    broker_ca = root / "etc/tillbox-cloud/broker-ca.pem"
+    assert broker_ca.read_text() == Path(str(cloud["ca"])).read_text()
     unit = (root / "etc/systemd/system/tillbox-ingest@.service").read_text()
     assert "ExecStart=/opt/tillbox-cloud/current/bin/tillbox cloud ingest --name ingest-%i" in unit
     # The units pass systemd-analyze verify (in a root of their own, as the Pi's do).
@@ -226,6 +258,9 @@ def test_the_services_get_their_files_and_units(cloud: dict[str, object], tmp_pa
     program.parent.mkdir(parents=True)
     program.write_text("#!/bin/sh\n")
     program.chmod(0o755)
+    systemctl = check / "bin/systemctl"
+    systemctl.parent.mkdir(parents=True)
+    shutil.copy(program, systemctl)
     (check / "usr/lib/systemd").mkdir(parents=True)
     shutil.copytree("/usr/lib/systemd/system", check / "usr/lib/systemd/system", symlinks=True)
     verify = subprocess.run(
@@ -237,6 +272,8 @@ def test_the_services_get_their_files_and_units(cloud: dict[str, object], tmp_pa
             "tillbox-catalog.service",
             "tillbox-hq.service",
             "tillbox-receipts.service",
+            "tillbox-broker-passwd.path",
+            "tillbox-broker-passwd.service",
         ],
         capture_output=True,
         text=True,
@@ -246,6 +283,15 @@ def test_the_services_get_their_files_and_units(cloud: dict[str, object], tmp_pa
     assert verify.returncode == 0 and "tillbox" not in verify.stderr, verify.stderr
     hq_unit = (root / "etc/systemd/system/tillbox-hq.service").read_text()
     assert "ExecStart=/opt/tillbox-cloud/current/bin/tillbox cloud serve\n" in hq_unit
+    assert "ProtectSystem=strict\n" in hq_unit
+    assert f"\nReadWritePaths=/{Path(PASSWD).parent}\n" in hq_unit
+    watch = (root / "etc/systemd/system/tillbox-broker-passwd.path").read_text()
+    assert f"\nPathChanged=/{PASSWD}\n" in watch
+    reload = (root / "etc/systemd/system/tillbox-broker-passwd.service").read_text()
+    assert "\nExecStart=/bin/systemctl try-reload-or-restart mosquitto.service\n" in reload
+    # Debian's mosquitto unit reloads with SIGHUP (what the reload above relies on).
+    packaged = (root / "lib/systemd/system/mosquitto.service").read_text()
+    assert "\nExecReload=/bin/kill -HUP $MAINPID\n" in packaged
     assert "TILLBOX_HQ_COOKIE_SECURE=always" in env
     receipts = (root / "etc/tillbox-cloud/receipts.env").read_text()
     assert "TILLBOX_CLOUD_SMTP_HOST=smtp.test.example" in receipts
@@ -255,6 +301,7 @@ def test_the_services_get_their_files_and_units(cloud: dict[str, object], tmp_pa
     # Enabled: the first run's task list started each service (offline here, so by name only).
     first = str(cloud["first"])
     assert "tillbox-hq.service" in first and "tillbox-receipts.service" in first
+    assert "TASK [cloud_broker : Watch the password file]" in first
 
 
 def test_the_first_hq_admin_is_in_the_database(cloud: dict[str, object]) -> None:
@@ -368,12 +415,75 @@ def test_the_hq_admin_signs_in_over_https_through_the_rendered_site(
         assert "tillbox_hq=" in cookie and "Secure" in cookie and "HttpOnly" in cookie
         fleet = browser.get(f"{base}/hq/fleet", verify=ca, timeout=10)
         assert fleet.status_code == 200 and 'data-store="s01"' in fleet.text, fleet.text[:2000]
+        _enrol_s02_through_nginx(cloud, base, env_args)
     finally:
         if nginx_started:
             chroot(root, "nginx", "-s", "quit")
         os.killpg(serve.pid, signal.SIGTERM)
         serve.wait(15)
         log.close()
+
+
+def _enrol_s02_through_nginx(cloud: dict[str, object], base: str, env_args: list[str]) -> None:
+    """IT issues s02 a code in the chroot; the Pi's request reaches HQ through nginx; HQ
+    writes s02's line as tillbox-cloud into the password file the broker reads; the broker,
+    reloaded as tillbox-broker-passwd.path would have it, lets s02 in. The same code again
+    is refused and changes nothing."""
+    root = Path(str(cloud["root"]))
+    issued = chroot(
+        root,
+        "runuser",
+        "-u",
+        "tillbox-cloud",
+        "--",
+        "env",
+        "-i",
+        *env_args,
+        "/opt/tillbox-cloud/current/bin/tillbox",
+        "cloud",
+        "store",
+        "enrol-code",
+        "--dsn",
+        "dbname=tillbox host=/var/run/postgresql",
+        "s02",
+    )
+    assert issued.returncode == 0, issued.stdout + issued.stderr
+    code = issued.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"[A-Z2-7]{5}(-[A-Z2-7]{5}){3}", code), issued.stdout
+    ca = str(cloud["ca"])
+    answer = requests.post(
+        f"{base}/hq/enrol", json={"store": "s02", "code": code}, verify=ca, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    mqtt = answer.json()["mqtt"]
+    assert (mqtt["host"], mqtt["port"], mqtt["tls"]) == ("127.0.0.1", cloud["tls_port"], True)
+    assert mqtt["ca"] == Path(ca).read_text() and mqtt["username"] == "s02"
+    passwd = root / PASSWD
+    lines = dict(line.split(":", 1) for line in passwd.read_text().splitlines())
+    assert check_mosquitto_hash(mqtt["password"], lines["s02"])
+    assert {"s01", "cloud-ingest", "cloud-catalog"} <= set(lines)
+    owners = chroot(root, "stat", "-c", "%U:%G %a", f"/{PASSWD}")
+    assert owners.stdout.strip() == "tillbox-cloud:mosquitto 640"
+    before = passwd.read_bytes()
+    again = requests.post(
+        f"{base}/hq/enrol", json={"store": "s02", "code": code}, verify=ca, timeout=30
+    )
+    assert again.status_code == 409 and again.json()["error"] == "enrolment_used", again.text
+    assert passwd.read_bytes() == before
+    broker: subprocess.Popen[bytes] = cloud["broker"]  # type: ignore[assignment]
+    broker.send_signal(signal.SIGHUP)
+    shipped = ShippedBroker.__new__(ShippedBroker)
+    shipped.ca = Path(ca)
+    shipped.tls_port, shipped.port = int(str(cloud["tls_port"])), int(str(cloud["service_port"]))
+
+    def s02_connects() -> bool:
+        store = Client(shipped, "s02", mqtt["password"])
+        try:
+            return bool(store.connect() == 0)
+        finally:
+            store.close()
+
+    wait_for(s02_connects, what="s02 let in with its enrolled password after the reload")
 
 
 def test_the_broker_runs_from_the_rendered_files_as_its_own_user(cloud: dict[str, object]) -> None:
