@@ -150,6 +150,7 @@ def test_the_first_boot_unit_applies_store_setup_inside_the_chroot(
     (boot / "store-setup.toml").write_text(
         '[store]\nid = "s01"\nname = "Converge Test"\n'
         '[wifi]\nssid = "Shop"\npsk = "a long enough passphrase"\ncountry = "IE"\n'
+        '[cloud]\nhost = "mqtt.example.com"\nenrolment_code = "k7qjx-mp3ra-zt2wd-f5nve"\n'
     )
     done = chroot(root, *exec_start.removeprefix("ExecStart=").split())
     assert done.returncode == 0, done.stdout + done.stderr
@@ -157,7 +158,19 @@ def test_the_first_boot_unit_applies_store_setup_inside_the_chroot(
     wifi = root / "etc/NetworkManager/system-connections/tillbox-store-wifi.nmconnection"
     assert stat.S_IMODE(wifi.stat().st_mode) == 0o600 and "ssid=Shop" in wifi.read_text()
     assert not (boot / "store-setup.toml").exists()
-    assert "a long enough passphrase" not in (boot / "store-setup.toml.applied").read_text()
+    applied = (boot / "store-setup.toml.applied").read_text()
+    assert "a long enough passphrase" not in applied and "F5NVE" not in applied.upper()
+    # The code waits for serve in the data directory, the one place the hardened unit may
+    # write, where the password it trades the code for goes too.
+    code = root / "var/lib/tillbox/enrolment-code"
+    assert code.read_text() == "K7QJX-MP3RA-ZT2WD-F5NVE\n"
+    assert stat.S_IMODE(code.stat().st_mode) == 0o600
+    settings = (root / "var/lib/tillbox/tillbox.toml").read_text()
+    assert 'enrol_code_file = "/var/lib/tillbox/enrolment-code"' in settings
+    assert 'mqtt_password_file = "/var/lib/tillbox/mqtt-password"' in settings
+    serve = (root / "etc/systemd/system/tillbox-appliance.service").read_text()
+    assert "\nProtectSystem=strict\n" in serve and "\nStateDirectory=tillbox\n" in serve
+    assert "\nUser=store\n" in serve
     passwd = (root / "etc/passwd").read_text()
     store_uid = int(re.search(r"^store:x:(\d+):", passwd, re.M).group(1))  # type: ignore[union-attr]
     assert all(
