@@ -7,7 +7,6 @@ from flask import Response, current_app, request, url_for
 from appliance.admin import sessions
 from appliance.admin.core import (
     COOKIE,
-    CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
     admin,
     admin_route,
@@ -20,7 +19,7 @@ from appliance.admin.core import (
     see_other,
     wants_json,
 )
-from appliance.errors import ApiError, Forbidden, Invalid
+from appliance.errors import ApiError, Invalid
 from appliance.staff.pins import valid_pin
 from protocol.permissions import Role
 from webui import csrf
@@ -45,14 +44,8 @@ def _login_page(
         login_csrf=token,
         next=safe_next(request.values.get("next")),
     )
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        token,
-        path="/admin",
-        httponly=True,
-        samesite="Strict",
-        secure=cookie_secure(),
-        max_age=3600,
+    csrf.set_form_cookie(
+        response, cookie=LOGIN_CSRF_COOKIE, token=token, path="/admin", secure=cookie_secure()
     )
     return response
 
@@ -67,11 +60,7 @@ def login() -> Response:
 def login_submit() -> Response:
     """Check the staff ID and PIN; a supervisor or manager gets a session cookie."""
     runtime = rt()
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
-    if not expected or not csrf.matches(expected, request.form.get(CSRF_FIELD)):
-        raise Forbidden(
-            "this sign-in form has expired; reload the page and try again", code="csrf_failed"
-        )
+    csrf.check_form_cookie(request, cookie=LOGIN_CSRF_COOKIE)
     typed = form_text("staff_id", max_length=64)
     pin = form_text("pin", max_length=16)
     errors: dict[str, str] = {}
@@ -93,17 +82,14 @@ def login_submit() -> Response:
         failed = _login_page(status=exc.status, errors={"pin": exc.message}, staff_id=typed)
         failed.headers.update(exc.headers())
         return failed
-    response = see_other(safe_next(request.form.get("next")))
-    response.set_cookie(
-        COOKIE,
-        started.token,
+    return csrf.signed_in(
+        see_other(safe_next(request.form.get("next"))),
+        session_cookie=COOKIE,
+        token=started.token,
+        form_cookie=LOGIN_CSRF_COOKIE,
         path="/admin",
-        httponly=True,
-        samesite="Strict",
         secure=cookie_secure(),
     )
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/admin")
-    return response
 
 
 def _form_error(status: int, errors: dict[str, str], typed: str) -> Response:

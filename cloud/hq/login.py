@@ -21,7 +21,7 @@ from cloud.hq.core import (
     safe_next,
 )
 from webui import csrf
-from webui.errors import ApiError, Forbidden, Invalid
+from webui.errors import ApiError, Invalid
 from webui.forms import FormInvalid, Forms, from_domain, refused
 from webui.pages import see_other, wants_json
 from webui.throttle import LoginThrottle
@@ -45,14 +45,8 @@ def _login_page(
         login_csrf=token,
         next=safe_next(request.values.get("next")),
     )
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        token,
-        path="/hq",
-        httponly=True,
-        samesite="Strict",
-        secure=cookie_secure(),
-        max_age=3600,
+    csrf.set_form_cookie(
+        response, cookie=LOGIN_CSRF_COOKIE, token=token, path="/hq", secure=cookie_secure()
     )
     return response
 
@@ -66,11 +60,7 @@ def login() -> Response:
 @hq_route("/login", roles=None, methods=("POST",))
 def login_submit() -> Response:
     """Check the username and password (throttled per address and per username)."""
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
-    if not csrf.matches(expected, request.form.get(csrf.FIELD)):
-        raise Forbidden(
-            "this sign-in form has expired; reload the page and try again", code="csrf_failed"
-        )
+    csrf.check_form_cookie(request, cookie=LOGIN_CSRF_COOKIE)
     username = form_text("username", max_length=64).lower()
     password = (request.form.get("password") or "")[: accounts.PASSWORD_MAX + 1]
     errors = {}
@@ -94,12 +84,14 @@ def login_submit() -> Response:
         failed = _login_page(status=exc.status, errors={"password": exc.message}, username=username)
         failed.headers.update(exc.headers())
         return failed
-    response = see_other(safe_next(request.form.get("next")))
-    response.set_cookie(
-        COOKIE, started.token, path="/hq", httponly=True, samesite="Strict", secure=cookie_secure()
+    return csrf.signed_in(
+        see_other(safe_next(request.form.get("next"))),
+        session_cookie=COOKIE,
+        token=started.token,
+        form_cookie=LOGIN_CSRF_COOKIE,
+        path="/hq",
+        secure=cookie_secure(),
     )
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/hq")
-    return response
 
 
 @hq_route("/logout", roles=EVERYONE, methods=("POST",))
