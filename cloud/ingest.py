@@ -25,6 +25,7 @@ import msgspec
 import psycopg
 from psycopg.types.json import Jsonb
 
+from cloud import audit_facts, low_stock, rollups, transfers
 from cloud.balances import KINDS as BALANCE_KINDS
 from cloud.balances import book_events
 from cloud.skew import flag_clock_skew
@@ -780,6 +781,12 @@ class _Projection:
                 row[name] = value
 
 
+# The projection rows a batch wrote, as the HQ projections (_HQ_PROJECTIONS) receive them:
+# `ledger` rows are (event, line, store, variant, kind, qty, hlc_wall, hlc_counter, hlc_node,
+# origin, at, reason); `facts` rows are sale_fact's columns in _FACT_COLUMNS order.
+Projected = _Projection
+
+
 @dataclass(frozen=True, slots=True)
 class _Lookups:
     """What projecting a batch needs from the database, read before anything is written."""
@@ -1010,6 +1017,16 @@ def _finish(
     ]
     if paid:
         book_events(conn, store, paid)
+    # The HQ projections, in this transaction, after everything above (they read on_hand,
+    # the ledger and the facts this batch wrote). Each returns at once when the batch has
+    # nothing for it.
+    for project in _HQ_PROJECTIONS:
+        project(conn, store, items, out)
+
+
+# Transfers (in transit), derived audit facts (overrides, over-returns), low-stock alerts
+# (after on_hand moved) and the analytics rollups. Signature: (conn, store, items, out).
+_HQ_PROJECTIONS = (transfers.project, audit_facts.project, low_stock.project, rollups.project)
 
 
 def _moves_balances(body: SaleCompleted | ReturnCompleted | SaleVoided) -> bool:

@@ -23,26 +23,54 @@ from __future__ import annotations
 from flask import Flask, redirect
 from werkzeug.wrappers import Response as BaseResponse
 
-from cloud.hq import core, dashboard, enrol_api, fleet_page, login, stock_page, users_page
+from cloud.hq import (
+    analytics_page,
+    audit_page,
+    catalog_page,
+    core,
+    dashboard,
+    enrol_api,
+    fleet_page,
+    login,
+    reorder_page,
+    staff_page,
+    stock_page,
+    transfers_page,
+    users_page,
+)
 from cloud.hq.accounts import HqRole, Passwords
 from cloud.hq.core import EVERYONE, NavEntry, bp
 from cloud.hq.settings import HqSettings
 from webui import register as register_webui
 from webui.throttle import LoginThrottle
 
-_PAGES = (dashboard, enrol_api, fleet_page, login, stock_page, users_page)
+_PAGES = (
+    analytics_page,
+    audit_page,
+    catalog_page,
+    dashboard,
+    enrol_api,
+    fleet_page,
+    login,
+    reorder_page,
+    staff_page,
+    stock_page,
+    transfers_page,
+    users_page,
+)
 
 _ALL = EVERYONE
 _CHAIN = frozenset({HqRole.ADMIN, HqRole.BUYER})
-# The navigation, in order; a page not built yet has no endpoint and is shown disabled.
+# The navigation, in order; an entry whose endpoint the app does not have is shown disabled.
 NAV: tuple[NavEntry, ...] = (
     NavEntry(endpoint="hq.dashboard", label="Dashboard", roles=_ALL),
     NavEntry(endpoint="hq.stock", label="Stock", roles=_ALL),
-    NavEntry(endpoint=None, label="Transfers", roles=_ALL),
-    NavEntry(endpoint=None, label="Reorder", roles=_CHAIN),
-    NavEntry(endpoint=None, label="Analytics", roles=_ALL),
-    NavEntry(endpoint=None, label="Catalog", roles=_CHAIN),
-    NavEntry(endpoint=None, label="Audit", roles=_ALL),
+    NavEntry(endpoint="hq.transfers", label="Transfers", roles=_ALL),
+    NavEntry(endpoint="hq.reorder", label="Reorder", roles=_CHAIN),
+    NavEntry(endpoint="hq.analytics", label="Analytics", roles=_ALL),
+    NavEntry(endpoint="hq.catalog", label="Catalog", roles=_CHAIN),
+    NavEntry(endpoint="hq.staff", label="Staff", roles=_ALL),
+    NavEntry(endpoint="hq.audit", label="Audit", roles=_ALL),
     NavEntry(endpoint="hq.fleet_view", label="Fleet", roles=_ALL),
     NavEntry(endpoint="hq.users", label="Users", roles=users_page.USERS_ROLES),
 )

@@ -13,7 +13,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -320,7 +320,12 @@ def _headers(response: Response) -> Response:
 def nav_for(user: HqUser | None) -> list[NavEntry]:
     """The navigation entries this user may see (unbuilt pages are shown, not linked)."""
     entries: tuple[NavEntry, ...] = current_app.extensions["tillbox_hq_nav"]
-    return [e for e in entries if user is not None and user.role in e.roles]
+    built = current_app.view_functions
+    return [
+        e if e.endpoint is None or e.endpoint in built else replace(e, endpoint=None)
+        for e in entries
+        if user is not None and user.role in e.roles
+    ]
 
 
 @bp.context_processor

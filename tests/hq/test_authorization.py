@@ -6,32 +6,17 @@ without saying who may use it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
 from typing import Any
 
 import pytest
 
 from cloud.hq.accounts import HqRole
 from cloud.hq.core import ROUTES
+from tests.hq.authz import EVERYONE, A, Case, M, _none
 from tests.hq.conftest import PASSWORDS, ROLES, Hq, HqBrowser
 
-A, B, M = HqRole.ADMIN, HqRole.BUYER, HqRole.STORE_MANAGER
-EVERYONE = frozenset({A, B, M})
-
-
-@dataclass(frozen=True)
-class Case:
-    roles: frozenset[HqRole] | None
-    path: Callable[[dict[str, Any]], str]
-    form: Callable[[str], dict[str, Any]]
-
-
-def _none(who: str) -> dict[str, Any]:
-    return {}
-
-
-CASES: dict[str, Case] = {
+_CORE: dict[str, Case] = {
     "hq.login": Case(None, lambda i: "/hq/login", _none),
     "hq.login_submit": Case(None, lambda i: "/hq/login", _none),
     # The appliances' enrolment API (JSON only: a form gets 415; tests/hq/test_enrolment.py).
@@ -73,12 +58,24 @@ CASES: dict[str, Case] = {
     "hq.user_enable": Case(frozenset({A}), lambda i: f"/hq/users/{i['target']}/enable", _none),
 }
 
+# Each page's own cases, snapshot and setup (tests/hq/authz_<page>.py).
+PAGE_MODULES = tuple(
+    importlib.import_module(f"tests.hq.authz_{name}")
+    for name in ("transfers", "reorder", "analytics", "catalog", "staff", "audit")
+)
+CASES: dict[str, Case] = dict(_CORE)
+for _module in PAGE_MODULES:
+    assert not set(_module.CASES) & set(CASES), _module.__name__
+    CASES.update(_module.CASES)
+
 # What a route changes, to check that a refused request left it alone.
-SNAPSHOT = (
-    "SELECT (SELECT string_agg(id || role || active || password_hash, ',' ORDER BY id)"
-    "  FROM hq_user),"
-    " (SELECT string_agg(user_id || store, ',' ORDER BY user_id, store) FROM hq_user_store),"
-    " (SELECT count(*) FROM hq_session WHERE ended_at IS NOT NULL)"
+SNAPSHOT = "SELECT " + ", ".join(
+    (
+        "(SELECT string_agg(id || role || active || password_hash, ',' ORDER BY id) FROM hq_user)",
+        "(SELECT string_agg(user_id || store, ',' ORDER BY user_id, store) FROM hq_user_store)",
+        "(SELECT count(*) FROM hq_session WHERE ended_at IS NOT NULL)",
+        *(part for module in PAGE_MODULES for part in module.SNAPSHOT),
+    )
 )
 
 
@@ -107,7 +104,10 @@ def test_every_route_for_every_role_and_store(endpoint: str, who: str, scope: st
     hq.query("INSERT INTO hq_user_store (user_id, store) VALUES (%s, 's02')", (target,))
     # The manager's store is s01; s02 is outside its scope (everyone else sees both).
     store = "s01" if scope == "in" else "s02"
-    path = f"{case.path({'target': target})}?store={store}"
+    ids: dict[str, Any] = {"target": target, "store": store}
+    for module in PAGE_MODULES:
+        ids.update(module.prepare(hq, store))
+    path = f"{case.path(ids)}?store={store}"
     browser: HqBrowser = hq.browser()
     if who != "anonymous":
         browser.sign_in(who)

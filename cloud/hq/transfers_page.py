@@ -1,0 +1,3 @@
+"""Transfers between stores: request, approve, ship, receive, in transit.
+
+Not built yet: no routes (the navigation shows it disabled)."""
