@@ -4,8 +4,8 @@ freshness, filtered by category, vendor and below reorder point, a page at a tim
 The chain's key is the SKU (decisions.md §43): a store's on_hand rows name its own variant ids,
 which store_variant maps to SKUs. A store that has not reported a SKU (no store_variant row)
 shows no figure, which is not the same as 0. Days of cover is on-hand over the store's trailing
-daily sales (sale_fact: sales less returns and voids over `velocity_days`). In transit is not
-projected yet (transfers come later), so the grid has no figure for it.
+daily sales (sale_fact: sales less returns and voids over `velocity_days`). In transit is what
+other stores have shipped to a store on transfers it has not received yet (cloud/transfers.py).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+
+from cloud import transfers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +38,8 @@ class Cell:
     sold: int
     days_of_cover: float | None
     below_reorder: bool
+    # Shipped to this store on transfers it has not received yet.
+    in_transit: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +55,7 @@ class StockRow:
     cells: dict[str, Cell]
     total_on_hand: int | None
     total_days_of_cover: float | None
+    in_transit: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,6 +176,7 @@ def stock_page(
             (keys, stores, timedelta(days=velocity_days)),
         ):
             sold[(store, key)] = int(qty)
+    transit = transfers.in_transit(conn, stores, keys)
     rows = []
     for key, sku, product, options, category, vendor, reorder_point in variants:
         cells = {}
@@ -184,6 +190,7 @@ def stock_page(
                 below_reorder=reorder_point is not None
                 and qty is not None
                 and qty <= reorder_point,
+                in_transit=transit.get((store, key), 0),
             )
         known = [c.on_hand for c in cells.values() if c.on_hand is not None]
         total_on_hand = sum(known) if known else None
@@ -200,6 +207,7 @@ def stock_page(
                 total_days_of_cover=cover(
                     total_on_hand, sum(c.sold for c in cells.values()), velocity_days
                 ),
+                in_transit=sum(c.in_transit for c in cells.values()),
             )
         )
     return StockPage(columns=columns, rows=rows, total_rows=total_rows, page=page, pages=pages)

@@ -129,7 +129,7 @@ def stock_csv() -> Response:
         line += [
             csv_cell(row.total_on_hand),
             "" if row.total_days_of_cover is None else f"{row.total_days_of_cover:.1f}",
-            "",
+            row.in_transit,
         ]
         writer.writerow(line)
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
