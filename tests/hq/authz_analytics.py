@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.hq.authz import Case
+from tests.hq.authz import EVERYONE, Case, _none
 from tests.hq.conftest import Hq
 
-CASES: dict[str, Case] = {}
+# Read-only pages: every role, a store manager for their stores only.
+CASES: dict[str, Case] = {
+    "hq.analytics": Case(EVERYONE, lambda i: "/hq/analytics", _none),
+    "hq.analytics_csv": Case(EVERYONE, lambda i: "/hq/analytics.csv", _none),
+}
+# Nothing here changes anything.
 SNAPSHOT: tuple[str, ...] = ()
 
 
 def prepare(hq: Hq, store: str) -> dict[str, Any]:
-    """Nothing to prepare yet."""
+    """Nothing to prepare: the pages read whatever the rollups hold."""
     return {}

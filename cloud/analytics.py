@@ -1,0 +1,559 @@
+"""HQ's sales analytics, read from the rollups ingest keeps (cloud/rollups.py, §59): sales by
+day, ISO week or month, by store, category and vendor; the same ISO weeks a year earlier; top
+and slow movers; margin over cost; returns by reason; cash over/short by store and cashier;
+overrides by staff member.
+
+Money is in minor units, units are numeric (a weighed line sells 0.250). Net sales are sales
+less post-voids less returns, without tax. Margin counts only lines whose cost was known
+(`costed_net` less `cost`), so an item without a cost never shows as pure profit. Category and
+vendor are the catalog's now, reached through the store's SKU (store_variant), as on the
+stock grid: a store's variant that HQ cannot map to the catalog shows as "Not in catalog".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+import psycopg
+
+Conn = psycopg.Connection[Any]
+Grain = Literal["day", "week", "month"]
+GRAINS: tuple[Grain, ...] = ("day", "week", "month")
+# The longest range a page shows (about three years of days).
+MAX_DAYS = 1100
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Filter:
+    """What the analytics show: the stores (never empty), an inclusive local-day range, an
+    optional category and vendor, and the trend's granularity."""
+
+    stores: tuple[str, ...]
+    start: date
+    end: date
+    category: int | None = None
+    vendor: int | None = None
+    grain: Grain = "day"
+
+    @property
+    def by_item(self) -> bool:
+        """Whether the figures need each variant's category or vendor."""
+        return self.category is not None or self.vendor is not None
+
+    def previous(self) -> Filter:
+        """The same number of days just before this range."""
+        days = (self.end - self.start).days + 1
+        return Filter(
+            stores=self.stores,
+            start=self.start - timedelta(days=days),
+            end=self.start - timedelta(days=1),
+            category=self.category,
+            vendor=self.vendor,
+            grain=self.grain,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Figures:
+    """Sales figures of one row: a period, a store, a category, a vendor or an item."""
+
+    key: str
+    label: str
+    sales: int | None
+    units: Decimal
+    net: int
+    returned: int
+    tax: int
+    discount: int
+    cost: int
+    costed_net: int
+
+    @property
+    def margin(self) -> int:
+        """Net sales less cost, over the lines whose cost is known."""
+        return self.costed_net - self.cost
+
+    @property
+    def margin_pct(self) -> float | None:
+        return None if self.costed_net <= 0 else 100.0 * self.margin / self.costed_net
+
+    @property
+    def uncosted(self) -> int:
+        """Net sales of lines without a cost (not in the margin)."""
+        return self.net - self.costed_net
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mover:
+    """An item's units and net sales in the range and in the range before."""
+
+    sku: str
+    product: str
+    category: str | None
+    units: Decimal
+    net: int
+    previous_units: Decimal
+    margin_pct: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeasonWeek:
+    """One ISO week number: net sales this ISO year and the one before."""
+
+    week: int
+    label: str
+    start: date
+    net: int
+    last_year: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReasonRow:
+    """Returns under one reason code."""
+
+    reason: str
+    label: str
+    lines: int
+    units: Decimal
+    net: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CashRow:
+    """Closed shifts' cash over (positive) or short (negative), for a store or a cashier."""
+
+    store: str
+    cashier: str | None
+    name: str
+    shifts: int
+    short_shifts: int
+    over: int
+    short: int
+
+    @property
+    def net(self) -> int:
+        return self.over + self.short
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OverrideRow:
+    """Overrides a staff member asked for or approved, by action."""
+
+    store: str
+    staff: str
+    name: str
+    role: str
+    action: str
+    count: int
+    amount: int
+
+
+_NET = "sum(d.sold_net - d.returned_net)"
+_FIGURES = (
+    "sum(d.sold_units - d.returned_units), " + _NET + ", sum(d.returned_net), sum(d.tax),"
+    " sum(d.discount), sum(d.cost), sum(d.costed_net)"
+)
+_CATALOG = (
+    " LEFT JOIN store_variant sv ON sv.store = d.store AND sv.uid = d.variant"
+    " LEFT JOIN catalog_variant cv ON upper(cv.sku) = upper(sv.sku)"
+    " LEFT JOIN catalog_product p ON p.id = cv.product_id"
+)
+
+
+def _where(f: Filter, params: dict[str, Any], *, item: bool) -> str:
+    params.update(stores=list(f.stores), start=f.start, end=f.end)
+    clauses = ["d.store = ANY(%(stores)s)", "d.day BETWEEN %(start)s AND %(end)s"]
+    if item and f.category is not None:
+        clauses.append("p.category_id = %(category)s")
+        params["category"] = f.category
+    if item and f.vendor is not None:
+        clauses.append("p.vendor_id = %(vendor)s")
+        params["vendor"] = f.vendor
+    return " WHERE " + " AND ".join(clauses)
+
+
+def _figures(row: Any, key: str, label: str, sales: int | None) -> Figures:
+    units, net, returned, tax, discount, cost, costed = row
+    return Figures(
+        key=key,
+        label=label,
+        sales=sales,
+        units=Decimal(units or 0).normalize() + 0,
+        net=int(net or 0),
+        returned=int(returned or 0),
+        tax=int(tax or 0),
+        discount=int(discount or 0),
+        cost=int(cost or 0),
+        costed_net=int(costed or 0),
+    )
+
+
+def _grouped(conn: Conn, f: Filter, key: str) -> list[tuple[Any, ...]]:
+    """(key, sales or None, figures…) per `key` over the range: from sales_store_day when
+    no category or vendor narrows it, else from sales_day and the catalog."""
+    params: dict[str, Any] = {}
+    if f.by_item:
+        sql = f"SELECT {key} AS k, NULL::bigint, {_FIGURES} FROM sales_day d{_CATALOG}" + _where(
+            f, params, item=True
+        )
+    else:
+        sql = f"SELECT {key} AS k, sum(d.sales), {_FIGURES} FROM sales_store_day d" + _where(
+            f, params, item=False
+        )
+    return conn.execute(sql + " GROUP BY 1 ORDER BY 1", params).fetchall()
+
+
+def period_label(grain: Grain, start: date) -> str:
+    """How a period is named: 2026-03-05, 2026-W10, 2026-03."""
+    if grain == "week":
+        year, week, _ = start.isocalendar()
+        return f"{year}-W{week:02d}"
+    if grain == "month":
+        return start.strftime("%Y-%m")
+    return start.isoformat()
+
+
+def periods(f: Filter) -> list[date]:
+    """Every period's first day over the range (a period with no sales still shows)."""
+    if f.grain == "day":
+        first = f.start
+    elif f.grain == "week":
+        first = f.start - timedelta(days=f.start.weekday())
+    else:
+        first = f.start.replace(day=1)
+    out = []
+    at = first
+    while at <= f.end:
+        out.append(at)
+        if f.grain == "day":
+            at += timedelta(days=1)
+        elif f.grain == "week":
+            at += timedelta(days=7)
+        else:
+            at = (at.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return out
+
+
+def trend(conn: Conn, f: Filter) -> list[Figures]:
+    """Sales per day, ISO week or month over the range, every period shown."""
+    rows = {
+        row[0]: row
+        for row in _grouped(conn, f, f"date_trunc('{f.grain}', d.day)::date")
+        if row[0] is not None
+    }
+    out = []
+    for start in periods(f):
+        row = rows.get(start)
+        figures = (None,) * 7 if row is None else row[2:]
+        sales = None if f.by_item else (0 if row is None else int(row[1] or 0))
+        out.append(_figures(figures, start.isoformat(), period_label(f.grain, start), sales))
+    return out
+
+
+def by_store(conn: Conn, f: Filter) -> list[Figures]:
+    """Each store's figures over the range (every chosen store, with or without sales)."""
+    rows = {row[0]: row for row in _grouped(conn, f, "d.store")}
+    names = dict(
+        conn.execute(
+            "SELECT id, COALESCE(name, 'Store ' || id) FROM store WHERE id = ANY(%s)",
+            (list(f.stores),),
+        ).fetchall()
+    )
+    out = []
+    for store in sorted(f.stores):
+        row = rows.get(store)
+        figures = (None,) * 7 if row is None else row[2:]
+        sales = None if f.by_item else (0 if row is None else int(row[1] or 0))
+        out.append(_figures(figures, store, f"{names.get(store, store)} ({store})", sales))
+    return out
+
+
+def _by_catalog(conn: Conn, f: Filter, table: str, column: str) -> list[Figures]:
+    params: dict[str, Any] = {}
+    rows = conn.execute(
+        f"SELECT x.id, x.name, {_FIGURES} FROM sales_day d{_CATALOG}"
+        f" LEFT JOIN {table} x ON x.id = p.{column}"
+        + _where(f, params, item=True)
+        + f" GROUP BY x.id, x.name ORDER BY {_NET} DESC, x.name",
+        params,
+    ).fetchall()
+    return [
+        _figures(row[2:], "" if row[0] is None else str(row[0]), row[1] or "Not in catalog", None)
+        for row in rows
+    ]
+
+
+def by_category(conn: Conn, f: Filter) -> list[Figures]:
+    """Figures per catalog category, best first (uncategorised and unmapped items together)."""
+    return _by_catalog(conn, f, "catalog_category", "category_id")
+
+
+def by_vendor(conn: Conn, f: Filter) -> list[Figures]:
+    """Figures per vendor, best first."""
+    return _by_catalog(conn, f, "catalog_vendor", "vendor_id")
+
+
+def _items(conn: Conn, f: Filter) -> dict[str, tuple[Decimal, int, int, int]]:
+    """Per SKU (upper case): units, net, cost, costed net over the range."""
+    params: dict[str, Any] = {}
+    rows = conn.execute(
+        "SELECT upper(sv.sku), sum(d.sold_units - d.returned_units), " + _NET + ","
+        " sum(d.cost), sum(d.costed_net) FROM sales_day d"
+        + _CATALOG
+        + _where(f, params, item=True)
+        + " AND sv.sku IS NOT NULL GROUP BY 1",
+        params,
+    ).fetchall()
+    return {
+        row[0]: (Decimal(row[1] or 0), int(row[2] or 0), int(row[3] or 0), int(row[4] or 0))
+        for row in rows
+    }
+
+
+def movers(conn: Conn, f: Filter, *, limit: int = 10) -> tuple[list[Mover], list[Mover]]:
+    """The items that sold most units over the range, and the active catalog items that sold
+    fewest (none at all first), each with the range before for comparison."""
+    now = _items(conn, f)
+    before = _items(conn, f.previous())
+    params: dict[str, Any] = {}
+    clauses = ["v.active", "p.active"]
+    if f.category is not None:
+        clauses.append("p.category_id = %(category)s")
+        params["category"] = f.category
+    if f.vendor is not None:
+        clauses.append("p.vendor_id = %(vendor)s")
+        params["vendor"] = f.vendor
+    catalog = {
+        row[0]: row[1:]
+        for row in conn.execute(
+            "SELECT upper(v.sku), v.sku, p.name, c.name FROM catalog_variant v"
+            " JOIN catalog_product p ON p.id = v.product_id"
+            " LEFT JOIN catalog_category c ON c.id = p.category_id"
+            " WHERE " + " AND ".join(clauses),
+            params,
+        ).fetchall()
+    }
+
+    def mover(key: str) -> Mover:
+        sku, product, category = catalog.get(key, (key, key, None))
+        units, net, cost, costed = now.get(key, (Decimal(0), 0, 0, 0))
+        return Mover(
+            sku=sku,
+            product=product,
+            category=category,
+            units=units.normalize() + 0,
+            net=net,
+            previous_units=before.get(key, (Decimal(0),))[0].normalize() + 0,
+            margin_pct=None if costed <= 0 else 100.0 * (costed - cost) / costed,
+        )
+
+    top = sorted(
+        (k for k in now if now[k][0] > 0 and (k in catalog or not f.by_item)),
+        key=lambda k: (-now[k][0], -now[k][1], k),
+    )[:limit]
+    slow = sorted(
+        catalog,
+        key=lambda k: (now.get(k, (Decimal(0), 0))[0], now.get(k, (0, 0))[1], k),
+    )[:limit]
+    return [mover(k) for k in top], [mover(k) for k in slow]
+
+
+def margin_items(conn: Conn, f: Filter, *, limit: int = 20) -> list[Figures]:
+    """The items with the largest margin over the range."""
+    params: dict[str, Any] = {}
+    rows = conn.execute(
+        "SELECT upper(sv.sku), min(cv.sku), min(p.name), "
+        + _FIGURES
+        + " FROM sales_day d"
+        + _CATALOG
+        + _where(f, params, item=True)
+        + " AND sv.sku IS NOT NULL GROUP BY 1"
+        " ORDER BY sum(d.costed_net - d.cost) DESC, 1 LIMIT %(limit)s",
+        {**params, "limit": limit},
+    ).fetchall()
+    return [
+        _figures(row[3:], row[0], f"{row[2] or row[0]} ({row[1] or row[0]})", None) for row in rows
+    ]
+
+
+def seasonal(conn: Conn, f: Filter) -> list[SeasonWeek]:
+    """The ISO weeks the range touches, each against the same ISO week number a year
+    earlier (None: no sales at all that ISO year, so no history to compare with)."""
+    weeks: list[tuple[int, int, date]] = []
+    at = f.start - timedelta(days=f.start.weekday())
+    while at <= f.end:
+        year, week, _ = at.isocalendar()
+        weeks.append((year, week, at))
+        at += timedelta(days=7)
+    if not weeks:
+        return []
+    first = date.fromisocalendar(weeks[0][0] - 1, 1, 1)
+    params: dict[str, Any] = {}
+    # Whole ISO weeks, this year's and last year's: widen the range to cover both.
+    wide = Filter(
+        stores=f.stores,
+        start=first,
+        end=weeks[-1][2] + timedelta(days=6),
+        category=f.category,
+        vendor=f.vendor,
+    )
+    table = "sales_day d" + _CATALOG if f.by_item else "sales_store_day d"
+    rows = conn.execute(
+        "SELECT extract(isoyear FROM d.day)::int, extract(week FROM d.day)::int, "
+        + _NET
+        + f" FROM {table}"
+        + _where(wide, params, item=f.by_item)
+        + " GROUP BY 1, 2",
+        params,
+    ).fetchall()
+    net = {(row[0], row[1]): int(row[2] or 0) for row in rows}
+    years_with_sales = {year for year, _ in net}
+    out = []
+    for year, week, start in weeks:
+        last = net.get((year - 1, week), 0) if (year - 1) in years_with_sales else None
+        out.append(
+            SeasonWeek(
+                week=week,
+                label=f"{year}-W{week:02d}",
+                start=start,
+                net=net.get((year, week), 0),
+                last_year=last,
+            )
+        )
+    return out
+
+
+def returns_by_reason(conn: Conn, f: Filter) -> list[ReasonRow]:
+    """Returned lines, units and refunds (without tax) per reason code, most refunded first;
+    labels from the stores' reason codes."""
+    params: dict[str, Any] = {}
+    joins = _CATALOG if f.by_item else ""
+    rows = conn.execute(
+        "SELECT d.reason, (SELECT r.label FROM store_reason r WHERE r.code = d.reason"
+        "  AND r.store = ANY(%(stores)s) ORDER BY r.store LIMIT 1),"
+        " sum(d.lines), sum(d.units), sum(d.net) FROM returns_day d"
+        + joins
+        + _where(f, params, item=f.by_item)
+        + " GROUP BY d.reason ORDER BY sum(d.net) DESC, d.reason",
+        params,
+    ).fetchall()
+    return [
+        ReasonRow(
+            reason=row[0],
+            label=row[1] or row[0].replace("_", " "),
+            lines=int(row[2]),
+            units=Decimal(row[3]).normalize() + 0,
+            net=int(row[4]),
+        )
+        for row in rows
+    ]
+
+
+# A closed shift's over (+) or short (−): counted cash less the expected drawer, on the
+# store's local day of its close.
+_OVER_SHORT = """
+SELECT z.store, c.opened_by,
+    z.counted_cash - (COALESCE(s.opening_float, 0) + COALESCE(c.cash_sales, 0)
+        - COALESCE(c.cash_refunds, 0) - COALESCE(c.cash_voided, 0) + COALESCE(c.pay_ins, 0)
+        - COALESCE(c.pay_outs, 0)) AS over_short
+FROM z_summary z
+JOIN rollup_store r ON r.store = z.store
+JOIN shift_summary s ON s.shift = z.shift
+LEFT JOIN shift_cash c ON c.shift = z.shift
+WHERE z.store = ANY(%(stores)s)
+    AND (z.closed_at AT TIME ZONE r.zone)::date BETWEEN %(start)s AND %(end)s
+"""
+
+
+def cash_over_short(conn: Conn, f: Filter) -> tuple[list[CashRow], list[CashRow]]:
+    """Closed shifts' cash over/short over the range: per store, and per store and cashier
+    (the staff member who opened the shift), the largest shortfall first."""
+    params = {"stores": list(f.stores), "start": f.start, "end": f.end}
+    grouped = (
+        "SELECT o.store, {who}, count(*), count(*) FILTER (WHERE o.over_short < 0),"
+        " COALESCE(sum(o.over_short) FILTER (WHERE o.over_short > 0), 0),"
+        " COALESCE(sum(o.over_short) FILTER (WHERE o.over_short < 0), 0), {name}"
+        f" FROM ({_OVER_SHORT}) AS o {{join}} GROUP BY 1, 2, 7 ORDER BY 6, 1, 2"
+    )
+    stores = conn.execute(
+        grouped.format(
+            who="NULL::text",
+            name="COALESCE(st.name, 'Store ' || o.store)",
+            join="JOIN store st ON st.id = o.store",
+        ),
+        params,
+    ).fetchall()
+    cashiers = conn.execute(
+        grouped.format(
+            who="o.opened_by",
+            name="COALESCE(sf.name, o.opened_by, 'unknown')",
+            join="LEFT JOIN store_staff sf ON sf.store = o.store AND sf.id = o.opened_by",
+        ),
+        params,
+    ).fetchall()
+
+    def rows(found: list[tuple[Any, ...]]) -> list[CashRow]:
+        return [
+            CashRow(
+                store=r[0],
+                cashier=r[1],
+                name=r[6],
+                shifts=int(r[2]),
+                short_shifts=int(r[3]),
+                over=int(r[4]),
+                short=int(r[5]),
+            )
+            for r in found
+        ]
+
+    return rows(stores), rows(cashiers)
+
+
+def has_overrides(conn: Conn) -> bool:
+    """Whether the override log (migration 0020) is there."""
+    row = conn.execute("SELECT to_regclass('override_fact') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def overrides_by_staff(conn: Conn, f: Filter) -> list[OverrideRow]:
+    """Overrides over the range by the staff member who asked for them and, separately, who
+    approved them, by action (the store's local day of the override)."""
+    rows = conn.execute(
+        "SELECT o.store, w.staff, COALESCE(sf.name, w.staff), w.role, o.action, count(*),"
+        " COALESCE(sum(o.amount), 0)"
+        " FROM override_fact o LEFT JOIN rollup_store r ON r.store = o.store"
+        " CROSS JOIN LATERAL (VALUES (o.requester, 'asked'), (o.approver, 'approved'))"
+        "  AS w(staff, role)"
+        " LEFT JOIN store_staff sf ON sf.store = o.store AND sf.id = w.staff"
+        " WHERE o.store = ANY(%(stores)s) AND w.staff IS NOT NULL"
+        " AND (o.at AT TIME ZONE COALESCE(r.zone, store_zone(o.store)))::date"
+        "  BETWEEN %(start)s AND %(end)s"
+        " GROUP BY 1, 2, 3, 4, 5 ORDER BY count(*) DESC, 1, 2, 4, 5",
+        {"stores": list(f.stores), "start": f.start, "end": f.end},
+    ).fetchall()
+    return [
+        OverrideRow(
+            store=r[0],
+            staff=r[1],
+            name=r[2],
+            role=r[3],
+            action=r[4],
+            count=int(r[5]),
+            amount=int(r[6]),
+        )
+        for r in rows
+    ]
+
+
+def zones(conn: Conn, stores: tuple[str, ...]) -> dict[str, str]:
+    """The zone each store's days are counted in."""
+    return dict(
+        conn.execute(
+            "SELECT s.id, COALESCE(r.zone, store_zone(s.id)) FROM store s"
+            " LEFT JOIN rollup_store r ON r.store = s.id WHERE s.id = ANY(%s)",
+            (list(stores),),
+        ).fetchall()
+    )
