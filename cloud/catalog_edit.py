@@ -260,18 +260,21 @@ def _where(f: CatalogFilter) -> tuple[str, dict[str, Any]]:
         clauses.append("p.vendor_id = %(vendor)s")
         params["vendor"] = f.vendor
     if f.text:
-        # SKU or product name anywhere (trigram indexes, migration 0017), or a barcode
-        # exactly (its key, as a scanner would give it: the barcode table's primary key).
-        match = ["v.sku ILIKE %(text)s", "p.name ILIKE %(text)s"]
+        # SKU or product name anywhere, or a barcode exactly (its key, as a scanner would
+        # give it). One branch per index (trigram on SKU and on name, migration 0017; the
+        # barcode table's key): an OR across the join would read every variant.
+        branches = [
+            "SELECT id FROM catalog_variant WHERE sku ILIKE %(text)s",
+            "SELECT w.id FROM catalog_product q JOIN catalog_variant w ON w.product_id = q.id"
+            " WHERE q.name ILIKE %(text)s",
+        ]
         params["text"] = _like(f.text)
         try:
             params["code"] = lookup_key(f.text)
-            match.append(
-                "v.id IN (SELECT b.variant_id FROM catalog_barcode b WHERE b.code = %(code)s)"
-            )
+            branches.append("SELECT variant_id FROM catalog_barcode WHERE code = %(code)s")
         except BarcodeError:
             pass
-        clauses.append("(" + " OR ".join(match) + ")")
+        clauses.append("v.id IN (" + " UNION ".join(branches) + ")")
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

@@ -30,6 +30,7 @@ import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -431,6 +432,9 @@ class _Status(msgspec.Struct, forbid_unknown_fields=False):
     outbox_depth: int | None = None
     oldest_unsynced_age_s: int | None = None
     printer: Any = None
+    # Newer appliances say which cloud catalog version they run (HQ's catalog page).
+    catalog_version: int | None = None
+    catalog_applied_ms: int | None = None
 
 
 def record_status(conn: psycopg.Connection[Any], store: str, payload: bytes) -> None:
@@ -449,8 +453,9 @@ def record_status(conn: psycopg.Connection[Any], store: str, payload: bytes) -> 
     with conn.transaction():
         conn.execute(
             "INSERT INTO appliance_status (store, online, version, outbox_depth,"
-            " oldest_unsynced_age_s, printer, raw, received_at, last_online_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, now(), CASE WHEN %s THEN now() END)"
+            " oldest_unsynced_age_s, printer, raw, received_at, last_online_at,"
+            " catalog_version, catalog_applied_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, now(), CASE WHEN %s THEN now() END, %s, %s)"
             " ON CONFLICT (store) DO UPDATE SET online = excluded.online,"
             " version = COALESCE(excluded.version, appliance_status.version),"
             " outbox_depth = COALESCE(excluded.outbox_depth, appliance_status.outbox_depth),"
@@ -458,7 +463,11 @@ def record_status(conn: psycopg.Connection[Any], store: str, payload: bytes) -> 
             "   THEN excluded.oldest_unsynced_age_s ELSE appliance_status.oldest_unsynced_age_s END,"
             " printer = COALESCE(excluded.printer, appliance_status.printer),"
             " raw = excluded.raw, received_at = now(),"
-            " last_online_at = COALESCE(excluded.last_online_at, appliance_status.last_online_at)",
+            " last_online_at = COALESCE(excluded.last_online_at, appliance_status.last_online_at),"
+            " catalog_version = COALESCE(excluded.catalog_version,"
+            "   appliance_status.catalog_version),"
+            " catalog_applied_at = COALESCE(excluded.catalog_applied_at,"
+            "   appliance_status.catalog_applied_at)",
             (
                 store,
                 status.online,
@@ -468,5 +477,9 @@ def record_status(conn: psycopg.Connection[Any], store: str, payload: bytes) -> 
                 None if status.printer is None else Jsonb(status.printer),
                 Jsonb(raw),
                 status.online,
+                status.catalog_version,
+                None
+                if status.catalog_applied_ms is None
+                else datetime.fromtimestamp(status.catalog_applied_ms / 1000, UTC),
             ),
         )

@@ -446,7 +446,8 @@ class Uplink:
         self.client.publish(status_topic(self.store), self.status_payload(), qos=1, retain=True)
 
     def status_payload(self) -> bytes:
-        """The retained status: online, version, outbox depth, oldest unsynced age, printer."""
+        """The retained status: online, version, outbox depth, oldest unsynced age, printer,
+        the catalog version applied."""
         state = sync_state(self.rt)
         oldest = state.oldest_received_ms
         return canonical_json(
@@ -458,5 +459,9 @@ class Uplink:
                 if oldest is None
                 else max(0, self.rt.now_ms() - oldest) // 1000,
                 "printer": printer_summary(self.rt),
+                # The cloud catalog version applied here, for HQ's catalog page (newer than
+                # the other fields: a cloud that does not know them ignores them).
+                "catalog_version": state.catalog.version,
+                "catalog_applied_ms": state.catalog.applied_ms,
             }
         )

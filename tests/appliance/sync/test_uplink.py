@@ -295,8 +295,12 @@ def test_the_last_will_says_offline_when_the_link_dies(rt: Runtime, running: Run
         "outbox_depth",
         "oldest_unsynced_age_s",
         "printer",
+        "catalog_version",
+        "catalog_applied_ms",
     }
     assert online[0]["printer"] is None
+    # Nothing pulled from the cloud's catalog yet: version 0, never applied.
+    assert (online[0]["catalog_version"], online[0]["catalog_applied_ms"]) == (0, None)
     assert rt.link.connected
     seen = len(cloud.statuses)
     # Cut the connection under paho, as a dead network would: no DISCONNECT is sent.
