@@ -1,6 +1,28 @@
-"""Low-stock alerts raised as events are ingested (on-hand <= reorder point, or cover < lead time).
+"""Low-stock alerts, raised as events are ingested (issue 7; decisions.md §58).
 
-Placeholder: `project` is called by cloud/ingest.py in every batch's transaction.
+`project` is called by cloud/ingest.py in every batch's transaction after on_hand has moved.
+For the SKUs whose stock this batch moved in the store (a store's variant ids map to SKUs
+through store_variant; the chain's key is the SKU, §43), one statement reads on-hand (summed
+over the store's ids for the SKU), the trailing sales rate, the catalog's reorder point, the
+vendor's lead time and whether an alert is open; `cloud.reorder.is_low` judges each SKU (on-hand
+at or below the reorder point, or fewer days of cover than the lead time). Only when something
+changes does a second statement run: a SKU newly low gets an alert (kind 'low_stock'), one no
+longer low (or no longer in the active catalog) has its open alert resolved. An open alert is
+not rewritten while the SKU stays low (pages read the live on-hand beside it), so a busy store
+costs one read per batch. A partial unique index (migration 0019) keeps one open alert per
+store and SKU, whatever runs at once.
+
+The statement is shaped so that its plan does not depend on statistics (a fresh database has
+none, and a hash or nested-loop plan guessed from empty tables took seconds per batch): the
+touched SKUs drive correlated subqueries, each an index lookup (store_variant by upper SKU,
+on_hand by store and variant, sale_fact by variant and time, the open-alert index). The sales
+lookup keeps the store test outside an OFFSET 0 fence: with it inside, an unanalysed
+sale_fact was read through its (store, at) index, every sale of the store for every SKU.
+
+The rate is the trailing `VELOCITY_DAYS` of sales (sold minus post-voided, as the reorder
+engine reads demand; returns are stock coming back) up to the batch's latest movement, not the
+wall clock, so a backlog replayed late judges each day as it was. A batch that moved no stock
+returns before any statement.
 """
 
 from __future__ import annotations
@@ -9,12 +31,134 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg.types.json import Jsonb
+
+from cloud.reorder import DEFAULT_LEAD_TIME_DAYS, is_low
 
 if TYPE_CHECKING:
     from cloud.ingest import Item, Projected
 
 Conn = psycopg.Connection[Any]
 
+KIND = "low_stock"
+VELOCITY_DAYS = 28
+
+_READ = f"""
+SELECT t.key, t.variant, v.sku, v.reorder_point, COALESCE(ve.lead_time_days, %(lead)s),
+    (SELECT COALESCE(sum(o.qty), 0) FROM store_variant sv
+        JOIN on_hand o ON o.store = sv.store AND o.variant = sv.uid
+        WHERE sv.store = %(store)s AND upper(sv.sku) = t.key),
+    (SELECT COALESCE(sum(f.qty), 0) FROM store_variant sv
+        CROSS JOIN LATERAL (SELECT s.qty, s.store, s.kind FROM sale_fact s
+            WHERE s.variant = sv.uid
+                AND s.at > %(at)s::timestamptz - interval '{VELOCITY_DAYS} days'
+                AND s.at <= %(at)s::timestamptz
+            OFFSET 0) f
+        WHERE sv.store = %(store)s AND upper(sv.sku) = t.key AND f.store = sv.store
+            AND f.kind IN ('sale', 'void')),
+    EXISTS (SELECT 1 FROM alert a WHERE a.kind = '{KIND}' AND a.store = %(store)s
+        AND a.resolved_at IS NULL AND upper(a.details ->> 'sku') = t.key)
+FROM (SELECT upper(sku) AS key, min(uid::text) AS variant FROM store_variant
+    WHERE store = %(store)s AND uid = ANY(%(uids)s::uuid[]) GROUP BY 1) t
+LEFT JOIN (catalog_variant v JOIN catalog_product p ON p.id = v.product_id AND p.active
+    LEFT JOIN catalog_vendor ve ON ve.id = p.vendor_id) ON upper(v.sku) = t.key AND v.active
+"""
+
+# Resolve what recovered, raise what is newly low (DO NOTHING should another open one exist).
+_WRITE = f"""
+WITH resolved AS (
+    UPDATE alert a SET resolved_at = now(),
+        details = a.details || jsonb_build_object('resolved_on_hand', x.on_hand)
+    FROM unnest(%(keys)s::text[], %(stock)s::bigint[]) AS x (key, on_hand)
+    WHERE a.kind = '{KIND}' AND a.store = %(store)s AND a.resolved_at IS NULL
+        AND upper(a.details ->> 'sku') = x.key
+    RETURNING 1
+)
+INSERT INTO alert (kind, store, details)
+SELECT '{KIND}', %(store)s, d FROM jsonb_array_elements(%(raise)s::jsonb) AS d
+ON CONFLICT (store, upper(details ->> 'sku')) WHERE kind = '{KIND}' AND resolved_at IS NULL
+DO NOTHING
+"""
+
 
 def project(conn: Conn, store: str, items: Sequence[Item], out: Projected) -> None:
-    """What this batch changes here (nothing yet)."""
+    """Raise or resolve the store's low-stock alerts for the SKUs this batch moved."""
+    if not out.ledger:
+        return
+    # A ledger row: event, line, store, variant, kind, qty, wall, counter, node, origin, at, …
+    uids = sorted({str(row[3]) for row in out.ledger})
+    # Every `at` is format_at's fixed-width UTC text, so the greatest string is the latest.
+    at = max(str(row[10]) for row in out.ledger)
+    # A backlog's batch touches thousands of SKUs, which lifts the read's estimated cost over
+    # jit_above_cost: compiling it took longer than running it. Off for this read only.
+    jit = conn.execute("SELECT current_setting('jit'), set_config('jit', 'off', true)").fetchone()
+    rows = conn.execute(
+        " ".join(_READ.split()),
+        {"store": store, "uids": uids, "at": at, "lead": DEFAULT_LEAD_TIME_DAYS},
+    ).fetchall()
+    conn.execute("SELECT set_config('jit', %s, true)", (jit[0] if jit else "on",))
+    raise_: list[dict[str, Any]] = []
+    keys: list[str] = []
+    stock: list[int] = []
+    for key, variant, sku, point, lead, on_hand, sold, is_open in rows:
+        per_day = max(int(sold), 0) / VELOCITY_DAYS
+        low = sku is not None and is_low(int(on_hand), point, per_day, lead)
+        if low and not is_open:
+            raise_.append(
+                {
+                    "sku": sku,
+                    "variant": variant,
+                    "on_hand": int(on_hand),
+                    "reorder_point": point,
+                    "lead_time_days": lead,
+                    "per_day": round(per_day, 2),
+                    "cover_days": round(max(int(on_hand), 0) / per_day, 1) if per_day else None,
+                    "at": at,
+                }
+            )
+        elif is_open and not low:
+            keys.append(key)
+            stock.append(int(on_hand))
+    if raise_ or keys:
+        conn.execute(
+            " ".join(_WRITE.split()),
+            {"store": store, "keys": keys, "stock": stock, "raise": Jsonb(raise_)},
+        )
+
+
+def open_alerts(conn: Conn, stores: Sequence[str]) -> list[dict[str, Any]]:
+    """The open low-stock alerts of these stores with the SKU's product, category, vendor and
+    on-hand now, by store and SKU (for the dashboard and the digest)."""
+    rows = conn.execute(
+        "SELECT a.id, a.store, COALESCE(s.name, 'Store ' || a.store), a.details, a.raised_at,"
+        " p.name, c.name, ve.name, (SELECT COALESCE(sum(o.qty), 0) FROM store_variant sv"
+        "   JOIN on_hand o ON o.store = sv.store AND o.variant = sv.uid"
+        "   WHERE sv.store = a.store AND upper(sv.sku) = upper(a.details ->> 'sku'))"
+        " FROM alert a JOIN store s ON s.id = a.store"
+        " LEFT JOIN catalog_variant v ON upper(v.sku) = upper(a.details ->> 'sku')"
+        " LEFT JOIN catalog_product p ON p.id = v.product_id"
+        " LEFT JOIN catalog_category c ON c.id = p.category_id"
+        " LEFT JOIN catalog_vendor ve ON ve.id = p.vendor_id"
+        " WHERE a.kind = %s AND a.resolved_at IS NULL AND a.store = ANY(%s)"
+        " ORDER BY a.store, upper(a.details ->> 'sku')",
+        (KIND, list(stores)),
+    ).fetchall()
+    return [
+        {
+            "id": r[0],
+            "store": r[1],
+            "store_name": r[2],
+            "sku": r[3].get("sku"),
+            # Now, not when it was raised (an open alert is not rewritten while low).
+            "on_hand": int(r[8]),
+            "raised_on_hand": r[3].get("on_hand"),
+            "reorder_point": r[3].get("reorder_point"),
+            "cover_days": r[3].get("cover_days"),
+            "lead_time_days": r[3].get("lead_time_days"),
+            "raised_at": r[4],
+            "product": r[5],
+            "category": r[6],
+            "vendor": r[7],
+        }
+        for r in rows
+    ]

@@ -98,8 +98,10 @@ class Item:
     store: str
     sku: str
     on_hand: int
-    # Units already coming: open transfers to this store (and vendor orders, when known).
+    # Units already coming: open transfers to this store.
     in_transit: int = 0
+    # Units on open purchase orders (draft or sent, not yet received) for this store.
+    on_order: int = 0
     # Sales (sold minus post-voided) by ISO week; a week missing from it sold nothing.
     weekly: Mapping[Week, int] = field(default_factory=dict)
     # The first day the store had the variant; weeks before it are not history. None: never
@@ -129,6 +131,7 @@ class Suggestion:
     category: str | None
     on_hand: int
     in_transit: int
+    on_order: int
     # Planned transfers: + coming from another store, − going to one.
     transfer: int
     weeks_of_history: int
@@ -359,7 +362,7 @@ def _assess(item: Item, cal: _Calendar, season: float, policy: Policy) -> _Asses
 def _position(item: Item, transfer: int) -> int:
     # A negative on-hand is a record behind the shelf (sold before received): the shelf
     # holds nothing, and counting the minus would order stock to fill a hole in the books.
-    return max(item.on_hand, 0) + item.in_transit + transfer
+    return max(item.on_hand, 0) + item.in_transit + item.on_order + transfer
 
 
 def _suggestion(a: _Assessed, transfer: int) -> Suggestion:
@@ -387,6 +390,7 @@ def _suggestion(a: _Assessed, transfer: int) -> Suggestion:
         category=item.category,
         on_hand=item.on_hand,
         in_transit=item.in_transit,
+        on_order=item.on_order,
         transfer=transfer,
         weeks_of_history=a.demand.weeks,
         per_day=a.per_day,
@@ -568,11 +572,21 @@ GROUP BY 1, 2
 """
 
 
+# Units on the chain's open purchase orders (draft or sent), by store and SKU
+# (cloud/purchase_orders.py): what is already ordered is not suggested again.
+_ON_ORDER = """
+SELECT l.store, upper(l.sku), SUM(l.qty)::bigint
+FROM purchase_order_line l JOIN purchase_order o ON o.id = l.order_id
+WHERE o.state IN ('draft', 'sent') AND l.store = ANY(%(stores)s::text[])
+GROUP BY 1, 2
+"""
+
+
 def load_items(
     conn: Conn, as_of: date, scope: Scope | None = None, *, weeks: int = 8
 ) -> list[Item]:
-    """The items of a scope as of a day (its start, UTC): catalog terms, on-hand and open
-    transfers summed over a store's ids for the SKU, and weekly sales from a year and `weeks`
+    """The items of a scope as of a day (its start, UTC): catalog terms, on-hand, open
+    transfers and open purchase orders summed over a store's ids for the SKU, and weekly sales from a year and `weeks`
     before up to `as_of`."""
     scope = scope or Scope()
     stores = list(scope.stores) if scope.stores is not None else None
@@ -598,6 +612,10 @@ def load_items(
     transit = {
         (store, sku): int(qty)
         for store, sku, qty in conn.execute(_IN_TRANSIT, {"stores": seen_stores})
+    }
+    ordered = {
+        (store, sku): int(qty)
+        for store, sku, qty in conn.execute(_ON_ORDER, {"stores": seen_stores})
     }
     items = []
     for (
@@ -629,6 +647,7 @@ def load_items(
                 sku=sku,
                 on_hand=int(on_hand),
                 in_transit=transit.get((store, sku.upper()), 0),
+                on_order=ordered.get((store, sku.upper()), 0),
                 weekly=sales,
                 since=min(firsts) if firsts else None,
                 lead_time_days=lead if lead is not None else DEFAULT_LEAD_TIME_DAYS,
@@ -655,9 +674,9 @@ def suggest(
 
 
 SUGGESTION_COLUMNS = (
-    "store", "sku", "vendor", "category", "on_hand", "in_transit", "transfer", "per_day",
-    "season", "safety_stock", "reorder_point", "order_up_to", "days_of_cover", "order_qty",
-    "packs", "order_value", "low", "note",
+    "store", "sku", "vendor", "category", "on_hand", "in_transit", "on_order", "transfer",
+    "per_day", "season", "safety_stock", "reorder_point", "order_up_to", "days_of_cover",
+    "order_qty", "packs", "order_value", "low", "note",
 )  # fmt: skip
 TRANSFER_COLUMNS = ("sku", "from_store", "to_store", "qty", "cost", "saves")
 
@@ -683,7 +702,8 @@ def write_csv(result: Plan, out: TextIO, currency: str, *, transfers: bool = Fal
         writer.writerow(
             [
                 s.store, csv_cell(s.sku), csv_cell(s.vendor or ""), csv_cell(s.category or ""),
-                s.on_hand, s.in_transit, s.transfer, f"{s.per_day:.2f}", f"{s.season:.2f}",
+                s.on_hand, s.in_transit, s.on_order, s.transfer, f"{s.per_day:.2f}",
+                f"{s.season:.2f}",
                 s.safety_stock, "" if s.reorder_point is None else s.reorder_point,
                 s.order_up_to, "" if s.days_of_cover is None else f"{s.days_of_cover:.1f}",
                 s.order_qty, s.packs, _amount(s.order_value, currency), int(s.low),
