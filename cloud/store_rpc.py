@@ -12,6 +12,9 @@ topics (decisions.md §42):
 - `tillbox/v1/stores/{store}/rpc/chain`: questions about the rest of the chain
   (`protocol.chain`: other stores' stock), answered by `cloud.chain` (decisions.md §43).
 
+- `tillbox/v1/stores/{store}/rpc/transfers`: the store's transfers changed since what it
+  pulled (`protocol.transfers`), from `cloud.transfers.changes_since` (decisions.md §55).
+
 As for the catalog, a request is answered only on the asking store's own reply topic
 (`…/rpc/{name}/reply`) and anything else is logged and dropped. A request that is not one
 (bad JSON, a wrong field) is answered with `{"error": …}`, having changed nothing.
@@ -32,6 +35,7 @@ from cloud.catalog_rpc import CatalogResponder, _Request
 from cloud.chain import answer as answer_chain
 from cloud.migrate import connect
 from cloud.store_directory import apply_upload, restore_begin, restore_events, restore_variants
+from cloud.transfers import changes_since as transfer_changes
 from protocol.chain import encode as encode_chain
 from protocol.directory import (
     DirectoryAck,
@@ -40,10 +44,12 @@ from protocol.directory import (
     parse_upload,
 )
 from protocol.topics import PREFIX, rpc_reply_topic
+from protocol.transfers import TransfersReply
+from protocol.transfers import parse_request as parse_transfers_request
 
 _log = logging.getLogger(__name__)
 
-NAMES = ("directory", "restore", "chain")
+NAMES = ("directory", "restore", "chain", "transfers")
 
 
 def _answer_directory(conn: psycopg.Connection[Any], store: str, payload: bytes) -> bytes:
@@ -76,7 +82,19 @@ def _answer_chain(conn: psycopg.Connection[Any], store: str, payload: bytes) -> 
     return encode_chain(answer_chain(conn, store, payload))
 
 
-_HANDLERS = {"directory": _answer_directory, "restore": _answer_restore, "chain": _answer_chain}
+def _answer_transfers(conn: psycopg.Connection[Any], store: str, payload: bytes) -> bytes:
+    asked = parse_transfers_request(payload)
+    if isinstance(asked, str):
+        return msgspec.json.encode(TransfersReply(error=f"not a transfers request: {asked}"))
+    return msgspec.json.encode(transfer_changes(conn, store, asked.since, asked.limit))
+
+
+_HANDLERS = {
+    "directory": _answer_directory,
+    "restore": _answer_restore,
+    "chain": _answer_chain,
+    "transfers": _answer_transfers,
+}
 
 
 class StoreResponder(CatalogResponder):

@@ -29,6 +29,7 @@ import psycopg
 
 from protocol.bodies import TransferApproved, TransferReceived, TransferRequested, TransferShipped
 from protocol.ids import new_id
+from protocol.transfers import MAX_PAGE, SkuLine, TransfersReply, TransferState
 
 if TYPE_CHECKING:
     from cloud.ingest import Item, Projected
@@ -685,3 +686,47 @@ def in_transit(
             (list(stores), list(keys)),
         )
     }
+
+
+# --- the stores' pull ------------------------------------------------------------------
+
+
+def changes_since(conn: Conn, store: str, since: int, limit: int) -> TransfersReply:
+    """The store's transfers (sent or received) changed after `since`, oldest change first,
+    lines by SKU; `next` to continue from and the store's `head`."""
+    limit = max(1, min(limit, MAX_PAGE))
+    with conn.transaction():
+        head_row = conn.execute(
+            "SELECT COALESCE(max(change_seq), 0) FROM transfer"
+            " WHERE from_store = %(store)s OR to_store = %(store)s",
+            {"store": store},
+        ).fetchone()
+        head = int(head_row[0]) if head_row else 0
+        rows = conn.execute(
+            "SELECT change_seq, id::text, from_store, to_store, state, requested_in,"
+            " requested_at, note FROM transfer"
+            " WHERE (from_store = %(store)s OR to_store = %(store)s) AND change_seq > %(since)s"
+            " AND change_seq <= %(head)s ORDER BY change_seq LIMIT %(limit)s",
+            {"store": store, "since": since, "head": head, "limit": limit},
+        ).fetchall()
+        lines = sku_lines(conn, [r[1] for r in rows])
+    states = [
+        TransferState(
+            seq=int(r[0]),
+            id=r[1],
+            from_store=r[2],
+            to_store=r[3],
+            state=r[4],
+            requested_in=r[5],
+            requested_at=r[6].isoformat(timespec="seconds"),
+            note=r[7],
+            lines=[SkuLine(sku=x.sku, qty=x.requested) for x in lines[r[1]] if x.requested],
+            shipped=[
+                SkuLine(sku=x.sku, qty=x.shipped) for x in lines[r[1]] if x.shipped is not None
+            ],
+        )
+        for r in rows
+    ]
+    return TransfersReply(
+        transfers=states, next=states[-1].seq if states else max(head, 0), head=head
+    )

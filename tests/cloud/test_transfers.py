@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 
@@ -317,3 +318,42 @@ def test_hq_refuses_bad_requests(pg: Conn, chain: tuple[Store, Store]) -> None:
             transfers.create(pg, **values)
         assert refused.value.code == code
     assert pg.execute("SELECT count(*) FROM transfer").fetchone() == (0,)
+
+
+def test_a_store_pulls_its_transfers_by_sku_a_change_at_a_time(
+    pg: Conn, chain: tuple[Store, Store]
+) -> None:
+    s01, _ = chain
+    t = transfers.create(pg, from_store="s01", to_store="s02", lines=[("MUG", 2)], note="n", by="B")
+    elsewhere = transfers.create(
+        pg, from_store="s02", to_store="s03", lines=[("SOCK", 1)], note=None, by="B"
+    )
+    first = transfers.changes_since(pg, "s01", 0, 50)
+    assert [(x.id, x.state, [(y.sku, y.qty) for y in x.lines]) for x in first.transfers] == [
+        (t, "requested", [("MUG", 2)])
+    ]
+    assert first.next == first.head
+    assert transfers.changes_since(pg, "s01", first.next, 50).transfers == []
+    transfers.approve(pg, t, by="B")
+    s01.event("transfer.shipped", {"transfer": t, "to_store": "s02", "lines": s01.lines(MUG=2)})
+    s01.send()
+    for store in ("s01", "s02"):
+        later = transfers.changes_since(pg, store, first.next, 50)
+        assert [(x.state, [(y.sku, y.qty) for y in x.shipped]) for x in later.transfers][-1] == (
+            "shipped",
+            [("MUG", 2)],
+        )
+    assert {x.id for x in transfers.changes_since(pg, "s03", 0, 50).transfers} == {elsewhere}
+    # One at a time: `next` walks the changes in order.
+    paged = transfers.changes_since(pg, "s02", 0, 1)
+    assert len(paged.transfers) == 1 and paged.next < paged.head
+
+
+def test_a_pull_request_that_is_not_one_is_answered_with_an_error(pg: Conn) -> None:
+    from cloud import store_rpc
+
+    for payload in (b"nope", b'{"since": -1}', b'{"since": 0, "limit": 0}', b'{"since":0,"x":1}'):
+        reply = msgspec.json.decode(store_rpc._answer_transfers(pg, "s01", payload))
+        assert reply["error"].startswith("not a transfers request"), payload
+    fine = msgspec.json.decode(store_rpc._answer_transfers(pg, "s01", b'{"since": 0}'))
+    assert fine == {"transfers": [], "next": 0, "head": 0, "error": None}
