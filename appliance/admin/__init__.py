@@ -12,7 +12,8 @@ How it fits together
   field (`webui.forms.FormInvalid`), the form macros (`webui/_forms.html`) and the CSS.
 - Pages: `dashboard.py`, `devices.py`, `people.py` (registers and staff), `sync_pages.py`
   (the sync queue), `review_pages.py` (flagged events), `reports.py` (X, Z, the day; print
-  and CSV), `stock_pages.py` (counts, deliveries, adjustments), `settings_page.py`.
+  and CSV), `stock_pages.py` (counts, deliveries, adjustments), `transfers_pages.py` (transfers between
+  stores), `settings_page.py`.
 - Templates in appliance/templates/admin/ extend `base.html`; webui's `webui.css` is the
   register app's look (same colours, font, 44 px touch targets), served at /admin/ui/static/.
 
@@ -46,6 +47,7 @@ from appliance.admin import (
     settings_page,
     stock_pages,
     sync_pages,
+    transfers_pages,
 )
 from appliance.admin.core import NavEntry, bp
 from protocol.permissions import Role
@@ -63,6 +65,7 @@ _PAGES = (
     settings_page,
     stock_pages,
     sync_pages,
+    transfers_pages,
 )
 
 # The navigation, in order. A page of the next part plugs in with one entry here.
@@ -75,6 +78,9 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry(endpoint="admin.review", label="Flagged events", role=review_pages.REVIEW_ROLE),
     NavEntry(endpoint="admin.reports", label="Reports", role=reports.REPORTS_ROLE),
     NavEntry(endpoint="admin.stock_page", label="Stock", role=stock_pages.STOCK_ROLE),
+    NavEntry(
+        endpoint="admin.transfers_page", label="Transfers", role=transfers_pages.TRANSFERS_ROLE
+    ),
     NavEntry(endpoint="admin.settings_page", label="Settings", role=settings_page.SETTINGS_ROLE),
 )
 

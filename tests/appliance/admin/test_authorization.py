@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from appliance import stock_counts
+from appliance import stock_counts, transfers
 from appliance.admin.core import ROUTES
 from appliance.devices.printers import add_printer
 from protocol.ids import new_id
 from protocol.permissions import Role
+from protocol.transfers import SkuLine, TransfersReply, TransferState
 from tests.appliance.admin.conftest import AdminBrowser
 from tests.appliance.devices.plugged import plug_scanner
 from tests.appliance.selling.helpers import make_till
@@ -43,6 +44,25 @@ def _ids(store: Store, tmp: Path, wall: FakeWall) -> dict[str, Any]:
     folder.mkdir()
     (folder / "000001-test-page.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
     printer = add_printer(rt, name="Demo", connection="demo", address=str(folder))
+    # Transfers as pulled from the cloud: one to approve, one to ship, one to receive.
+    mug = [SkuLine(sku="MUG-1", qty=2)]
+    pulled = {
+        name: TransferState(
+            seq=n,
+            id=new_id(),
+            from_store="s02" if state == "shipped" else "s01",
+            to_store="s01" if state == "shipped" else "s02",
+            state=state,
+            requested_in="hq",
+            requested_at="2026-12-01T10:00:00+00:00",
+            lines=mug,
+            shipped=mug if state == "shipped" else [],
+        )
+        for n, (name, state) in enumerate(
+            (("asked", "requested"), ("approved", "approved"), ("inbound", "shipped")), start=1
+        )
+    }
+    transfers.apply_page(rt, 0, TransfersReply(transfers=list(pulled.values()), next=3, head=3))
     return {
         "scanner": scanner.id,
         "printer": printer,
@@ -51,6 +71,7 @@ def _ids(store: Store, tmp: Path, wall: FakeWall) -> dict[str, Any]:
         "shift": till.shift,
         "flag": flag,
         "count": count.id,
+        **{f"transfer_{name}": t.id for name, t in pulled.items()},
     }
 
 
@@ -136,6 +157,20 @@ CASES: dict[str, Case] = {
     "admin.stock_adjust": Case(
         S, lambda i: "/admin/stock/adjustments", {"code": "NOPE-1", "qty": "1", "reason": "found"}
     ),
+    "admin.transfers_page": Case(S, lambda i: "/admin/transfers", {}),
+    "admin.transfer_request": Case(
+        M, lambda i: "/admin/transfers", {"store": "s02", "direction": "in", "lines": "NOPE-1 2"}
+    ),
+    "admin.transfer_page": Case(S, lambda i: f"/admin/transfers/{i['transfer_asked']}", {}),
+    "admin.transfer_approve": Case(
+        M, lambda i: f"/admin/transfers/{i['transfer_asked']}/approve", {}
+    ),
+    "admin.transfer_ship": Case(
+        S, lambda i: f"/admin/transfers/{i['transfer_approved']}/ship", {"qty-MUG-1": "2"}
+    ),
+    "admin.transfer_receive": Case(
+        S, lambda i: f"/admin/transfers/{i['transfer_inbound']}/receive", {"qty-MUG-1": "2"}
+    ),
     "admin.settings_page": Case(M, lambda i: "/admin/settings", {}),
     "admin.settings_save": Case(M, lambda i: "/admin/settings", {"store_name": "Renamed"}),
 }
@@ -148,7 +183,7 @@ SNAPSHOT = (
     " (SELECT group_concat(id || COALESCE(revoked_at, '')) FROM register),"
     " (SELECT group_concat(id || role || active || pin_hash) FROM staff),"
     " (SELECT count(*) FROM pairing_code),"
-    " (SELECT count(*) FROM event),"
+    " (SELECT count(*) FROM event), (SELECT count(*) FROM transfer),"
     " (SELECT group_concat(id || COALESCE(resolved_ms, '')) FROM review_flag),"
     " (SELECT group_concat(id || COALESCE(posted_event, '') || COALESCE(discarded_ms, ''))"
     "  FROM count_draft)"
