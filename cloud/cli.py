@@ -1071,3 +1071,36 @@ def serve(dsn: str, host: str, port: int, threads: int) -> None:
         clear_untrusted_proxy_headers=True,
         ident="tillbox-hq",
     )
+
+
+@cloud.group()
+def analytics() -> None:
+    """HQ's sales analytics rollups (decisions.md §59)."""
+
+
+@analytics.command("rebuild")
+@dsn_option
+@click.option(
+    "--store",
+    "store_id",
+    default=None,
+    callback=lambda ctx, param, value: None if value is None else _store_id(ctx, param, value),
+    help="Only this store (else every store).",
+)
+def analytics_rebuild(dsn: str, store_id: str | None) -> None:
+    """Recount the rollups from the sales facts and events, in each store's time zone as it
+    is now (after a store changed its zone; ingest keeps them otherwise)."""
+    import psycopg
+
+    from cloud.migrate import connect
+    from cloud.rollups import rebuild, zones_due
+
+    try:
+        with connect(dsn) as conn, conn.transaction():
+            rebuild(conn, store_id)
+            left = zones_due(conn)
+    except psycopg.Error as exc:
+        raise click.ClickException(f"PostgreSQL: {exc}".strip()) from None
+    click.echo(f"rebuilt the analytics of {store_id or 'every store'}")
+    for store, made, now in left:
+        click.echo(f"{store}: days still counted in {made}, the store is in {now}")

@@ -15,10 +15,12 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 
 from appliance.runtime import Runtime
 from cloud import rollups
 from cloud.catalog import import_csv
+from cloud.cli import cloud
 from cloud.ingest import ingest_batch
 from cloud.store_directory import apply_upload
 from protocol.directory import DirectoryUpload
@@ -339,7 +341,7 @@ def test_rollups_equal_the_facts_aggregated_afresh_and_survive_redelivery(
     assert snapshot(pg) == kept
 
 
-def test_a_changed_zone_is_kept_until_a_rebuild_moves_the_days(pg: Conn) -> None:
+def test_a_changed_zone_is_kept_until_a_rebuild_moves_the_days(pg: Conn, cloud_dsn: str) -> None:
     events, variants, _ = _trading(4)
     _setup(pg, variants, "Europe/Dublin")
     _ingest(pg, events, random.Random(4))
@@ -350,8 +352,11 @@ def test_a_changed_zone_is_kept_until_a_rebuild_moves_the_days(pg: Conn) -> None
         " WHERE store = 's01'"
     )
     assert rollups.zones_due(pg) == [("s01", "Europe/Dublin", "Pacific/Auckland")]
-    with pg.transaction():
-        rollups.rebuild(pg, "s01")
+    ran = CliRunner().invoke(
+        cloud, ["analytics", "rebuild", "--store", "s01"], env={"TILLBOX_CLOUD_DSN": cloud_dsn}
+    )
+    assert ran.exit_code == 0, ran.output
+    assert ran.output == "rebuilt the analytics of s01\n"
     assert rollups.zones_due(pg) == []
     after = snapshot(pg)
     assert {r[1] for r in after["sales_store_day"]} != {r[1] for r in before["sales_store_day"]}
