@@ -49,6 +49,8 @@ class Wanted:
     vendor: str | None
     group: str
     show: str
+    # The day to plan for (its ISO week is the current one); None: today, UTC.
+    as_of: date | None = None
 
     def args(self) -> dict[str, str]:
         values = {
@@ -57,6 +59,7 @@ class Wanted:
             "vendor": self.vendor,
             "group": self.group,
             "show": self.show,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
         }
         return {k: v for k, v in values.items() if v}
 
@@ -81,6 +84,21 @@ def _name(name: str) -> str | None:
     return value or None
 
 
+def _day() -> date | None:
+    raw = (request.args.get("as_of") or "").strip()
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw) if len(raw) == 10 else None
+    except ValueError:
+        day = None
+    if day is None or not 2000 <= day.year <= 2100:
+        raise Invalid(
+            "as_of is a day written YYYY-MM-DD", code="invalid_filter", details={"field": "as_of"}
+        )
+    return day
+
+
 def _wanted() -> Wanted:
     return Wanted(
         store=requested_store(),
@@ -88,6 +106,7 @@ def _wanted() -> Wanted:
         vendor=_name("vendor"),
         group=_choice("group", GROUPS),
         show=_choice("show", SHOWS),
+        as_of=_day(),
     )
 
 
@@ -175,7 +194,7 @@ def _stores(wanted: Wanted) -> list[str] | None:
 
 def build(wanted: Wanted) -> Report:
     """The plan for the filters, grouped as asked."""
-    as_of = datetime.now(UTC).date()
+    as_of = wanted.as_of or datetime.now(UTC).date()
     scope = engine.Scope(stores=_stores(wanted), category=wanted.category, vendor=wanted.vendor)
     policy = engine.Policy()
     items = engine.load_items(db(), as_of, scope, weeks=policy.trailing_weeks)
@@ -248,8 +267,15 @@ def reorder_draft() -> Response:
             "name the vendor to order from", code="invalid_vendor", details={"field": "vendor"}
         )
     wanted = _wanted()
-    report = build(Wanted(store=wanted.store, category=wanted.category, vendor=vendor,
-                          group="vendor", show="order"))  # fmt: skip
+    only = Wanted(
+        store=wanted.store,
+        category=wanted.category,
+        vendor=vendor,
+        group="vendor",
+        show="order",
+        as_of=wanted.as_of,
+    )
+    report = build(only)
     try:
         order_id = purchase_orders.draft(
             db(),
@@ -264,8 +290,9 @@ def reorder_draft() -> Response:
         raise _api_error(exc) from None
     with db().transaction():
         audit("purchase_order.draft", str(order_id), {"vendor": vendor, "store": wanted.store})
-    return done("hq.purchase_order", f"Draft purchase order {order_id} for {vendor}",
-                order_id=order_id)  # fmt: skip
+    return done(
+        "hq.purchase_order", f"Draft purchase order {order_id} for {vendor}", order_id=order_id
+    )
 
 
 def _api_error(exc: purchase_orders.OrderError) -> ApiError:
