@@ -146,6 +146,23 @@ def test_movers_seasons_returns_and_cash(traded: Hq) -> None:
     assert sum(int(r["net"]) for r in stores) == sum(int(r["net"]) for r in cashiers)
     assert sum(int(r["shifts"]) for r in stores) == 2 * 61
 
+    # Overrides by staff member: each post-void's approval, asked for by its cashier and
+    # approved by the manager.
+    voids = traded.query(
+        "SELECT count(*) FROM event e JOIN store_directory d ON d.store = e.store"
+        " WHERE e.type = 'sale.voided'"
+        " AND (e.at AT TIME ZONE (d.settings ->> 'timezone'))::date"
+        " BETWEEN '2026-10-01' AND '2026-11-30'"
+    )[0][0]
+    assert voids > 0
+    overrides = rows_of(admin.get(f"/hq/analytics.csv?table=overrides&{RANGE}").text)
+    approved = [r for r in overrides if r["role"] == "approved"]
+    asked = [r for r in overrides if r["role"] == "asked"]
+    assert {(r["staff"], r["action"]) for r in approved} == {("manager-1", "post_void")}
+    assert sum(int(r["count"]) for r in approved) == voids
+    assert sum(int(r["count"]) for r in asked) == voids
+    assert {r["staff"] for r in asked} <= {"anna", "ben", "cara"}
+
     page = admin.get(f"/hq/analytics?{RANGE}")
     for caption in (
         "Sales by day",
@@ -153,6 +170,7 @@ def test_movers_seasons_returns_and_cash(traded: Hq) -> None:
         "Items that sold the most units",
         "Returned lines by reason code",
         "Cash over/short by cashier",
+        "Overrides asked for and approved",
     ):
         assert caption in page.text
 
