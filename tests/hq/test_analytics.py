@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -231,3 +233,17 @@ def test_csv_cells_are_safe_in_a_spreadsheet(traded: Hq) -> None:
     text = admin.get(f"/hq/analytics.csv?table=categories&{RANGE}").text
     assert "'=cmd|calc" in text
     assert "\n=cmd" not in text
+
+
+def test_the_vendored_chart_library_is_the_locked_package() -> None:
+    """webui/static/chart.umd.min.js is byte for byte the dist file of the Chart.js version
+    pwa/package.json pins and the lock file resolves (decisions.md §59)."""
+    root = Path(__file__).resolve().parents[2]
+    pinned = json.loads((root / "pwa/package.json").read_text())["dependencies"]["chart.js"]
+    locked = json.loads((root / "pwa/package-lock.json").read_text())["packages"]
+    assert locked["node_modules/chart.js"]["version"] == pinned
+    vendored = (root / "webui/static/chart.umd.min.js").read_bytes()
+    assert f"Chart.js v{pinned}\n".encode() in vendored[:100]
+    installed = root / "pwa/node_modules/chart.js/dist/chart.umd.min.js"
+    assert installed.is_file(), "pwa/node_modules is missing: run scripts/bootstrap.sh"
+    assert installed.read_bytes() == vendored
