@@ -540,3 +540,37 @@ def test_search_and_paging_stay_fast_over_5000_variants(hq: Hq) -> None:
     print("catalog page timings over 5,000 variants (s):", timings)
     # HQ's page budget is 300 ms (issue 7).
     assert max(timings.values()) < 0.3, timings
+
+
+def test_a_big_upload_and_a_big_product_fit_the_catalogs_form_limits(hq: Hq) -> None:
+    """HQ's forms are capped at 64 KiB and 1,000 fields; the catalog's upload and a product
+    of 120 variants (1,500 fields) are allowed more, and only they are."""
+    buyer = hq.browser().sign_in("buyer")
+    data = _big_catalog(3000)
+    assert len(data) > 150_000
+    checked = buyer.client.post(
+        "/hq/catalog/import",
+        data={"csrf_token": buyer.csrf, "file": (io.BytesIO(data), "big.csv")},
+        content_type="multipart/form-data",
+    )
+    assert checked.status_code == 200, checked.text[:300]
+    assert '<td class="num" data-testid="created">3000</td>' in checked.text
+    _, fields = _editor(buyer)
+    fields.update(
+        name="Big Sock",
+        matrix="Size: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12\nColour: A, B, C, D, E, F, G, H, I, J",
+        sku_prefix="BS",
+        matrix_price="1.00",
+        action="matrix",
+    )
+    shown = buyer.post("/hq/catalog/products", fields)
+    assert len(rows_by_sku(shown.text)) == 120
+    fields = form_fields(shown.text, "/hq/catalog/products")
+    assert len(fields) > 1000
+    fields["action"] = "save"
+    saved = buyer.post("/hq/catalog/products", fields)
+    assert saved.status_code == 303, saved.text[:300]
+    assert hq.query("SELECT count(*) FROM catalog_variant WHERE left(sku, 3) = 'BS-'") == [(120,)]
+    # Elsewhere the usual cap stands.
+    big = buyer.post("/hq/account/password", {"current_password": "x" * 70_000})
+    assert big.status_code == 413
