@@ -9,7 +9,18 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 # Route modules register their routes on `api` when imported.
-from appliance.api import balances, catalog, chain, devices, scans, selling, staff, sync, system
+from appliance.api import (
+    balances,
+    catalog,
+    chain,
+    devices,
+    scans,
+    selling,
+    staff,
+    sync,
+    system,
+    transfers,
+)
 from appliance.api.registry import PatternConverter, render
 from appliance.api.v1 import PREFIX, api
 from appliance.db import DatabaseError
@@ -93,4 +104,5 @@ __all__ = [
     "staff",
     "sync",
     "system",
+    "transfers",
 ]

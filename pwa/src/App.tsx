@@ -6,6 +6,7 @@ import { device, loadStore, loaded, logout, restore, session } from "./session";
 import { Login } from "./screens/Login";
 import { OpenShift } from "./screens/OpenShift";
 import { Pair } from "./screens/Pair";
+import { Receive } from "./screens/Receive";
 import { RegisterSettings } from "./screens/RegisterSettings";
 import { Returns } from "./screens/Returns";
 import { Sell } from "./screens/Sell";
@@ -21,6 +22,7 @@ const TABS: { view: View; label: string }[] = [
   { view: "sell", label: "Sell" },
   { view: "returns", label: "Returns" },
   { view: "stock", label: "Stock" },
+  { view: "receive", label: "Receive" },
   { view: "shift", label: "Shift" },
 ];
 
@@ -165,6 +167,8 @@ export function App() {
         <Returns shift={shift} />
       ) : view.value === "stock" ? (
         <StockLookup />
+      ) : view.value === "receive" ? (
+        <Receive />
       ) : view.value === "shift" ? (
         <ShiftScreen
           shift={shift}

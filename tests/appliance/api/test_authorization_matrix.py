@@ -115,6 +115,8 @@ EXPECTED: dict[tuple[str, str], tuple[str, Request]] = {
     ("GET", "/stock"): ("device", _plain("/api/v1/stock?variant=TEE-M-RED")),
     # Any register; with no cloud here it answers 503 once past the token check.
     ("GET", "/stock/chain"): ("device", _plain("/api/v1/stock/chain?variant=TEE-M-RED")),
+    # Shipments from other stores to receive (appliance/api/transfers.py).
+    ("GET", "/transfers/inbound"): ("device", _plain("/api/v1/transfers/inbound")),
     ("GET", "/stock/counts/<count_id>"): (
         "supervisor",
         _plain(f"/api/v1/stock/counts/{_NO_SUCH_ID}"),
