@@ -305,10 +305,13 @@ def export_rows(conn: Conn, f: CatalogFilter) -> Iterator[Variant]:
             yield _variant(row)
 
 
-def write_csv(rows: Iterator[Variant], out: io.StringIO, currency: str) -> int:
+def write_csv(
+    rows: Iterator[Variant], out: io.StringIO, currency: str, *, with_cost: bool = True
+) -> int:
     """The catalog CSV (ARCHITECTURE.md "Catalog CSV"), as the appliance's export writes it:
     a file an import reads back unchanged. Values are written as they are (no spreadsheet
-    apostrophe): this file is data to round-trip, not a report."""
+    apostrophe): this file is data to round-trip, not a report. Without cost (a store
+    manager's copy), the cost column is left empty."""
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     count = 0
@@ -321,7 +324,7 @@ def write_csv(rows: Iterator[Variant], out: io.StringIO, currency: str) -> int:
                 "|".join(v.barcodes),
                 v.category or "",
                 v.vendor or "",
-                money_text(v.cost, currency),
+                money_text(v.cost, currency) if with_cost else "",
                 money_text(v.price, currency),
                 v.tax_class,
                 "" if v.reorder_point is None else v.reorder_point,

@@ -152,7 +152,10 @@ def catalog_csv() -> Response:
     status=all it is the whole catalog, which an import reads back unchanged."""
     wanted, _ = _filter()
     out = io.StringIO()
-    catalog_edit.write_csv(catalog_edit.export_rows(db(), wanted), out, currency())
+    # Cost is a buying figure: store managers get the file without it (decisions.md §56).
+    catalog_edit.write_csv(
+        catalog_edit.export_rows(db(), wanted), out, currency(), with_cost=_editor()
+    )
     stamp = datetime.now().strftime("%Y%m%d-%H%M")
     return Response(
         out.getvalue(),

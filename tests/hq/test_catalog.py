@@ -435,6 +435,11 @@ def test_csv_import_dry_run_then_apply_and_the_export_round_trips(hq: Hq) -> Non
     assert (report.created, report.updated, report.unchanged, report.skipped) == (0, 0, 4, 0)
     assert _head(hq) == version
     assert buyer.get("/hq/catalog.csv?status=all").data == exported.data
+    # A store manager's copy has no costs (a buying figure).
+    manager = hq.browser("192.0.2.20").sign_in("manager")
+    theirs = list(csv.reader(io.StringIO(manager.get("/hq/catalog.csv?status=all").text)))
+    assert {row[6] for row in theirs[1:]} == {""} and len(theirs) == len(table)
+    assert [row[7] for row in theirs[1:]] == [row[7] for row in table[1:]]
     # The default export is what the list shows: active variants only.
     active = list(csv.reader(io.StringIO(buyer.get("/hq/catalog.csv").text)))
     assert {row[0] for row in active[1:]} == {"TEE-M-RED", "TEE-L-RED", "MUG-1"}
