@@ -11,6 +11,9 @@ topics (decisions.md §42):
   `events` requests.
 - `tillbox/v1/stores/{store}/rpc/chain`: questions about the rest of the chain
   (`protocol.chain`: other stores' stock), answered by `cloud.chain` (decisions.md §43).
+- `tillbox/v1/stores/{store}/rpc/staff`: the store's staff changes since what it applied
+  (`protocol.staff`), from `cloud.staff`; the responder also keeps the retained staff head
+  (`tillbox/v1/catalog/staff-head`) current (decisions.md §57).
 
 - `tillbox/v1/stores/{store}/rpc/transfers`: the store's transfers changed since what it
   pulled (`protocol.transfers`), from `cloud.transfers.changes_since` (decisions.md §55).
@@ -31,6 +34,7 @@ import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from cloud import staff
 from cloud.catalog_rpc import CatalogResponder, _Request
 from cloud.chain import answer as answer_chain
 from cloud.migrate import connect
@@ -43,20 +47,47 @@ from protocol.directory import (
     parse_restore_request,
     parse_upload,
 )
+from protocol.staff import StaffHead, StaffReply, staff_head_topic
+from protocol.staff import parse_request as parse_staff_request
 from protocol.topics import PREFIX, rpc_reply_topic
 from protocol.transfers import TransfersReply
 from protocol.transfers import parse_request as parse_transfers_request
 
 _log = logging.getLogger(__name__)
 
-NAMES = ("directory", "restore", "chain", "transfers")
+NAMES = ("directory", "restore", "chain", "staff", "transfers")
 
 
 def _answer_directory(conn: psycopg.Connection[Any], store: str, payload: bytes) -> bytes:
     upload = parse_upload(payload)
     if isinstance(upload, str):
         return msgspec.json.encode(DirectoryAck(error=f"not a directory upload: {upload}"))
-    return msgspec.json.encode(apply_upload(conn, store, upload))
+    # The staff master takes the store's edits in the snapshot's transaction (decisions.md §57).
+    try:
+        with conn.transaction():
+            if upload.directory is not None:
+                staff.merge_upload(conn, store, upload.directory)
+            ack = apply_upload(conn, store, upload)
+            if ack.error is not None:
+                raise _Refused(ack)
+    except _Refused as refused:
+        ack = refused.ack
+    return msgspec.json.encode(ack)
+
+
+class _Refused(Exception):
+    """An upload apply_upload refused: what the staff master took from it is rolled back."""
+
+    def __init__(self, ack: DirectoryAck) -> None:
+        super().__init__(ack.error)
+        self.ack = ack
+
+
+def _answer_staff(conn: psycopg.Connection[Any], store: str, payload: bytes) -> bytes:
+    asked = parse_staff_request(payload)
+    if isinstance(asked, str):
+        return msgspec.json.encode(StaffReply(error=f"not a staff request: {asked}"))
+    return msgspec.json.encode(staff.changes_since(conn, store, asked.since, asked.limit))
 
 
 def _answer_restore(conn: psycopg.Connection[Any], store: str, payload: bytes) -> bytes:
@@ -93,12 +124,32 @@ _HANDLERS = {
     "directory": _answer_directory,
     "restore": _answer_restore,
     "chain": _answer_chain,
+    "staff": _answer_staff,
     "transfers": _answer_transfers,
 }
 
 
 class StoreResponder(CatalogResponder):
     """The catalog responder, answering directory uploads and restore requests too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.staff_head = staff.StaffHead(self.dsn, self._publish_staff_head, poll_s=self.poll_s)
+
+    def _publish_staff_head(self, version: int) -> None:
+        payload = msgspec.json.encode(StaffHead(version=version))
+        self.client.publish(staff_head_topic(), payload, qos=1, retain=True)
+
+    def start(self) -> StoreResponder:
+        """Start answering, and keep the staff head published."""
+        super().start()
+        self.staff_head.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop answering and the staff head."""
+        self.staff_head.stop(timeout)
+        super().stop(timeout)
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any
@@ -108,6 +159,8 @@ class StoreResponder(CatalogResponder):
             client.subscribe(
                 [(f"$share/{self.group}/{PREFIX}/stores/+/rpc/{name}", 1) for name in NAMES]
             )
+            # Published again on each connect, as the catalog head is.
+            self.staff_head.due.set()
 
     def _answer(
         self, conn: psycopg.Connection[Any] | None, request: _Request

@@ -42,6 +42,14 @@ class StaffEntry(_Strict, frozen=True, kw_only=True):
     active: bool
     created_at: _When
     updated_at: _When
+    # Staff master sync (decisions.md §57); absent from appliances older than it. The last
+    # HQ change applied to this person here, the fields changed here since, and PIN lockouts.
+    hq_seq: _Count | None = None
+    changed: (
+        Annotated[list[Literal["name", "role", "active", "pin"]], msgspec.Meta(max_length=4)] | None
+    ) = None
+    locked_until_ms: _Count | None = None
+    lockouts: _Count | None = None
 
 
 class RegisterEntry(_Strict, frozen=True, kw_only=True):

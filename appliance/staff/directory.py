@@ -13,6 +13,7 @@ from appliance.staff.lockout import clear_failures
 from appliance.staff.pins import valid_pin
 from protocol.envelope import format_at
 from protocol.permissions import Role
+from protocol.staff import FIELDS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,10 +127,11 @@ def add_staff(rt: Runtime, *, name: str, role: Role, pin: str) -> StaffMember:
         with rt.db.write():
             staff_id = _next_id(rt)
             now = format_at(rt.now_ms())
+            # Everything about them is this store's until head office has taken them in.
             rt.db.execute(
-                "INSERT INTO staff (id, name, role, pin_hash, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (staff_id, name, role.slug, pin_hash, now, now),
+                "INSERT INTO staff (id, name, role, pin_hash, created_at, updated_at, changed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (staff_id, name, role.slug, pin_hash, now, now, ",".join(FIELDS)),
             )
     return get_staff(rt, staff_id)
 
@@ -190,11 +192,44 @@ def _write_changes(
             f"UPDATE staff SET {assignments}, updated_at = ? WHERE id = ?",
             (*changes.values(), format_at(rt.now_ms()), staff_id),
         )
+        mark_changed(rt, staff_id, _edited(current, changes))
         if active is False:
             rt.db.execute(
                 "UPDATE staff_session SET ended_ms = ? WHERE staff_id = ? AND ended_ms IS NULL",
                 (rt.now_ms(), staff_id),
             )
+
+
+def _edited(current: StaffMember, changes: dict[str, object]) -> set[str]:
+    """The synced fields (protocol.staff.FIELDS) an edit really changes."""
+    edited = set()
+    if "name" in changes and changes["name"] != current.name:
+        edited.add("name")
+    if "role" in changes and changes["role"] != current.role.slug:
+        edited.add("role")
+    if "active" in changes and bool(changes["active"]) != current.active:
+        edited.add("active")
+    if "pin_hash" in changes:
+        edited.add("pin")
+    return edited
+
+
+def changed_fields(text: str) -> set[str]:
+    """`staff.changed` as a set of field names."""
+    return {f for f in text.split(",") if f in FIELDS}
+
+
+def mark_changed(rt: Runtime, staff_id: str, fields: set[str]) -> None:
+    """Note fields edited here, for head office to take in (decisions.md §57). Call inside
+    a write."""
+    if not fields:
+        return
+    text = rt.db.scalar("SELECT changed FROM staff WHERE id = ?", (staff_id,)) or ""
+    merged = changed_fields(str(text)) | fields
+    rt.db.execute(
+        "UPDATE staff SET changed = ? WHERE id = ?",
+        (",".join(f for f in FIELDS if f in merged), staff_id),
+    )
 
 
 def unlock_staff(rt: Runtime, staff_id: str) -> StaffMember:

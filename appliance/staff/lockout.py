@@ -47,6 +47,9 @@ def record_failure(rt: Runtime, table: Table, key: str) -> None:
         f"UPDATE {table} SET failed_pins = 0, locked_until_ms = ? WHERE id = ? AND failed_pins >= ?",
         (now + rt.settings.pin_lockout_minutes * 60_000, key, rt.settings.pin_max_failures),
     ).rowcount
+    if locked and table == "staff":
+        # Counted for head office's Staff page (decisions.md §57).
+        rt.db.execute("UPDATE staff SET lockouts = lockouts + 1 WHERE id = ?", (key,))
     _log.warning(
         "wrong PIN store=%s %s=%s%s", rt.store, table, key, " — now locked" if locked else ""
     )

@@ -39,6 +39,7 @@ from protocol.directory import (
     RegisterEntry,
     StaffEntry,
 )
+from protocol.staff import FIELDS
 from protocol.topics import rpc_reply_topic, rpc_request_topic
 
 _log = logging.getLogger(__name__)
@@ -90,9 +91,15 @@ def snapshot(db: Database, settings: Settings, version: int) -> Directory:
             active=bool(r["active"]),
             created_at=r["created_at"],
             updated_at=r["updated_at"],
+            # The staff master's sync and the lockouts head office shows (decisions.md §57).
+            hq_seq=r["hq_seq"],
+            changed=[f for f in FIELDS if f in str(r["changed"]).split(",")],  # type: ignore[misc]
+            locked_until_ms=r["locked_until_ms"],
+            lockouts=r["lockouts"],
         )
         for r in db.query(
-            "SELECT id, name, role, pin_hash, active, created_at, updated_at FROM staff ORDER BY id"
+            "SELECT id, name, role, pin_hash, active, created_at, updated_at, hq_seq, changed,"
+            " locked_until_ms, lockouts FROM staff ORDER BY id"
         )
     ]
     registers = [

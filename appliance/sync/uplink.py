@@ -38,6 +38,7 @@ from appliance.sync.catalog_pull import CatalogPull
 from appliance.sync.chain import ChainRpc
 from appliance.sync.directory import DirectoryPush
 from appliance.sync.mqtt import MqttSettingsError, make_client
+from appliance.sync.staff_pull import StaffPull
 from appliance.sync.status import sync_state
 from appliance.sync.transfers_pull import TransfersPull
 from protocol.canonical import canonical_json
@@ -204,6 +205,8 @@ class Uplink:
         self.directory = DirectoryPush(rt, self._publish_request)
         # And the store's transfers, pulled (decisions.md §55).
         self.transfers = TransfersPull(rt, self._publish_request)
+        # And head office's staff changes for this store (decisions.md §57).
+        self.staff = StaffPull(rt, self._publish_request)
         # Questions from the HTTP threads (other stores' stock) go out on this connection too.
         self.chain = ChainRpc(self.store, self._publish_request, settings.chain_rpc_timeout_ms)
 
@@ -237,6 +240,7 @@ class Uplink:
                 *self.catalog.subscriptions(),
                 *self.directory.subscriptions(),
                 *self.transfers.subscriptions(),
+                *self.staff.subscriptions(),
                 *self.chain.subscriptions(),
             ]
         )
@@ -261,6 +265,9 @@ class Uplink:
             return
         if self.transfers.heard(message.topic, bytes(message.payload), correlation):
             self._inbox.put(("transfers", b""))
+            return
+        if self.staff.heard(message.topic, bytes(message.payload), correlation):
+            self._inbox.put(("staff", b""))
             return
         self._inbox.put(("ack", bytes(message.payload)))
 
@@ -329,6 +336,7 @@ class Uplink:
                     self.catalog.step()
                     self.directory.step()
                     self.transfers.step()
+                    self.staff.step()
             except Exception:
                 # The loop must outlive a bad moment (a locked database, a closed socket):
                 # the outbox is in SQLite, so trying again later loses nothing.
@@ -347,6 +355,7 @@ class Uplink:
             self.catalog.connected()
             self.directory.connected()
             self.transfers.connected()
+            self.staff.connected()
             self.chain.set_connected(True)
             _log.info("store %s: connected to the cloud", self.store)
         elif kind == "disconnected":
@@ -361,6 +370,8 @@ class Uplink:
             self.directory.drain()
         elif kind == "transfers":
             self.transfers.drain()
+        elif kind == "staff":
+            self.staff.drain()
 
     def _on_ack(self, payload: bytes) -> None:
         ack = parse_ack(payload)
