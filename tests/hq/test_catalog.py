@@ -579,3 +579,64 @@ def test_a_big_upload_and_a_big_product_fit_the_catalogs_form_limits(hq: Hq) -> 
     # Elsewhere the usual cap stands.
     big = buyer.post("/hq/account/password", {"current_password": "x" * 70_000})
     assert big.status_code == 413
+
+
+def test_two_saves_at_the_same_moment_one_wins_and_one_is_refused(hq: Hq) -> None:
+    """Both opened at the same change numbers and saved at once on their own connections:
+    the write lock makes them take turns, so the second sees the first's change and is
+    refused; the price is one of the two, never a mix."""
+    import threading
+
+    from cloud.catalog_edit import ProductEdit, VariantEdit, product, save_product
+    from webui.errors import Conflict
+
+    with _pg(hq) as conn:
+        assert import_csv(conn, SMALL_CATALOG.encode()).applied
+        opened = product(conn, _product_id(hq, "Classic Tee"))
+
+    def edit(price: str) -> ProductEdit:
+        return ProductEdit(
+            name=opened.name,
+            category=opened.category or "",
+            vendor=opened.vendor or "",
+            seq=opened.change_seq,
+            variants=tuple(
+                VariantEdit(
+                    id=v.id,
+                    seq=v.change_seq,
+                    sku=v.sku,
+                    options=v.options_text,
+                    barcodes="|".join(v.barcodes),
+                    price=price if v.sku == "TEE-M-RED" else "12.99",
+                    cost="4.50",
+                    tax_class=v.tax_class,
+                    reorder_point="5",
+                    reorder_qty="24",
+                    pack_size="1",
+                )
+                for v in opened.variants
+            ),
+        )
+
+    outcomes: dict[str, str] = {}
+    start = threading.Barrier(2)
+
+    def save(price: str) -> None:
+        with _pg(hq) as conn:
+            start.wait()
+            try:
+                save_product(conn, opened.id, edit(price), currency="EUR")
+                outcomes[price] = "saved"
+            except Conflict:
+                outcomes[price] = "refused"
+
+    threads = [threading.Thread(target=save, args=(p,)) for p in ("11.00", "14.00")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes.values()) == ["refused", "saved"], outcomes
+    winner = next(p for p, what in outcomes.items() if what == "saved")
+    assert hq.query("SELECT price FROM catalog_variant WHERE sku = 'TEE-M-RED'") == [
+        (int(winner.replace(".", "")),)
+    ]
