@@ -921,6 +921,133 @@ def reorder_min_order(dsn: str, sku: str, qty: int) -> None:
     click.echo(f"{sku}: minimum order {qty}")
 
 
+@cloud.command()
+@dsn_option
+@click.option("--dry-run", is_flag=True, help="Print each digest instead of sending it.")
+@click.option(
+    "--smtp-host", envvar="TILLBOX_CLOUD_SMTP_HOST", default="", help="Email: the server."
+)
+@click.option(
+    "--smtp-port", envvar="TILLBOX_CLOUD_SMTP_PORT", type=int, default=587, show_default=True
+)
+@click.option(
+    "--smtp-starttls/--no-smtp-starttls",
+    envvar="TILLBOX_CLOUD_SMTP_STARTTLS",
+    default=True,
+    show_default=True,
+)
+@click.option("--smtp-tls-ca", envvar="TILLBOX_CLOUD_SMTP_TLS_CA", type=_file, default=None)
+@click.option("--smtp-username", envvar="TILLBOX_CLOUD_SMTP_USERNAME", default="")
+@click.option(
+    "--smtp-password-file", envvar="TILLBOX_CLOUD_SMTP_PASSWORD_FILE", type=_file, default=None
+)
+@click.option(
+    "--smtp-from", envvar="TILLBOX_CLOUD_SMTP_FROM", default="", help="The address it is from."
+)
+@click.option(
+    "--hq-url",
+    envvar="TILLBOX_HQ_PUBLIC_URL",
+    default="",
+    help="HQ's address (https://hq.example.com), for the link to the reorder report.",
+)
+def digest(
+    dsn: str,
+    dry_run: bool,
+    smtp_host: str,
+    smtp_port: int,
+    smtp_starttls: bool,
+    smtp_tls_ca: Path | None,
+    smtp_username: str,
+    smtp_password_file: Path | None,
+    smtp_from: str,
+    hq_url: str,
+) -> None:
+    """Email each HQ user who asked for it (digest-to) their stores' open low-stock alerts."""
+    import psycopg
+
+    from appliance.receipts.sending import SmtpConfig
+    from cloud import digest as digests
+    from cloud.migrate import connect
+
+    send = None
+    if not dry_run:
+        if not smtp_host:
+            raise click.UsageError("give --smtp-host (or --dry-run): nothing to send with")
+        if "@" not in smtp_from:
+            raise click.BadParameter("the address digests are sent from", param_hint="--smtp-from")
+        if not 1 <= smtp_port <= 65535:
+            raise click.BadParameter(f"{smtp_port} is not a port", param_hint="--smtp-port")
+        send = digests.smtp_sender(
+            SmtpConfig(
+                host=smtp_host,
+                port=smtp_port,
+                starttls=smtp_starttls,
+                tls_ca=smtp_tls_ca,
+                username=smtp_username,
+                password_file=smtp_password_file,
+                sender=smtp_from,
+            )
+        )
+
+    def show(d: digests.Digest) -> None:
+        if dry_run:
+            click.echo(f"To: {d.to}\nSubject: {d.subject}\n\n{d.text}")
+
+    try:
+        with connect(dsn) as conn:
+            outcome = digests.run(conn, send, datetime.now(UTC), link_base=hq_url, show=show)
+    except psycopg.Error as exc:
+        raise click.ClickException(f"PostgreSQL: {exc}".strip()) from None
+    done = len(outcome.composed) if dry_run else len(outcome.sent)
+    click.echo(
+        f"digest: {'would send' if dry_run else 'sent'} {done},"
+        f" nothing low for {len(outcome.skipped)}, failed {len(outcome.failed)}",
+        err=True,
+    )
+    for username, reason in outcome.failed:
+        click.echo(f"digest to {username} failed: {reason}", err=True)
+    if outcome.failed:
+        sys.exit(1)
+
+
+@cloud.command("digest-to")
+@dsn_option
+@click.argument("username")
+@click.argument("email", required=False)
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    help="Only this category (repeat for more); all by default.",
+)
+@click.option("--off", is_flag=True, help="Stop sending USERNAME the digest.")
+def digest_to(
+    dsn: str, username: str, email: str | None, categories: tuple[str, ...], off: bool
+) -> None:
+    """Send HQ user USERNAME the daily low-stock digest at EMAIL (or --off to stop)."""
+    import psycopg
+
+    from cloud import digest as digests
+    from cloud.migrate import connect
+
+    if off == bool(email):
+        raise click.UsageError("give EMAIL, or --off")
+    try:
+        with connect(dsn) as conn:
+            if off:
+                had = digests.unsubscribe(conn, username)
+                click.echo(f"{username}: no digest" + ("" if had else " (had none)"))
+                return
+            assert email is not None
+            digests.subscribe(conn, username, email, categories or None)
+    except digests.DigestError as exc:
+        raise click.ClickException(str(exc)) from None
+    except psycopg.Error as exc:
+        raise click.ClickException(f"PostgreSQL: {exc}".strip()) from None
+    only = f", only {', '.join(categories)}" if categories else ""
+    click.echo(f"{username}: daily digest to {email}{only}")
+
+
 def _hq_passwords(dsn: str) -> Passwords:
     """HQ's argon2id hasher at the cost the HQ settings give (TILLBOX_HQ_PASSWORD_*)."""
     from cloud.hq.accounts import Passwords

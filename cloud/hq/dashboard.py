@@ -1,13 +1,21 @@
-"""HQ's landing page: the user's stores at a glance, linking to Fleet and Stock."""
+"""HQ's landing page: the user's stores at a glance, linking to Fleet and Stock, and the open
+low-stock alerts by store (cloud/low_stock.py), linking to the Reorder page for those who may
+order and to the Stock grid's below-reorder filter for store managers."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import timedelta
+from typing import Any
 
 from flask import Response
 
-from cloud import fleet
+from cloud import fleet, low_stock
 from cloud.hq.core import EVERYONE, db, hq_route, me, page, requested_store, scope_stores, settings
+from cloud.hq.reorder_page import REORDER_ROLES
+
+# SKUs listed per store in the panel (the count says how many more).
+LOW_STOCK_SHOWN = 5
 
 
 @hq_route("/", roles=EVERYONE)
@@ -16,6 +24,9 @@ def dashboard() -> Response:
     picked = requested_store()
     stores = [picked] if picked else [s for s, _ in scope_stores(me().user)]
     rows = fleet.fleet(db(), stores, stale_after=timedelta(minutes=settings().stale_after_minutes))
+    low: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for alert in low_stock.open_alerts(db(), stores):
+        low[alert["store"]].append(alert)
     return page(
         "hq/dashboard.html",
         rows=rows,
@@ -24,4 +35,8 @@ def dashboard() -> Response:
         trouble=[r for r in rows if r.state != "online" or r.printer_trouble],
         alerts=sum(r.open_alerts for r in rows),
         picked=picked,
+        low=[(row, low[row.store]) for row in rows if low.get(row.store)],
+        low_total=sum(len(v) for v in low.values()),
+        low_shown=LOW_STOCK_SHOWN,
+        may_reorder=me().user.role in REORDER_ROLES,
     )

@@ -36,7 +36,7 @@ def _ms(day: date, hour: int = 10) -> int:
     return int(datetime(day.year, day.month, day.day, hour, tzinfo=UTC).timestamp() * 1000)
 
 
-def seed(pg: Conn) -> None:
+def seed(pg: Conn) -> tuple[Feed, Feed]:
     """8 weeks of trading from Monday 2026-10-12: s01 sells 14 tees, 2 caps and 3 mugs a
     week; s02 holds 200 tees and sells 1 a week."""
     assert import_csv(pg, CATALOG.encode()).applied
@@ -55,6 +55,7 @@ def seed(pg: Conn) -> None:
         s02.till.wall.ms = _ms(wednesday)
         s01.send(s01.sell("tee", 14), s01.sell("cap", 2), s01.sell("mug", 3))
         s02.send(s02.sell("tee", 1))
+    return s01, s02
 
 
 def rows(html: str) -> dict[str, str]:
@@ -70,8 +71,12 @@ def order_of(html: str, key: str) -> int:
 
 
 @pytest.fixture
-def buyer(hq: Hq, pg: Conn) -> HqBrowser:
-    seed(pg)
+def trading(hq: Hq, pg: Conn) -> tuple[Feed, Feed]:
+    return seed(pg)
+
+
+@pytest.fixture
+def buyer(hq: Hq, trading: tuple[Feed, Feed]) -> HqBrowser:
     return hq.browser().sign_in("buyer")
 
 
@@ -238,3 +243,29 @@ def test_an_unknown_order_is_404(buyer: HqBrowser) -> None:
         "/hq/reorder/orders/999999/state", {"state": "sent"}, headers={"Accept": "application/json"}
     )
     assert moved.status_code == 404
+
+
+def test_the_dashboard_shows_low_stock_by_store(
+    buyer: HqBrowser, hq: Hq, trading: tuple[Feed, Feed]
+) -> None:
+    """After the seed, s01's tees are low (18 on hand, 2 a day against Weaver's 10 days):
+    raised by ingest, shown per store, linking buyers to the report and managers to Stock."""
+    raised = hq.query(
+        "SELECT store, details ->> 'sku' FROM alert WHERE kind = 'low_stock'"
+        " AND resolved_at IS NULL ORDER BY 1, 2"
+    )
+    assert raised == [("s01", "TEE-1")]
+    html = buyer.get("/hq/").text
+    panel = re.search(r'<div class="low-stock" data-store="s01">(.*?)</div>\s*</div>', html, re.S)
+    assert panel, html
+    text = " ".join(re.sub(r"<[^>]+>", " ", panel.group(1)).split())
+    assert "TEE-1 Tee Weaver 18" in text and "9 d cover (lead 10 d)" in text
+    assert 'href="/hq/reorder?store=s01&amp;show=low"' in panel.group(1)
+    assert 'data-store="s02"' not in html.split('id="low-stock"')[1].split("</section>")[0]
+    manager = hq.browser().sign_in("manager").get("/hq/").text
+    assert 'href="/hq/stock?store=s01&amp;below=1"' in manager and "/hq/reorder" not in manager
+    # Stock arrives: the alert is resolved and the panel says nothing is low.
+    s01, _ = trading
+    s01.till.wall.ms = _ms(date(2026, 12, 4))
+    s01.send(s01.receive("tee", 100))
+    assert "No store is low on anything." in buyer.get("/hq/").text
