@@ -204,3 +204,55 @@ def test_an_old_appliance_upload_is_still_taken_and_a_refused_one_changes_nothin
         == before
     )
     assert master(pg, cashier)[0] == "Old Box Name"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"not json",
+        b'{"since": -1, "limit": 5}',
+        b'{"since": 0, "limit": 0}',
+        b'{"since": 0}',
+        b'{"since": 0, "limit": 5, "store": "s02"}',
+    ],
+)
+def test_a_staff_request_that_is_not_one_is_answered_with_an_error(
+    synced: Store,
+    pg: Conn,  # noqa: F811
+    payload: bytes,
+) -> None:
+    from cloud.store_rpc import _answer_staff
+
+    reply = msgspec.json.decode(_answer_staff(pg, "s01", payload), type=StaffReply)
+    assert reply.error is not None and reply.changes == []
+
+
+def test_a_reply_the_appliance_cannot_read_is_reported_and_applies_nothing(
+    synced: Store,
+    pg: Conn,  # noqa: F811
+) -> None:
+    from appliance.sync.staff_pull import StaffPull
+
+    rt = synced.rt
+    sent: list[tuple[str, bytes, Any]] = []
+    puller = StaffPull(rt, lambda topic, payload, props: sent.append((topic, payload, props)))
+    staff.add_person(pg, cheap_pin, name="Pat New", store="s01", role="cashier", pin="3131")
+    head = staff.head_version(pg)
+    puller.heard("tillbox/v1/catalog/staff-head", msgspec.json.encode({"version": head}), None)
+    puller.heard("tillbox/v1/catalog/staff-head", b"garbage", None)  # ignored
+    puller.drain()
+    puller.step()
+    [(topic, request, props)] = sent
+    before = read_state(rt).version
+    assert topic == "tillbox/v1/stores/s01/rpc/staff"
+    assert msgspec.json.decode(request) == {"since": before, "limit": 200}
+    puller.heard(puller.reply_topic, b'{"changes": [{"seq": "x"}]}', props.CorrelationData)
+    puller.drain()
+    state = read_state(rt)
+    assert state.version == before and state.problem and "could not be read" in state.problem
+    # The right answer to the same request is then applied.
+    answer = staff.changes_since(pg, "s01", before, 200)
+    puller.heard(puller.reply_topic, msgspec.json.encode(answer), props.CorrelationData)
+    puller.drain()
+    assert read_state(rt).version == head and read_state(rt).problem is None
+    assert rt.db.scalar("SELECT name FROM staff WHERE id LIKE 'hq-%'") == "Pat New"
