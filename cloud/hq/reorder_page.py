@@ -123,16 +123,24 @@ class Row:
 
     @property
     def why(self) -> str:
-        """The quantity's reasoning in one line."""
+        """The quantity's reasoning in words."""
         s, item = self.s, self.item
         if s.note:
             return s.note
+        season = f", season ×{s.season:.2f}" if abs(s.season - 1) >= 0.005 else ""
+        protect = item.lead_time_days + item.review_days
+        held = [f"on hand {max(s.on_hand, 0)}"]
+        if s.in_transit:
+            held.append(f"in transit {s.in_transit}")
+        if s.on_order:
+            held.append(f"on order {s.on_order}")
+        if s.transfer:
+            held.append(f"transfer {s.transfer:+d}")
         parts = [
-            f"{s.per_day:.2f}/day over {s.weeks_of_history} wk"
-            + (f" × season {s.season:.2f}" if abs(s.season - 1) >= 0.005 else ""),
-            f"× ({item.lead_time_days} d lead + {item.review_days} d review)"
-            f" + safety {s.safety_stock} = up to {s.order_up_to}",
-            f"position {self.position}",
+            f"{s.per_day:.2f}/day ({s.weeks_of_history} wk of sales{season})"
+            f" × {protect} d ({item.lead_time_days} d lead + {item.review_days} d review)"
+            f" + {s.safety_stock} safety = up to {s.order_up_to}",
+            f"position {self.position} ({', '.join(held)})",
         ]
         if s.order_qty:
             need = s.order_up_to - self.position

@@ -107,8 +107,14 @@ def test_the_report_by_vendor_and_category_with_transfers_first(buyer: HqBrowser
     assert order_of(html, "s01-MUG-1") == mug.order_qty
     assert re.search(rf'data-total="{cap.order_value}"', html)
     assert f"{cap.order_value / 100:.2f} EUR" in html
-    why = shown["s01-CAP-1"]
-    assert "10 d lead + 7 d review" in why and "min order 12" in why and "pack(s) of 6" in why
+    why = re.search(r'<tr data-why="s01-CAP-1">(.*?)</tr>', html, re.S)
+    assert why
+    assert "× 17 d (10 d lead + 7 d review)" in why.group(
+        1
+    ) and "position 4 (on hand 4)" in why.group(1)
+    assert f"→ order {cap.order_qty} (min order 12, " in why.group(
+        1
+    ) and "pack(s) of 6)" in why.group(1)
     # Every line, and by category: Apparel holds the tees (a transfer, no order) and caps.
     everything = buyer.get(f"/hq/reorder?as_of={AS_OF}&show=all&group=category").text
     assert set(re.findall(r'data-group="([^"]*)"', everything)) == {"Apparel", "Home"}
