@@ -156,23 +156,42 @@ _FIGURES = (
     "sum(d.sold_units - d.returned_units), " + _NET + ", sum(d.returned_net), sum(d.tax),"
     " sum(d.discount), sum(d.cost), sum(d.costed_net)"
 )
-_CATALOG = (
-    " LEFT JOIN store_variant sv ON sv.store = d.store AND sv.uid = d.variant"
-    " LEFT JOIN catalog_variant cv ON upper(cv.sku) = upper(sv.sku)"
-    " LEFT JOIN catalog_product p ON p.id = cv.product_id"
+# The same figures over `_per_item`'s rows (a).
+_ITEM_NET = "sum(a.net)"
+_ITEM_FIGURES = (
+    "sum(a.units), sum(a.net), sum(a.returned), sum(a.tax), sum(a.discount), sum(a.cost),"
+    " sum(a.costed)"
 )
 
 
-def _where(f: Filter, params: dict[str, Any], *, item: bool) -> str:
+def _where(f: Filter, params: dict[str, Any]) -> str:
     params.update(stores=list(f.stores), start=f.start, end=f.end)
-    clauses = ["d.store = ANY(%(stores)s)", "d.day BETWEEN %(start)s AND %(end)s"]
-    if item and f.category is not None:
+    return " WHERE d.store = ANY(%(stores)s) AND d.day BETWEEN %(start)s AND %(end)s"
+
+
+def _per_item(f: Filter, params: dict[str, Any], key: str = "NULL::int") -> str:
+    """FROM … WHERE over sales_day summed per store, variant (and `key`, as a.k) first, then
+    joined to the catalog (sv, cv, p) and narrowed by category and vendor: the catalog is
+    joined once per item, not once per item and day."""
+    sql = (
+        f" FROM (SELECT d.store, d.variant, {key} AS k,"
+        " sum(d.sold_units - d.returned_units) AS units, sum(d.sold_net - d.returned_net) AS net,"
+        " sum(d.returned_net) AS returned, sum(d.tax) AS tax, sum(d.discount) AS discount,"
+        " sum(d.cost) AS cost, sum(d.costed_net) AS costed FROM sales_day d"
+        + _where(f, params)
+        + " GROUP BY 1, 2, 3) AS a"
+        " LEFT JOIN store_variant sv ON sv.store = a.store AND sv.uid = a.variant"
+        " LEFT JOIN catalog_variant cv ON upper(cv.sku) = upper(sv.sku)"
+        " LEFT JOIN catalog_product p ON p.id = cv.product_id"
+    )
+    clauses = ["true"]
+    if f.category is not None:
         clauses.append("p.category_id = %(category)s")
         params["category"] = f.category
-    if item and f.vendor is not None:
+    if f.vendor is not None:
         clauses.append("p.vendor_id = %(vendor)s")
         params["vendor"] = f.vendor
-    return " WHERE " + " AND ".join(clauses)
+    return sql + "{joins} WHERE " + " AND ".join(clauses)
 
 
 def _figures(row: Any, key: str, label: str, sales: int | None) -> Figures:
@@ -192,16 +211,17 @@ def _figures(row: Any, key: str, label: str, sales: int | None) -> Figures:
 
 
 def _grouped(conn: Conn, f: Filter, key: str) -> list[tuple[Any, ...]]:
-    """(key, sales or None, figures…) per `key` over the range: from sales_store_day when
-    no category or vendor narrows it, else from sales_day and the catalog."""
+    """(key, sales or None, figures…) per `key` (over d, a sales_day or sales_store_day row)
+    over the range: from sales_store_day when no category or vendor narrows it, else from
+    sales_day and the catalog."""
     params: dict[str, Any] = {}
     if f.by_item:
-        sql = f"SELECT {key} AS k, NULL::bigint, {_FIGURES} FROM sales_day d{_CATALOG}" + _where(
-            f, params, item=True
+        sql = f"SELECT a.k, NULL::bigint, {_ITEM_FIGURES}" + _per_item(f, params, key).format(
+            joins=""
         )
     else:
         sql = f"SELECT {key} AS k, sum(d.sales), {_FIGURES} FROM sales_store_day d" + _where(
-            f, params, item=False
+            f, params
         )
     return conn.execute(sql + " GROUP BY 1 ORDER BY 1", params).fetchall()
 
@@ -274,10 +294,9 @@ def by_store(conn: Conn, f: Filter) -> list[Figures]:
 def _by_catalog(conn: Conn, f: Filter, table: str, column: str) -> list[Figures]:
     params: dict[str, Any] = {}
     rows = conn.execute(
-        f"SELECT x.id, x.name, {_FIGURES} FROM sales_day d{_CATALOG}"
-        f" LEFT JOIN {table} x ON x.id = p.{column}"
-        + _where(f, params, item=True)
-        + f" GROUP BY x.id, x.name ORDER BY {_NET} DESC, x.name",
+        f"SELECT x.id, x.name, {_ITEM_FIGURES}"
+        + _per_item(f, params).format(joins=f" LEFT JOIN {table} x ON x.id = p.{column}")
+        + f" GROUP BY x.id, x.name ORDER BY {_ITEM_NET} DESC, x.name",
         params,
     ).fetchall()
     return [
@@ -300,10 +319,8 @@ def _items(conn: Conn, f: Filter) -> dict[str, tuple[Decimal, int, int, int]]:
     """Per SKU (upper case): units, net, cost, costed net over the range."""
     params: dict[str, Any] = {}
     rows = conn.execute(
-        "SELECT upper(sv.sku), sum(d.sold_units - d.returned_units), " + _NET + ","
-        " sum(d.cost), sum(d.costed_net) FROM sales_day d"
-        + _CATALOG
-        + _where(f, params, item=True)
+        "SELECT upper(sv.sku), sum(a.units), sum(a.net), sum(a.cost), sum(a.costed)"
+        + _per_item(f, params).format(joins="")
         + " AND sv.sku IS NOT NULL GROUP BY 1",
         params,
     ).fetchall()
@@ -366,12 +383,10 @@ def margin_items(conn: Conn, f: Filter, *, limit: int = 20) -> list[Figures]:
     params: dict[str, Any] = {}
     rows = conn.execute(
         "SELECT upper(sv.sku), min(cv.sku), min(p.name), "
-        + _FIGURES
-        + " FROM sales_day d"
-        + _CATALOG
-        + _where(f, params, item=True)
+        + _ITEM_FIGURES
+        + _per_item(f, params).format(joins="")
         + " AND sv.sku IS NOT NULL GROUP BY 1"
-        " ORDER BY sum(d.costed_net - d.cost) DESC, 1 LIMIT %(limit)s",
+        " ORDER BY sum(a.costed - a.cost) DESC, 1 LIMIT %(limit)s",
         {**params, "limit": limit},
     ).fetchall()
     return [
@@ -381,7 +396,7 @@ def margin_items(conn: Conn, f: Filter, *, limit: int = 20) -> list[Figures]:
 
 def seasonal(conn: Conn, f: Filter) -> list[SeasonWeek]:
     """The ISO weeks the range touches, each against the same ISO week number a year
-    earlier (None: no sales at all that ISO year, so no history to compare with)."""
+    earlier (None: the stores had no sales yet by the end of that week, so no history)."""
     weeks: list[tuple[int, int, date]] = []
     at = f.start - timedelta(days=f.start.weekday())
     while at <= f.end:
@@ -390,30 +405,27 @@ def seasonal(conn: Conn, f: Filter) -> list[SeasonWeek]:
         at += timedelta(days=7)
     if not weeks:
         return []
-    first = date.fromisocalendar(weeks[0][0] - 1, 1, 1)
-    params: dict[str, Any] = {}
-    # Whole ISO weeks, this year's and last year's: widen the range to cover both.
-    wide = Filter(
-        stores=f.stores,
-        start=first,
-        end=weeks[-1][2] + timedelta(days=6),
-        category=f.category,
-        vendor=f.vendor,
-    )
-    table = "sales_day d" + _CATALOG if f.by_item else "sales_store_day d"
-    rows = conn.execute(
-        "SELECT extract(isoyear FROM d.day)::int, extract(week FROM d.day)::int, "
-        + _NET
-        + f" FROM {table}"
-        + _where(wide, params, item=f.by_item)
-        + " GROUP BY 1, 2",
-        params,
-    ).fetchall()
-    net = {(row[0], row[1]): int(row[2] or 0) for row in rows}
-    years_with_sales = {year for year, _ in net}
+    # This range's whole ISO weeks, and the same week numbers a year earlier.
+    last_first = _same_week(weeks[0][0] - 1, weeks[0][1])
+    last_end = _same_week(weeks[-1][0] - 1, weeks[-1][1]) + timedelta(days=6)
+    key = "extract(isoyear FROM d.day)::int * 100 + extract(week FROM d.day)::int"
+    net: dict[tuple[int, int], int] = {}
+    for start, end in ((weeks[0][2], weeks[-1][2] + timedelta(days=6)), (last_first, last_end)):
+        part = Filter(stores=f.stores, start=start, end=end, category=f.category, vendor=f.vendor)
+        for k, _, *figures in _grouped(conn, part, key):
+            net[(k // 100, k % 100)] = int(figures[1] or 0)
+    row = conn.execute(
+        "SELECT min(first.day) FROM unnest(%s::text[]) AS s(store),"
+        " LATERAL (SELECT day FROM sales_store_day WHERE store = s.store"
+        "  ORDER BY day LIMIT 1) AS first",
+        (list(f.stores),),
+    ).fetchone()
+    history = row[0] if row else None
     out = []
     for year, week, start in weeks:
-        last = net.get((year - 1, week), 0) if (year - 1) in years_with_sales else None
+        same = _same_week(year - 1, week)
+        had_sales = history is not None and history <= same + timedelta(days=6)
+        last = net.get((year - 1, week), 0) if had_sales else None
         out.append(
             SeasonWeek(
                 week=week,
@@ -426,17 +438,37 @@ def seasonal(conn: Conn, f: Filter) -> list[SeasonWeek]:
     return out
 
 
+def _same_week(year: int, week: int) -> date:
+    """The Monday of ISO week `week` of `year` (week 53 of a year with 52: its last week)."""
+    try:
+        return date.fromisocalendar(year, week, 1)
+    except ValueError:
+        return date.fromisocalendar(year, 52, 1)
+
+
 def returns_by_reason(conn: Conn, f: Filter) -> list[ReasonRow]:
     """Returned lines, units and refunds (without tax) per reason code, most refunded first;
     labels from the stores' reason codes."""
     params: dict[str, Any] = {}
-    joins = _CATALOG if f.by_item else ""
+    joins = ""
+    if f.by_item:
+        joins = (
+            " JOIN store_variant sv ON sv.store = d.store AND sv.uid = d.variant"
+            " JOIN catalog_variant cv ON upper(cv.sku) = upper(sv.sku)"
+            " JOIN catalog_product p ON p.id = cv.product_id"
+        )
+        if f.category is not None:
+            joins += " AND p.category_id = %(category)s"
+            params["category"] = f.category
+        if f.vendor is not None:
+            joins += " AND p.vendor_id = %(vendor)s"
+            params["vendor"] = f.vendor
     rows = conn.execute(
         "SELECT d.reason, (SELECT r.label FROM store_reason r WHERE r.code = d.reason"
         "  AND r.store = ANY(%(stores)s) ORDER BY r.store LIMIT 1),"
         " sum(d.lines), sum(d.units), sum(d.net) FROM returns_day d"
         + joins
-        + _where(f, params, item=f.by_item)
+        + _where(f, params)
         + " GROUP BY d.reason ORDER BY sum(d.net) DESC, d.reason",
         params,
     ).fetchall()
