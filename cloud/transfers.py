@@ -371,12 +371,13 @@ def create(
         raise TransferError("no_lines", "add at least one SKU and quantity", "lines")
     if len(lines) > MAX_LINES:
         raise TransferError("too_many_lines", f"at most {MAX_LINES} lines", "lines")
+    # The same SKU on several lines (in any case) is added up.
     merged: dict[str, tuple[str, int]] = {}
     for sku, qty in lines:
         if not 1 <= qty <= MAX_QTY:
             raise TransferError("bad_qty", f"{sku}: quantity must be 1 to {MAX_QTY}", "lines")
-        key = sku.upper()
-        merged[key] = (merged[key][0] if key in merged else sku, merged.get(key, ("", 0))[1] + qty)
+        first, before = merged.get(sku.upper(), (sku, 0))
+        merged[sku.upper()] = (first, before + qty)
     found = {
         r[0]: r[1]
         for r in conn.execute(
