@@ -175,6 +175,15 @@ def _record(conn: Conn, store: str, item: Item) -> list[tuple[str, str]]:
                 transfer,
                 [(None, store, line.variant, line.qty) for line in body.lines],
             )
+            # Kept all the same (HQ may cancel it); a store code typed wrong is worth knowing.
+            other = body.to_store if store == body.from_store else body.from_store
+            if conn.execute("SELECT 1 FROM store WHERE id = %s", (other,)).fetchone() is None:
+                problems.append(
+                    (
+                        "unknown_store",
+                        f"{store} asked for a transfer with {other}, a store HQ does not know",
+                    )
+                )
     elif head is None:
         problems.append(
             ("unknown_transfer", f"{store} sent {env.type} for a transfer HQ has not heard of")

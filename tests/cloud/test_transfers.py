@@ -280,6 +280,16 @@ def test_bad_events_raise_alerts_and_are_kept(pg: Conn, chain: tuple[Store, Stor
     s01.send()
     assert problems(pg)[5:] == [("s01", "not_a_party")]
 
+    # A store code HQ does not know: kept (HQ may cancel it), with an alert.
+    typo = new_id()
+    s01.event(
+        "transfer.requested",
+        {"transfer": typo, "from_store": "s01", "to_store": "s99", "lines": s01.lines(SOCK=1)},
+    )
+    s01.send()
+    assert problems(pg)[6:] == [("s01", "unknown_store")]
+    assert state(pg, typo) == "requested"
+
 
 def test_a_shipment_heard_before_its_request_counts_once_the_request_arrives(
     pg: Conn, chain: tuple[Store, Store]
