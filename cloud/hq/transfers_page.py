@@ -119,8 +119,14 @@ def _list_page(forms: Forms, status: int = 200) -> Response:
 
 @hq_route("/transfers", roles=EVERYONE)
 def transfers() -> Response:
-    """The transfers this user may see, newest change first, and the request form."""
-    return _list_page(Forms())
+    """The transfers this user may see, newest change first, and the request form (filled
+    in from `from_store`, `to_store` and `lines` when given: a suggested transfer)."""
+    wanted = {
+        name: (request.args.get(name) or "")[:limit]
+        for name, limit in (("from_store", 20), ("to_store", 20), ("lines", 5000))
+        if request.args.get(name)
+    }
+    return _list_page(Forms(values={"new": wanted} if wanted else {}))
 
 
 def _lines(text: str) -> list[tuple[str, int]]:

@@ -195,3 +195,18 @@ def test_a_store_manager_acts_only_for_their_stores(hq: Hq) -> None:
         "/hq/transfers/00000000-0000-7000-8000-000000000000", headers={"Accept": "application/json"}
     )
     assert missing.status_code == 404
+
+
+def test_the_request_form_can_be_filled_in_from_a_link(hq: Hq) -> None:
+    setup_grid(hq)
+    buyer = hq.browser().sign_in("buyer")
+    page = buyer.get("/hq/transfers?from_store=s02&to_store=s01&lines=TEE-M-RED+4%0ASOCK-01+1")
+    assert page.status_code == 200
+    assert re.search(
+        r'<select name="from_store"[^>]*>.*?<option value="s02" selected>', page.text, re.S
+    )
+    assert re.search(
+        r'<select name="to_store"[^>]*>.*?<option value="s01" selected>', page.text, re.S
+    )
+    assert "TEE-M-RED 4\nSOCK-01 1</textarea>" in page.text
+    assert hq.query("SELECT count(*) FROM transfer") == [(0,)]
