@@ -112,7 +112,7 @@ _SHIFTS = (
     "  SELECT (e.envelope #>> '{body,shift}')::uuid, e.origin, NULL, NULL, 0, 0,"
     "   envelope_cash(e.envelope), 0, 0"
     "  FROM event e WHERE e.id = ANY(%(s_voids)s::uuid[]) AND e.store = %(store)s"
-    "   AND e.envelope #>> '{body,shift}' IS NOT NULL"
+    "   AND e.envelope #>> '{body,shift}' IS NOT NULL AND envelope_cash(e.envelope) <> 0"
     " ) AS t(shift, register, opened_by, closed_by, cash_sales, cash_refunds, cash_voided,"
     "   pay_ins, pay_outs)"
     " GROUP BY t.shift"
@@ -141,9 +141,16 @@ def _shifts(items: Sequence[Item]) -> tuple[dict[str, dict[str, Any]], list[str]
     voids: list[str] = []
 
     def add(shift: str, item: Item, name: str, value: int) -> None:
+        if not value:
+            return  # a card sale: nothing for the drawer, no row to touch
         row = shifts[shift]
         row.setdefault("register", item.envelope.origin)
         row[name] = row.get(name, 0) + value
+
+    def staff(shift: str, item: Item, name: str) -> None:
+        row = shifts[shift]
+        row.setdefault("register", item.envelope.origin)
+        row[name] = item.envelope.actor
 
     for item in items:
         body = item.body
@@ -160,11 +167,9 @@ def _shifts(items: Sequence[Item]) -> tuple[dict[str, dict[str, Any]], list[str]
                     body.amount,
                 )
         elif isinstance(body, ShiftOpened):
-            add(body.shift, item, "cash_sales", 0)
-            shifts[body.shift]["opened_by"] = item.envelope.actor
+            staff(body.shift, item, "opened_by")
         elif isinstance(body, ShiftClosed):
-            add(body.shift, item, "cash_sales", 0)
-            shifts[body.shift]["closed_by"] = item.envelope.actor
+            staff(body.shift, item, "closed_by")
         elif isinstance(body, SaleVoided):
             voids.append(body.sale)
     return shifts, voids

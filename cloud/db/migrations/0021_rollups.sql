@@ -181,6 +181,7 @@ BEGIN
         SELECT e.store, e.envelope #>> '{body,shift}' AS shift, e.origin AS register,
             CASE WHEN e.type = 'shift.opened' THEN e.actor END AS opened_by,
             CASE WHEN e.type = 'shift.closed' THEN e.actor END AS closed_by,
+            e.type IN ('shift.opened', 'shift.closed') AS marks,
             CASE WHEN e.type = 'sale.completed' THEN envelope_cash(e.envelope) ELSE 0 END
                 AS cash_sales,
             CASE WHEN e.type = 'return.completed' THEN envelope_cash(e.envelope) ELSE 0 END
@@ -195,14 +196,19 @@ BEGIN
                 'shift.closed')
             AND (p_store IS NULL OR e.store = p_store)
         UNION ALL
-        SELECT s.store, s.envelope #>> '{body,shift}', s.origin, NULL, NULL, 0, 0,
+        SELECT s.store, s.envelope #>> '{body,shift}', s.origin, NULL, NULL, false, 0, 0,
             envelope_cash(s.envelope), 0, 0
         FROM event v JOIN event s ON s.id = (v.envelope #>> '{body,sale}')::uuid
             AND s.store = v.store
         WHERE v.type = 'sale.voided' AND (p_store IS NULL OR v.store = p_store)
     ) AS t
     WHERE t.shift IS NOT NULL
-    GROUP BY t.shift, t.store;
+    GROUP BY t.shift, t.store
+    -- As ingest: a shift's row once it was opened or closed, or moved cash (a card sale
+    -- alone touches no drawer). Every amount is positive, so a sum is 0 only when all are.
+    HAVING bool_or(t.marks)
+        OR sum(t.cash_sales) <> 0 OR sum(t.cash_refunds) <> 0 OR sum(t.cash_voided) <> 0
+        OR sum(t.pay_ins) <> 0 OR sum(t.pay_outs) <> 0;
 
     DROP TABLE rollup_facts;
 END
