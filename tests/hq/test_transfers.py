@@ -100,7 +100,7 @@ def test_ask_approve_ship_receive_and_see_it_all(hq: Hq) -> None:
     assert "one damaged in the van" in detail
     assert re.search(
         r'data-sku="TEE-M-RED">\s*<td>TEE-M-RED</td>\s*<td class="num">3</td>\s*'
-        r'<td class="num">3</td>\s*<td class="num">2</td>\s*<td class="num low">-1</td>',
+        r'<td class="num">3</td>\s*<td class="num">2</td>\s*<td class="num low"><strong>-1</strong></td>',
         detail,
     )
     assert ">Approve<" not in detail and "Cancel transfer" not in detail

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def test_ask_approve_and_follow_a_transfer(hq: Hq, hq_server: HqServer, page: Pa
 
     # s01 ships 3 (its event, ingested): in transit on the detail and on the stock grid.
     till = offline_till("s01", "s01-r09")
-    till.wall.advance(5)
+    till.wall.ms = int(time.time() * 1000) - 3_600_000  # shipped an hour ago
     shipped = till.event(
         "transfer.shipped",
         {"transfer": transfer, "to_store": "s02", "lines": [{"variant": ids["s01"], "qty": 3}]},
@@ -67,8 +68,6 @@ def test_ask_approve_and_follow_a_transfer(hq: Hq, hq_server: HqServer, page: Pa
     expect(page.locator("[data-state]")).to_have_text("shipped")
     expect(page.locator('tr[data-sku="TEE-M-RED"]')).to_contain_text("3")
     assert serious_violations(page) == []
-    if folder := os.environ.get("TILLBOX_SCREENSHOTS"):
-        page.screenshot(path=str(Path(folder) / "hq-transfer.png"), full_page=True)
     page.get_by_role("link", name="Stock").click()
     expect(page.locator('tr[data-sku="TEE-M-RED"] td[data-store="s02"]')).to_contain_text(
         "+3 in transit"
@@ -83,3 +82,25 @@ def test_ask_approve_and_follow_a_transfer(hq: Hq, hq_server: HqServer, page: Pa
     page.get_by_label("Direction").select_option("out")
     page.get_by_role("button", name="Filter").click()
     expect(page.locator("tr[data-transfer]")).to_have_count(0)
+
+    # s02 receives 2 of the 3, with a reason: received, the difference shown with it.
+    there = offline_till("s02", "s02-r09")
+    there.wall.ms = int(time.time() * 1000) - 600_000
+    arrived = there.event(
+        "transfer.received",
+        {
+            "transfer": transfer,
+            "from_store": "s01",
+            "lines": [{"variant": ids["s02"], "qty": 2}],
+            "reason": "one torn in the van",
+        },
+    )
+    with psycopg.connect(hq.dsn, autocommit=True) as conn:
+        assert ingest_batch(conn, "s02", batch(2, [arrived])) == {"applied_through": 2}
+    page.goto(f"{hq_server.url}/hq/transfers/{transfer}")
+    expect(page.locator("[data-state]")).to_have_text("received")
+    expect(page.locator('tr[data-sku="TEE-M-RED"] td').last).to_have_text("-1")
+    expect(page.locator("[data-reason]")).to_have_text("one torn in the van")
+    assert serious_violations(page) == []
+    if folder := os.environ.get("TILLBOX_SCREENSHOTS"):
+        page.screenshot(path=str(Path(folder) / "hq-transfer.png"), full_page=True)

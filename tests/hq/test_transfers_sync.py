@@ -171,7 +171,7 @@ def test_a_transfer_from_s01_to_s02_through_real_sync(
         assert "one broken in the van" in detail
         assert re.search(
             r'data-sku="MUG-1">\s*<td>MUG-1</td>\s*<td class="num">4</td>\s*'
-            r'<td class="num">4</td>\s*<td class="num">3</td>\s*<td class="num low">-1</td>',
+            r'<td class="num">4</td>\s*<td class="num">3</td>\s*<td class="num low"><strong>-1</strong></td>',
             detail,
         ), _text(detail)
         assert 'data-in-transit="0">0</td>' in buyer.get("/hq/stock?q=MUG&store=s02").text
