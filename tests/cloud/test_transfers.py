@@ -8,6 +8,9 @@ from typing import Any
 import msgspec
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from cloud import transfers
 from cloud.catalog import import_csv
@@ -367,3 +370,52 @@ def test_a_pull_request_that_is_not_one_is_answered_with_an_error(pg: Conn) -> N
         assert reply["error"].startswith("not a transfers request"), payload
     fine = msgspec.json.decode(store_rpc._answer_transfers(pg, "s01", b'{"since": 0}'))
     assert fine == {"transfers": [], "next": 0, "head": 0, "error": None}
+
+
+@hyp_settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(order=st.permutations(["s01", "s01", "s02", "s02"]), repeat=st.booleans())
+def test_the_two_stores_events_in_any_order_give_the_same_transfer(
+    pg: Conn, chain: tuple[Store, Store], order: list[str], repeat: bool
+) -> None:
+    """s02 asks s01 for 5 mugs and receives 4 with a reason; s01 approves and ships 5. Whatever
+    order the two stores' events reach the cloud in (each its own batch, each store's in its
+    own order), and with every batch sent twice or not, the transfer ends the same."""
+    s01, s02 = chain
+    t = new_id()
+    s01.event("transfer.approved", {"transfer": t})
+    s01.event("transfer.shipped", {"transfer": t, "to_store": "s02", "lines": s01.lines(MUG=5)})
+    s02.event(
+        "transfer.requested",
+        {"transfer": t, "from_store": "s01", "to_store": "s02", "lines": s02.lines(MUG=5)},
+    )
+    s02.event(
+        "transfer.received",
+        {"transfer": t, "from_store": "s01", "lines": s02.lines(MUG=4), "reason": "one cracked"},
+    )
+    queued = {s.name: list(s.held) for s in chain}
+    for s in chain:
+        s.held = []
+    for name in order:
+        store = s01 if name == "s01" else s02
+        env = queued[name].pop(0)
+        payload = batch(store.sent + 1, [env])
+        store.sent += 1
+        assert ingest_batch(pg, name, payload) == {"applied_through": store.sent}
+        if repeat:
+            assert ingest_batch(pg, name, payload) == {"applied_through": store.sent}
+    shown = transfers.detail(pg, t)
+    assert shown is not None
+    assert (shown.state, shown.approved_in, shown.receive_reason) == (
+        "received",
+        "s01",
+        "one cracked",
+    )
+    assert shown.shipped_at is not None and shown.received_at is not None
+    assert [(x.sku, x.requested, x.shipped, x.received) for x in shown.lines] == [("MUG", 5, 5, 4)]
+    assert transfers.in_transit(pg, ["s02"], ["MUG"]) == {}
+    # Only an event heard before the request is a problem, and only once each.
+    raised = [p["problem"] for p in shown.problems]
+    assert set(raised) <= {"unknown_transfer"}
+    assert len(raised) == order[: order.index("s02")].count("s01")
