@@ -157,7 +157,6 @@ _FIGURES = (
     " sum(d.discount), sum(d.cost), sum(d.costed_net)"
 )
 # The same figures over `_per_item`'s rows (a).
-_ITEM_NET = "sum(a.net)"
 _ITEM_FIGURES = (
     "sum(a.units), sum(a.net), sum(a.returned), sum(a.tax), sum(a.discount), sum(a.cost),"
     " sum(a.costed)"
@@ -291,50 +290,106 @@ def by_store(conn: Conn, f: Filter) -> list[Figures]:
     return out
 
 
-def _by_catalog(conn: Conn, f: Filter, table: str, column: str) -> list[Figures]:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ItemFigures:
+    """One SKU's figures over the range across the chosen stores, with its catalog place
+    (key None: the stores' variants HQ cannot map to a SKU)."""
+
+    key: str | None
+    sku: str | None
+    product: str | None
+    category_id: int | None
+    category: str | None
+    vendor_id: int | None
+    vendor: str | None
+    figures: tuple[Any, ...]
+
+
+def items(conn: Conn, f: Filter) -> list[ItemFigures]:
+    """Every SKU's figures over the range, in one pass over sales_day (summed per store and
+    variant, then per SKU through the catalog): the category, vendor, mover and margin views
+    are all cut from it."""
     params: dict[str, Any] = {}
     rows = conn.execute(
-        f"SELECT x.id, x.name, {_ITEM_FIGURES}"
-        + _per_item(f, params).format(joins=f" LEFT JOIN {table} x ON x.id = p.{column}")
-        + f" GROUP BY x.id, x.name ORDER BY {_ITEM_NET} DESC, x.name",
+        "SELECT upper(sv.sku), min(cv.sku), min(p.name), min(p.category_id), min(c.name),"
+        f" min(p.vendor_id), min(x.name), {_ITEM_FIGURES}"
+        + _per_item(f, params).format(
+            joins=" LEFT JOIN catalog_category c ON c.id = p.category_id"
+            " LEFT JOIN catalog_vendor x ON x.id = p.vendor_id"
+        )
+        + " GROUP BY 1",
         params,
     ).fetchall()
     return [
-        _figures(row[2:], "" if row[0] is None else str(row[0]), row[1] or "Not in catalog", None)
-        for row in rows
+        ItemFigures(
+            key=r[0],
+            sku=r[1],
+            product=r[2],
+            category_id=r[3],
+            category=r[4],
+            vendor_id=r[5],
+            vendor=r[6],
+            figures=tuple(r[7:]),
+        )
+        for r in rows
     ]
 
 
-def by_category(conn: Conn, f: Filter) -> list[Figures]:
-    """Figures per catalog category, best first (uncategorised and unmapped items together)."""
-    return _by_catalog(conn, f, "catalog_category", "category_id")
-
-
-def by_vendor(conn: Conn, f: Filter) -> list[Figures]:
-    """Figures per vendor, best first."""
-    return _by_catalog(conn, f, "catalog_vendor", "vendor_id")
-
-
-def _items(conn: Conn, f: Filter) -> dict[str, tuple[Decimal, int, int, int]]:
-    """Per SKU (upper case): units, net, cost, costed net over the range."""
-    params: dict[str, Any] = {}
-    rows = conn.execute(
-        "SELECT upper(sv.sku), sum(a.units), sum(a.net), sum(a.cost), sum(a.costed)"
-        + _per_item(f, params).format(joins="")
-        + " AND sv.sku IS NOT NULL GROUP BY 1",
-        params,
-    ).fetchall()
+def _summed(groups: dict[Any, list[tuple[Any, ...]]]) -> dict[Any, tuple[Any, ...]]:
     return {
-        row[0]: (Decimal(row[1] or 0), int(row[2] or 0), int(row[3] or 0), int(row[4] or 0))
-        for row in rows
+        key: tuple(
+            sum((v for v in column if v is not None), start=0) for column in zip(*rows, strict=True)
+        )
+        for key, rows in groups.items()
     }
 
 
-def movers(conn: Conn, f: Filter, *, limit: int = 10) -> tuple[list[Mover], list[Mover]]:
+def _by_catalog(found: list[ItemFigures], which: str) -> list[Figures]:
+    groups: dict[tuple[int | None, str | None], list[tuple[Any, ...]]] = {}
+    for item in found:
+        if which == "category":
+            key = (item.category_id, item.category)
+        else:
+            key = (item.vendor_id, item.vendor)
+        groups.setdefault(key, []).append(item.figures)
+    out = [
+        _figures(sums, "" if ident is None else str(ident), name or "Not in catalog", None)
+        for (ident, name), sums in _summed(groups).items()
+    ]
+    return sorted(out, key=lambda x: (-x.net, x.label))
+
+
+def by_category(conn: Conn, f: Filter, found: list[ItemFigures] | None = None) -> list[Figures]:
+    """Figures per catalog category, best first (uncategorised and unmapped items together)."""
+    return _by_catalog(items(conn, f) if found is None else found, "category")
+
+
+def by_vendor(conn: Conn, f: Filter, found: list[ItemFigures] | None = None) -> list[Figures]:
+    """Figures per vendor, best first."""
+    return _by_catalog(items(conn, f) if found is None else found, "vendor")
+
+
+def _per_sku(found: list[ItemFigures]) -> dict[str, tuple[Decimal, int, int, int]]:
+    """Per SKU (upper case): units, net, cost, costed net."""
+    return {
+        i.key: (
+            Decimal(i.figures[0] or 0),
+            int(i.figures[1] or 0),
+            int(i.figures[5] or 0),
+            int(i.figures[6] or 0),
+        )
+        for i in found
+        if i.key is not None
+    }
+
+
+def movers(
+    conn: Conn, f: Filter, *, limit: int = 10, found: list[ItemFigures] | None = None
+) -> tuple[list[Mover], list[Mover]]:
     """The items that sold most units over the range, and the active catalog items that sold
     fewest (none at all first), each with the range before for comparison."""
-    now = _items(conn, f)
-    before = _items(conn, f.previous())
+    now = _per_sku(items(conn, f) if found is None else found)
+    before = _per_sku(items(conn, f.previous()))
     params: dict[str, Any] = {}
     clauses = ["v.active", "p.active"]
     if f.category is not None:
@@ -378,20 +433,16 @@ def movers(conn: Conn, f: Filter, *, limit: int = 10) -> tuple[list[Mover], list
     return [mover(k) for k in top], [mover(k) for k in slow]
 
 
-def margin_items(conn: Conn, f: Filter, *, limit: int = 20) -> list[Figures]:
+def margin_items(
+    conn: Conn, f: Filter, *, limit: int = 20, found: list[ItemFigures] | None = None
+) -> list[Figures]:
     """The items with the largest margin over the range."""
-    params: dict[str, Any] = {}
-    rows = conn.execute(
-        "SELECT upper(sv.sku), min(cv.sku), min(p.name), "
-        + _ITEM_FIGURES
-        + _per_item(f, params).format(joins="")
-        + " AND sv.sku IS NOT NULL GROUP BY 1"
-        " ORDER BY sum(a.costed - a.cost) DESC, 1 LIMIT %(limit)s",
-        {**params, "limit": limit},
-    ).fetchall()
-    return [
-        _figures(row[3:], row[0], f"{row[2] or row[0]} ({row[1] or row[0]})", None) for row in rows
+    rows = [
+        _figures(i.figures, i.key, f"{i.product or i.key} ({i.sku or i.key})", None)
+        for i in (items(conn, f) if found is None else found)
+        if i.key is not None
     ]
+    return sorted(rows, key=lambda x: (-x.margin, x.key))[:limit]
 
 
 def seasonal(conn: Conn, f: Filter) -> list[SeasonWeek]:

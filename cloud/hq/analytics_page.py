@@ -130,18 +130,19 @@ bp.add_app_template_global(change, "analytics_change")
 
 def _report(f: Filter) -> dict[str, Any]:
     conn = db()
-    top, slow = queries.movers(conn, f)
+    found = queries.items(conn, f)
+    top, slow = queries.movers(conn, f, found=found)
     cash_stores, cash_cashiers = queries.cash_over_short(conn, f)
     overrides = queries.overrides_by_staff(conn, f) if queries.has_overrides(conn) else None
     return {
         "trend": queries.trend(conn, f),
         "stores": queries.by_store(conn, f),
-        "categories": queries.by_category(conn, f),
-        "vendors": queries.by_vendor(conn, f),
+        "categories": queries.by_category(conn, f, found),
+        "vendors": queries.by_vendor(conn, f, found),
         "seasonal": queries.seasonal(conn, f),
         "top": top,
         "slow": slow,
-        "margin": queries.margin_items(conn, f),
+        "margin": queries.margin_items(conn, f, found=found),
         "returns": queries.returns_by_reason(conn, f),
         "cash_stores": cash_stores,
         "cash_cashiers": cash_cashiers,
