@@ -12,12 +12,14 @@ not rewritten while the SKU stays low (pages read the live on-hand beside it), s
 costs one read per batch. A partial unique index (migration 0019) keeps one open alert per
 store and SKU, whatever runs at once.
 
-The statement is shaped so that its plan does not depend on statistics (a fresh database has
-none, and a hash or nested-loop plan guessed from empty tables took seconds per batch): the
-touched SKUs drive correlated subqueries, each an index lookup (store_variant by upper SKU,
-on_hand by store and variant, sale_fact by variant and time, the open-alert index). The sales
-lookup keeps the store test outside an OFFSET 0 fence: with it inside, an unanalysed
-sale_fact was read through its (store, at) index, every sale of the store for every SKU.
+The read is shaped so that its plan does not depend on statistics (a fresh database has none,
+and hash or nested-loop plans guessed from empty tables took seconds per batch): the batch's
+variant ids are joined as a set to find their SKUs, each SKU's ids in the store are looked up
+once, and on-hand and sales are scalar subqueries per id, each an index lookup (on_hand by
+store and variant, sale_fact by variant and time). The sales lookup keeps the store test
+outside an OFFSET 0 fence: with it inside, an unanalysed sale_fact was read through its
+(store, at) index, every sale of the store for every SKU. The cost is about one such lookup
+set per distinct SKU a batch moved (decisions.md §58 has the figures).
 
 The rate is the trailing `VELOCITY_DAYS` of sales (sold minus post-voided, as the reorder
 engine reads demand; returns are stock coming back) up to the batch's latest movement, not the
@@ -42,26 +44,32 @@ Conn = psycopg.Connection[Any]
 
 KIND = "low_stock"
 VELOCITY_DAYS = 28
+# From this many variant ids in a batch, JIT is turned off for the read (its estimated cost is
+# about 54 per SKU against jit_above_cost's 100,000).
+JIT_OFF_FROM = 1000
 
 _READ = f"""
-SELECT t.key, t.variant, v.sku, v.reorder_point, COALESCE(ve.lead_time_days, %(lead)s),
-    (SELECT COALESCE(sum(o.qty), 0) FROM store_variant sv
-        JOIN on_hand o ON o.store = sv.store AND o.variant = sv.uid
-        WHERE sv.store = %(store)s AND upper(sv.sku) = t.key),
-    (SELECT COALESCE(sum(f.qty), 0) FROM store_variant sv
-        CROSS JOIN LATERAL (SELECT s.qty, s.store, s.kind FROM sale_fact s
-            WHERE s.variant = sv.uid
-                AND s.at > %(at)s::timestamptz - interval '{VELOCITY_DAYS} days'
-                AND s.at <= %(at)s::timestamptz
-            OFFSET 0) f
-        WHERE sv.store = %(store)s AND upper(sv.sku) = t.key AND f.store = sv.store
-            AND f.kind IN ('sale', 'void')),
+SELECT k.key, k.variant, v.sku, v.reorder_point, COALESCE(ve.lead_time_days, %(lead)s),
+    (SELECT COALESCE(sum((SELECT o.qty FROM on_hand o
+            WHERE o.store = %(store)s AND o.variant = x.uid)), 0)
+        FROM unnest(k.uids) AS x (uid)),
+    (SELECT COALESCE(sum((SELECT sum(f.qty) FROM (SELECT s.qty, s.store, s.kind FROM sale_fact s
+                WHERE s.variant = x.uid
+                    AND s.at > %(at)s::timestamptz - interval '{VELOCITY_DAYS} days'
+                    AND s.at <= %(at)s::timestamptz
+                OFFSET 0) f
+            WHERE f.store = %(store)s AND f.kind IN ('sale', 'void'))), 0)
+        FROM unnest(k.uids) AS x (uid)),
     EXISTS (SELECT 1 FROM alert a WHERE a.kind = '{KIND}' AND a.store = %(store)s
-        AND a.resolved_at IS NULL AND upper(a.details ->> 'sku') = t.key)
-FROM (SELECT upper(sku) AS key, min(uid::text) AS variant FROM store_variant
-    WHERE store = %(store)s AND uid = ANY(%(uids)s::uuid[]) GROUP BY 1) t
+        AND a.resolved_at IS NULL AND upper(a.details ->> 'sku') = k.key)
+FROM (SELECT t.key, t.variant, ARRAY(SELECT a.uid FROM store_variant a
+        WHERE a.store = %(store)s AND upper(a.sku) = t.key) AS uids
+    FROM (SELECT upper(sv.sku) AS key, min(sv.uid::text) AS variant
+        FROM unnest(%(uids)s::uuid[]) AS u (uid)
+        JOIN store_variant sv ON sv.store = %(store)s AND sv.uid = u.uid GROUP BY 1) t
+    OFFSET 0) k
 LEFT JOIN (catalog_variant v JOIN catalog_product p ON p.id = v.product_id AND p.active
-    LEFT JOIN catalog_vendor ve ON ve.id = p.vendor_id) ON upper(v.sku) = t.key AND v.active
+    LEFT JOIN catalog_vendor ve ON ve.id = p.vendor_id) ON upper(v.sku) = k.key AND v.active
 """
 
 # Resolve what recovered, raise what is newly low (DO NOTHING should another open one exist).
@@ -81,6 +89,10 @@ DO NOTHING
 """
 
 
+_READ_ONE_LINE = " ".join(_READ.split())
+_WRITE_ONE_LINE = " ".join(_WRITE.split())
+
+
 def project(conn: Conn, store: str, items: Sequence[Item], out: Projected) -> None:
     """Raise or resolve the store's low-stock alerts for the SKUs this batch moved."""
     if not out.ledger:
@@ -89,14 +101,18 @@ def project(conn: Conn, store: str, items: Sequence[Item], out: Projected) -> No
     uids = sorted({str(row[3]) for row in out.ledger})
     # Every `at` is format_at's fixed-width UTC text, so the greatest string is the latest.
     at = max(str(row[10]) for row in out.ledger)
-    # A backlog's batch touches thousands of SKUs, which lifts the read's estimated cost over
-    # jit_above_cost: compiling it took longer than running it. Off for this read only.
-    jit = conn.execute("SELECT current_setting('jit'), set_config('jit', 'off', true)").fetchone()
-    rows = conn.execute(
-        " ".join(_READ.split()),
-        {"store": store, "uids": uids, "at": at, "lead": DEFAULT_LEAD_TIME_DAYS},
-    ).fetchall()
-    conn.execute("SELECT set_config('jit', %s, true)", (jit[0] if jit else "on",))
+    params = {"store": store, "uids": uids, "at": at, "lead": DEFAULT_LEAD_TIME_DAYS}
+    if len(uids) < JIT_OFF_FROM:
+        rows = conn.execute(_READ_ONE_LINE, params).fetchall()
+    else:
+        # A backlog's batch touches thousands of SKUs, which lifts the read's estimated cost
+        # over jit_above_cost: compiling it took longer than running it (60 ms a batch). Off
+        # for this read only, then back as it was.
+        jit = conn.execute(
+            "SELECT current_setting('jit'), set_config('jit', 'off', true)"
+        ).fetchone()
+        rows = conn.execute(_READ_ONE_LINE, params).fetchall()
+        conn.execute("SELECT set_config('jit', %s, true)", (jit[0] if jit else "on",))
     raise_: list[dict[str, Any]] = []
     keys: list[str] = []
     stock: list[int] = []
@@ -121,7 +137,7 @@ def project(conn: Conn, store: str, items: Sequence[Item], out: Projected) -> No
             stock.append(int(on_hand))
     if raise_ or keys:
         conn.execute(
-            " ".join(_WRITE.split()),
+            _WRITE_ONE_LINE,
             {"store": store, "keys": keys, "stock": stock, "raise": Jsonb(raise_)},
         )
 
