@@ -447,3 +447,22 @@ def test_a_shifts_expected_cash_is_the_appliances_z_report(
     assert row is not None
     assert row[0] == report["expected"]
     assert row[1] - row[0] == report["over_short"]
+
+
+def test_events_already_held_are_not_added_twice(
+    pg: Conn, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cloud restored from a backup older than its events (the cursor behind what it
+    holds): the batches come again, ingest skips what it holds (its careful path), and the
+    rollups stay as they were."""
+    events, variants, _ = _trading(6)
+    _setup(pg, variants, None)
+    payloads = _ingest(pg, events, random.Random(6))
+    kept = snapshot(pg)
+    pg.execute("UPDATE store_cursor SET applied_through = 0 WHERE store = 's01'")
+    caplog.set_level("INFO", logger="cloud.ingest")
+    for payload in payloads:
+        assert "applied_through" in ingest_batch(pg, "s01", payload)
+    assert "events already held" in caplog.text
+    assert pg.execute("SELECT applied_through FROM store_cursor").fetchone() == (len(events),)
+    assert snapshot(pg) == kept
