@@ -275,3 +275,27 @@ def test_the_dashboard_shows_low_stock_by_store(
     s01.till.wall.ms = _ms(date(2026, 12, 4))
     s01.send(s01.receive("tee", 100))
     assert "No store is low on anything." in buyer.get("/hq/").text
+
+
+def test_an_order_state_that_is_not_one_is_refused(buyer: HqBrowser, hq: Hq) -> None:
+    drafted = buyer.post(f"/hq/reorder/orders?as_of={AS_OF}", {"vendor": "Potter"})
+    assert drafted.status_code == 303
+    order_id = int(drafted.headers["Location"].rsplit("/", 1)[1])
+    for state in ("bogus", "draft", ""):
+        answer = buyer.post(
+            f"/hq/reorder/orders/{order_id}/state",
+            {"state": state},
+            headers={"Accept": "application/json"},
+        )
+        assert answer.status_code == 422, state
+        assert answer.get_json()["error"] == "invalid_state"
+    # A vendor the report has nothing for, or none at all.
+    for vendor in ("Nobody Ltd", ""):
+        answer = buyer.post(
+            f"/hq/reorder/orders?as_of={AS_OF}",
+            {"vendor": vendor},
+            headers={"Accept": "application/json"},
+        )
+        assert answer.status_code == 422
+        assert answer.get_json()["error"] in ("nothing_to_order", "invalid_vendor")
+    assert hq.query("SELECT id, state FROM purchase_order") == [(order_id, "draft")]
