@@ -12,14 +12,14 @@ not rewritten while the SKU stays low (pages read the live on-hand beside it), s
 costs one read per batch. A partial unique index (migration 0019) keeps one open alert per
 store and SKU, whatever runs at once.
 
-The read is shaped so that its plan does not depend on statistics (a fresh database has none,
-and hash or nested-loop plans guessed from empty tables took seconds per batch): the batch's
-variant ids are joined as a set to find their SKUs, each SKU's ids in the store are looked up
-once, and on-hand and sales are scalar subqueries per id, each an index lookup (on_hand by
-store and variant, sale_fact by variant and time). The sales lookup keeps the store test
-outside an OFFSET 0 fence: with it inside, an unanalysed sale_fact was read through its
-(store, at) index, every sale of the store for every SKU. The cost is about one such lookup
-set per distinct SKU a batch moved (decisions.md §58 has the figures).
+The read is shaped so that its plan does not depend much on statistics (a fresh database has
+none, and join orders guessed from empty tables took seconds per batch): materialised steps
+over the batch's ids, on-hand and 28 days of sales each read with one index scan over all the
+ids at once (`= ANY` of an array as the index condition), joined by hash, then one catalog
+lookup per SKU. The sales scan keeps the store test outside an OFFSET 0 fence: with it inside,
+an unanalysed sale_fact was read through its (store, at) index, every sale of the store. An
+earlier shape, a correlated subquery per SKU, was as fast on an unanalysed database and half
+as fast on an analysed one (decisions.md §58 has the figures).
 
 The rate is the trailing `VELOCITY_DAYS` of sales (sold minus post-voided, as the reorder
 engine reads demand; returns are stock coming back) up to the batch's latest movement, not the
@@ -49,25 +49,35 @@ VELOCITY_DAYS = 28
 JIT_OFF_FROM = 1000
 
 _READ = f"""
+WITH t AS MATERIALIZED (
+    SELECT upper(sv.sku) AS key, min(sv.uid::text) AS variant
+    FROM unnest(%(uids)s::uuid[]) AS u (uid)
+    JOIN store_variant sv ON sv.store = %(store)s AND sv.uid = u.uid GROUP BY 1
+), ids AS MATERIALIZED (
+    SELECT t.key, t.variant, a.uid FROM t CROSS JOIN LATERAL (SELECT a.uid FROM store_variant a
+        WHERE a.store = %(store)s AND upper(a.sku) = t.key OFFSET 0) a
+), sold AS MATERIALIZED (
+    SELECT f.variant, sum(f.qty) AS qty
+    FROM (SELECT s.variant, s.qty, s.store, s.kind FROM sale_fact s
+        WHERE s.variant = ANY ((SELECT array_agg(uid) FROM ids)::uuid[])
+            AND s.at > %(at)s::timestamptz - interval '{VELOCITY_DAYS} days'
+            AND s.at <= %(at)s::timestamptz
+        OFFSET 0) f
+    WHERE f.store = %(store)s AND f.kind IN ('sale', 'void') GROUP BY 1
+), stock AS MATERIALIZED (
+    SELECT o.variant, o.qty FROM on_hand o
+    WHERE o.store = %(store)s AND o.variant = ANY ((SELECT array_agg(uid) FROM ids)::uuid[])
+), per_key AS MATERIALIZED (
+    SELECT i.key, min(i.variant) AS variant, COALESCE(sum(s.qty), 0) AS on_hand,
+        COALESCE(sum(d.qty), 0) AS sold
+    FROM ids i LEFT JOIN stock s ON s.variant = i.uid LEFT JOIN sold d ON d.variant = i.uid
+    GROUP BY 1
+)
 SELECT k.key, k.variant, v.sku, v.reorder_point, COALESCE(ve.lead_time_days, %(lead)s),
-    (SELECT COALESCE(sum((SELECT o.qty FROM on_hand o
-            WHERE o.store = %(store)s AND o.variant = x.uid)), 0)
-        FROM unnest(k.uids) AS x (uid)),
-    (SELECT COALESCE(sum((SELECT sum(f.qty) FROM (SELECT s.qty, s.store, s.kind FROM sale_fact s
-                WHERE s.variant = x.uid
-                    AND s.at > %(at)s::timestamptz - interval '{VELOCITY_DAYS} days'
-                    AND s.at <= %(at)s::timestamptz
-                OFFSET 0) f
-            WHERE f.store = %(store)s AND f.kind IN ('sale', 'void'))), 0)
-        FROM unnest(k.uids) AS x (uid)),
+    k.on_hand, k.sold,
     EXISTS (SELECT 1 FROM alert a WHERE a.kind = '{KIND}' AND a.store = %(store)s
         AND a.resolved_at IS NULL AND upper(a.details ->> 'sku') = k.key)
-FROM (SELECT t.key, t.variant, ARRAY(SELECT a.uid FROM store_variant a
-        WHERE a.store = %(store)s AND upper(a.sku) = t.key) AS uids
-    FROM (SELECT upper(sv.sku) AS key, min(sv.uid::text) AS variant
-        FROM unnest(%(uids)s::uuid[]) AS u (uid)
-        JOIN store_variant sv ON sv.store = %(store)s AND sv.uid = u.uid GROUP BY 1) t
-    OFFSET 0) k
+FROM per_key k
 LEFT JOIN (catalog_variant v JOIN catalog_product p ON p.id = v.product_id AND p.active
     LEFT JOIN catalog_vendor ve ON ve.id = p.vendor_id) ON upper(v.sku) = k.key AND v.active
 """
@@ -102,8 +112,11 @@ def project(conn: Conn, store: str, items: Sequence[Item], out: Projected) -> No
     # Every `at` is format_at's fixed-width UTC text, so the greatest string is the latest.
     at = max(str(row[10]) for row in out.ledger)
     params = {"store": store, "uids": uids, "at": at, "lead": DEFAULT_LEAD_TIME_DAYS}
+    # Never prepared: psycopg prepares a statement on its fifth run, and PostgreSQL then tries
+    # a generic plan, blind to how many ids the batch has; one took 0.5-1 s a batch instead
+    # of 50 ms from the tenth batch of a backlog on.
     if len(uids) < JIT_OFF_FROM:
-        rows = conn.execute(_READ_ONE_LINE, params).fetchall()
+        rows = conn.execute(_READ_ONE_LINE, params, prepare=False).fetchall()
     else:
         # A backlog's batch touches thousands of SKUs, which lifts the read's estimated cost
         # over jit_above_cost: compiling it took longer than running it (60 ms a batch). Off
@@ -111,7 +124,7 @@ def project(conn: Conn, store: str, items: Sequence[Item], out: Projected) -> No
         jit = conn.execute(
             "SELECT current_setting('jit'), set_config('jit', 'off', true)"
         ).fetchone()
-        rows = conn.execute(_READ_ONE_LINE, params).fetchall()
+        rows = conn.execute(_READ_ONE_LINE, params, prepare=False).fetchall()
         conn.execute("SELECT set_config('jit', %s, true)", (jit[0] if jit else "on",))
     raise_: list[dict[str, Any]] = []
     keys: list[str] = []
@@ -139,6 +152,7 @@ def project(conn: Conn, store: str, items: Sequence[Item], out: Projected) -> No
         conn.execute(
             _WRITE_ONE_LINE,
             {"store": store, "keys": keys, "stock": stock, "raise": Jsonb(raise_)},
+            prepare=False,
         )
 
 
