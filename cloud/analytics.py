@@ -169,18 +169,19 @@ def _where(f: Filter, params: dict[str, Any]) -> str:
 
 
 def _per_item(f: Filter, params: dict[str, Any], key: str = "NULL::int") -> str:
-    """FROM … WHERE over sales_day summed per store, variant (and `key`, as a.k) first, then
-    joined to the catalog (sv, cv, p) and narrowed by category and vendor: the catalog is
-    joined once per item, not once per item and day."""
+    """FROM … WHERE over sales_day summed per SKU (and `key`, as a.k) first, then joined to
+    the catalog (cv, p) and narrowed by category and vendor: the catalog is joined once per
+    item, not once per row. A row booked before its store mapped the variant to a SKU finds
+    it in store_variant (only those rows look)."""
     sql = (
-        f" FROM (SELECT d.store, d.variant, {key} AS k,"
+        " FROM (SELECT COALESCE(d.sku, (SELECT upper(sv.sku) FROM store_variant sv"
+        f"  WHERE sv.store = d.store AND sv.uid = d.variant)) AS sku, {key} AS k,"
         " sum(d.sold_units - d.returned_units) AS units, sum(d.sold_net - d.returned_net) AS net,"
         " sum(d.returned_net) AS returned, sum(d.tax) AS tax, sum(d.discount) AS discount,"
         " sum(d.cost) AS cost, sum(d.costed_net) AS costed FROM sales_day d"
         + _where(f, params)
-        + " GROUP BY 1, 2, 3) AS a"
-        " LEFT JOIN store_variant sv ON sv.store = a.store AND sv.uid = a.variant"
-        " LEFT JOIN catalog_variant cv ON upper(cv.sku) = upper(sv.sku)"
+        + " GROUP BY 1, 2) AS a"
+        " LEFT JOIN catalog_variant cv ON upper(cv.sku) = a.sku"
         " LEFT JOIN catalog_product p ON p.id = cv.product_id"
     )
     clauses = ["true"]
@@ -306,12 +307,11 @@ class ItemFigures:
 
 
 def items(conn: Conn, f: Filter) -> list[ItemFigures]:
-    """Every SKU's figures over the range, in one pass over sales_day (summed per store and
-    variant, then per SKU through the catalog): the category, vendor, mover and margin views
-    are all cut from it."""
+    """Every SKU's figures over the range, in one pass over sales_day (summed per SKU, then
+    placed in the catalog): the category, vendor, mover and margin views are all cut from it."""
     params: dict[str, Any] = {}
     rows = conn.execute(
-        "SELECT upper(sv.sku), min(cv.sku), min(p.name), min(p.category_id), min(c.name),"
+        "SELECT a.sku, min(cv.sku), min(p.name), min(p.category_id), min(c.name),"
         f" min(p.vendor_id), min(x.name), {_ITEM_FIGURES}"
         + _per_item(f, params).format(
             joins=" LEFT JOIN catalog_category c ON c.id = p.category_id"

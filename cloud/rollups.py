@@ -62,7 +62,7 @@ _FIGURES = "sold_units, sold_net, returned_units, returned_net, tax, discount, c
 
 _FACTS = (
     "f AS (SELECT t.event, t.kind, (t.at AT TIME ZONE z.zone)::date AS day, t.variant, t.qty,"
-    " t.scale, t.net, t.tax, t.discount, cv.cost"
+    " t.scale, t.net, t.tax, t.discount, cv.cost, upper(sv.sku) AS sku"
     " FROM unnest(%(f_event)s::uuid[], %(f_kind)s::text[], %(f_at)s::timestamptz[],"
     "  %(f_variant)s::uuid[], %(f_qty)s::bigint[], %(f_scale)s::integer[], %(f_net)s::bigint[],"
     "  %(f_tax)s::bigint[], %(f_discount)s::bigint[])"
@@ -70,9 +70,10 @@ _FACTS = (
     " CROSS JOIN z"
     " LEFT JOIN store_variant sv ON sv.store = %(store)s AND sv.uid = t.variant"
     " LEFT JOIN catalog_variant cv ON upper(cv.sku) = upper(sv.sku)),"
-    f" sd AS (INSERT INTO sales_day (store, day, variant, {_FIGURES})"
-    f" SELECT %(store)s, f.day, f.variant, {_SUMS} FROM f GROUP BY f.day, f.variant"
-    " ON CONFLICT (store, day, variant) DO UPDATE SET" + _ADDED.format(t="sales_day") + "),"
+    f" sd AS (INSERT INTO sales_day (store, day, variant, sku, {_FIGURES})"
+    f" SELECT %(store)s, f.day, f.variant, max(f.sku), {_SUMS} FROM f GROUP BY f.day, f.variant"
+    " ON CONFLICT (store, day, variant) DO UPDATE SET"
+    " sku = COALESCE(sales_day.sku, excluded.sku)," + _ADDED.format(t="sales_day") + "),"
     f" ssd AS (INSERT INTO sales_store_day (store, day, sales, {_FIGURES})"
     " SELECT %(store)s, f.day,"
     " count(DISTINCT f.event) FILTER (WHERE f.kind = 'sale')"

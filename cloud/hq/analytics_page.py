@@ -128,8 +128,16 @@ bp.add_app_template_filter(pct, "analytics_pct")
 bp.add_app_template_global(change, "analytics_change")
 
 
-def _report(f: Filter) -> dict[str, Any]:
+def _sized() -> Any:
+    """This request's connection, with room to sort and hash a range of the item rollup in
+    memory (the connection is this request's own and closed after it)."""
     conn = db()
+    conn.execute("SET work_mem = '64MB'")
+    return conn
+
+
+def _report(f: Filter) -> dict[str, Any]:
+    conn = _sized()
     found = queries.items(conn, f)
     top, slow = queries.movers(conn, f, found=found)
     cash_stores, cash_cashiers = queries.cash_over_short(conn, f)
@@ -320,6 +328,7 @@ def analytics_csv() -> Response:
             details={"field": "table"},
         )
     wanted = read_filter()
+    _sized()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for row in _TABLES[name](wanted):

@@ -18,7 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from appliance.runtime import Runtime
-from cloud import rollups
+from cloud import analytics, rollups
+from cloud.analytics import Filter
 from cloud.catalog import import_csv
 from cloud.cli import cloud
 from cloud.ingest import ingest_batch
@@ -300,10 +301,12 @@ def test_rollups_equal_the_facts_aggregated_afresh_and_survive_redelivery(
     # 1. Equal to sale_fact aggregated in Python, day by day in the store's zone.
     expected = _from_facts(pg, zone or "Europe/Dublin")
     got = {
-        (row[1], str(row[2])): dict(zip(_FIGURES, row[3:], strict=True))
+        (row[1], str(row[2])): dict(zip(_FIGURES, row[3:11], strict=True))
         for row in kept["sales_day"]
     }
     assert got == {key: dict(value) for key, value in expected.items()}
+    skus = {v: sku for sku, v in variants.items()}
+    assert {(str(row[2]), row[11]) for row in kept["sales_day"]} <= set(skus.items())
     store_days = {row[1]: row for row in kept["sales_store_day"]}
     assert set(store_days) == {day for day, _ in expected}
     for day, row in store_days.items():
@@ -466,3 +469,31 @@ def test_events_already_held_are_not_added_twice(
     assert "events already held" in caplog.text
     assert pg.execute("SELECT applied_through FROM store_cursor").fetchone() == (len(events),)
     assert snapshot(pg) == kept
+
+
+def test_sales_booked_before_the_store_mapped_its_variants_are_found_by_sku(pg: Conn) -> None:
+    """The store's variant ids reach the cloud after its first sales: those rows carry no SKU
+    and no cost, and the analytics find their SKU through store_variant once it is there."""
+    events, variants, _ = _trading(7)
+    assert import_csv(pg, CATALOG.encode()).applied
+    pg.execute("INSERT INTO store (id) VALUES ('s01')")
+    _ingest(pg, events, random.Random(7))
+    assert pg.execute("SELECT count(*) FROM sales_day WHERE sku IS NOT NULL").fetchone() == (0,)
+    upload = DirectoryUpload(
+        variants_after=0,
+        variants=[(n, v, sku) for n, (sku, v) in enumerate(variants.items(), start=1)],
+    )
+    assert apply_upload(pg, "s01", upload).error is None
+    span = Filter(stores=("s01",), start=date(2026, 3, 1), end=date(2026, 4, 30))
+    found = {i.key: i.figures[0] for i in analytics.items(pg, span)}
+    sold = dict(
+        pg.execute(
+            "SELECT sv.sku, sum(f.qty::numeric / f.qty_scale) FROM sale_fact f"
+            " JOIN store_variant sv ON sv.store = f.store AND sv.uid = f.variant GROUP BY 1"
+        ).fetchall()
+    )
+    assert found == sold
+    with pg.transaction():
+        rollups.rebuild(pg, "s01")
+    assert pg.execute("SELECT count(*) FROM sales_day WHERE sku IS NULL").fetchone() == (0,)
+    assert {i.key: i.figures[0] for i in analytics.items(pg, span)} == sold

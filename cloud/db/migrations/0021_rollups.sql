@@ -49,6 +49,10 @@ CREATE TABLE sales_day (
     discount bigint NOT NULL DEFAULT 0,
     cost bigint NOT NULL DEFAULT 0,
     costed_net bigint NOT NULL DEFAULT 0,
+    -- The chain's SKU for the variant (upper case) as the store had mapped it when the row
+    -- was booked (NULL: not yet; readers fall back to store_variant): item views group by
+    -- it without joining store_variant row by row.
+    sku text,
     PRIMARY KEY (store, day, variant)
 );
 CREATE INDEX sales_day_day ON sales_day (day, store);
@@ -128,16 +132,16 @@ BEGIN
 
     CREATE TEMP TABLE rollup_facts ON COMMIT DROP AS
     SELECT f.event, f.kind, f.store, (f.at AT TIME ZONE r.zone)::date AS day, f.variant, f.qty,
-        f.qty_scale AS scale, f.net, f.tax, f.discount, cv.cost
+        f.qty_scale AS scale, f.net, f.tax, f.discount, cv.cost, upper(sv.sku) AS sku
     FROM sale_fact f
     JOIN rollup_store r ON r.store = f.store
     LEFT JOIN store_variant sv ON sv.store = f.store AND sv.uid = f.variant
     LEFT JOIN catalog_variant cv ON upper(cv.sku) = upper(sv.sku)
     WHERE p_store IS NULL OR f.store = p_store;
 
-    INSERT INTO sales_day (store, day, variant, sold_units, sold_net, returned_units,
+    INSERT INTO sales_day (store, day, variant, sku, sold_units, sold_net, returned_units,
         returned_net, tax, discount, cost, costed_net)
-    SELECT f.store, f.day, f.variant,
+    SELECT f.store, f.day, f.variant, max(f.sku),
         sum(CASE WHEN f.kind <> 'return' THEN f.qty::numeric / f.scale ELSE 0 END),
         sum(CASE WHEN f.kind <> 'return' THEN f.net ELSE 0 END),
         sum(CASE WHEN f.kind = 'return' THEN -f.qty::numeric / f.scale ELSE 0 END),
