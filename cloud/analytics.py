@@ -13,7 +13,7 @@ stock grid: a store's variant that HQ cannot map to the catalog shows as "Not in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -547,14 +547,27 @@ JOIN rollup_store r ON r.store = z.store
 JOIN shift_summary s ON s.shift = z.shift
 LEFT JOIN shift_cash c ON c.shift = z.shift
 WHERE z.store = ANY(%(stores)s)
+    AND z.closed_at >= %(since)s AND z.closed_at < %(until)s
     AND (z.closed_at AT TIME ZONE r.zone)::date BETWEEN %(start)s AND %(end)s
 """
+
+
+def _window(f: Filter) -> dict[str, Any]:
+    """The range's parameters, with the UTC instants around it that any zone's local days
+    from `start` to `end` fall within (UTC−12 to UTC+14), for an index to narrow by."""
+    return {
+        "stores": list(f.stores),
+        "start": f.start,
+        "end": f.end,
+        "since": datetime.combine(f.start - timedelta(days=1), time(), UTC),
+        "until": datetime.combine(f.end + timedelta(days=2), time(), UTC),
+    }
 
 
 def cash_over_short(conn: Conn, f: Filter) -> tuple[list[CashRow], list[CashRow]]:
     """Closed shifts' cash over/short over the range: per store, and per store and cashier
     (the staff member who opened the shift), the largest shortfall first."""
-    params = {"stores": list(f.stores), "start": f.start, "end": f.end}
+    params = _window(f)
     grouped = (
         "SELECT o.store, {who}, count(*), count(*) FILTER (WHERE o.over_short < 0),"
         " COALESCE(sum(o.over_short) FILTER (WHERE o.over_short > 0), 0),"
@@ -612,10 +625,11 @@ def overrides_by_staff(conn: Conn, f: Filter) -> list[OverrideRow]:
         "  AS w(staff, role)"
         " LEFT JOIN store_staff sf ON sf.store = o.store AND sf.id = w.staff"
         " WHERE o.store = ANY(%(stores)s) AND w.staff IS NOT NULL"
+        " AND o.at >= %(since)s AND o.at < %(until)s"
         " AND (o.at AT TIME ZONE COALESCE(r.zone, store_zone(o.store)))::date"
         "  BETWEEN %(start)s AND %(end)s"
         " GROUP BY 1, 2, 3, 4, 5 ORDER BY count(*) DESC, 1, 2, 4, 5",
-        {"stores": list(f.stores), "start": f.start, "end": f.end},
+        _window(f),
     ).fetchall()
     return [
         OverrideRow(

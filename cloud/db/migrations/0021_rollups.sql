@@ -105,6 +105,8 @@ CREATE TABLE shift_cash (
     pay_outs bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX shift_cash_store ON shift_cash (store);
+-- Cash over/short reads closed shifts by when they closed.
+CREATE INDEX z_summary_closed_at ON z_summary (closed_at);
 
 -- The cash in an event's tenders (a sale's taken, a return's refunded).
 CREATE FUNCTION envelope_cash(envelope jsonb) RETURNS bigint
