@@ -9,8 +9,14 @@ How it fits together
   passwords, sessions in PostgreSQL, the HQ audit log. No Flask; the CLI uses it too.
 - `enrol_api.py`: `POST /hq/enrol`, the one machine API (a store appliance's one-time code
   for its broker password; cloud/enrolment.py).
-- Pages: `dashboard.py`, `login.py` (sign in and out, own password), `users_page.py`,
-  `fleet_page.py` (over cloud/fleet.py), `stock_page.py` (over cloud/stock_grid.py).
+- Pages: `dashboard.py` (low stock, transfers waiting, fleet at a glance), `login.py` (sign
+  in and out, own password), `users_page.py`, `fleet_page.py` (over cloud/fleet.py),
+  `stock_page.py` (over cloud/stock_grid.py), `transfers_page.py` (over cloud/transfers.py),
+  `reorder_page.py` (over cloud/reorder.py and cloud/purchase_orders.py), `analytics_page.py`
+  (over cloud/analytics.py, which reads cloud/rollups.py's tables), `catalog_page.py` (over
+  cloud/catalog_edit.py and cloud/catalog.py), `staff_page.py` (over cloud/staff.py) and
+  `audit_page.py` (over cloud/audit.py and cloud/audit_facts.py).
+- Money on every page is in one currency, `core.currency()` (TILLBOX_HQ_CURRENCY).
 - Shared with the store's admin pages: webui (CSRF, throttle, headers, forms, CSS).
 
 Adding a page: a module with views declared by `hq_route(rule, roles=…)`, imported in `_PAGES`;
@@ -68,7 +74,7 @@ NAV: tuple[NavEntry, ...] = (
     NavEntry(endpoint="hq.transfers", label="Transfers", roles=_ALL),
     NavEntry(endpoint="hq.reorder", label="Reorder", roles=_CHAIN),
     NavEntry(endpoint="hq.analytics", label="Analytics", roles=_ALL),
-    NavEntry(endpoint="hq.catalog", label="Catalog", roles=_CHAIN),
+    NavEntry(endpoint="hq.catalog", label="Catalog", roles=_ALL),
     NavEntry(endpoint="hq.staff", label="Staff", roles=_ALL),
     NavEntry(endpoint="hq.audit", label="Audit", roles=_ALL),
     NavEntry(endpoint="hq.fleet_view", label="Fleet", roles=_ALL),

@@ -22,6 +22,7 @@ from cloud.hq.core import (
     EVERYONE,
     bp,
     check_store,
+    currency,
     db,
     done,
     hq_route,
@@ -32,6 +33,7 @@ from cloud.hq.core import (
     settings,
 )
 from cloud.hq.core import audit as record
+from protocol.money import exponent
 from webui.errors import Conflict, Invalid, NotFound
 from webui.forms import FormInvalid, Forms, refused
 from webui.pages import wants_json
@@ -148,23 +150,28 @@ def _cell(value: Any) -> str | int:
     return csv_cell(value)
 
 
-def _amount(value: int | None) -> Decimal | None:
-    """Minor units as a CSV number with two decimals (the catalog's currency)."""
-    return None if value is None else Decimal(value).scaleb(-2)
-
-
-def _minor(value: int | None) -> str:
-    """Minor units as a decimal (the catalog's currency), empty when unknown."""
+def _amount(value: int | None, in_currency: str | None = None) -> Decimal | None:
+    """Minor units as a CSV number with the currency's decimals (HQ's currency unless the row
+    names its own)."""
     if value is None:
-        return ""
-    sign = "-" if value < 0 else ""
-    whole, cents = divmod(abs(value), 100)
-    return f"{sign}{whole}.{cents:02d}"
+        return None
+    try:
+        places = exponent(in_currency or currency())
+    except ValueError:  # a store's code protocol.money does not know: HQ's currency's places
+        places = exponent(currency())
+    return Decimal(value).scaleb(-places)
+
+
+def _minor(value: int | None, in_currency: str | None = None) -> str:
+    """Minor units as a decimal (HQ's currency unless the row names its own), empty when
+    unknown."""
+    amount = _amount(value, in_currency)
+    return "" if amount is None else str(amount)
 
 
 @bp.app_template_filter("audit_money")
-def _money(value: int | None) -> str:
-    return _minor(value) or "—"
+def _money(value: int | None, in_currency: str | None = None) -> str:
+    return _minor(value, in_currency) or "—"
 
 
 # ---- the overview ----------------------------------------------------------------------
@@ -333,7 +340,8 @@ def audit_overrides_csv() -> Response:
         ),
         (
             (
-                r.at, r.store, r.register, r.action, r.requester, r.approver, _amount(r.amount),
+                r.at, r.store, r.register, r.action, r.requester, r.approver,
+                _amount(r.amount, r.currency),
                 r.currency, r.reason, r.offline, r.event, r.used_by, r.source,
             )
             for r in found.rows

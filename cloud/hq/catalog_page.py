@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from flask import Response, current_app, request
+from flask import Response, request
 
 from appliance.catalog.records import Problem
 from cloud import catalog as master
@@ -23,6 +23,7 @@ from cloud.hq.core import (
     audit,
     bp,
     check_store,
+    currency,
     db,
     done,
     hq_route,
@@ -69,12 +70,6 @@ def _bigger_forms() -> None:
     limits = _FORM_LIMITS.get(request.endpoint or "")
     if limits is not None:
         request.max_content_length, request.max_form_parts = limits
-
-
-def currency() -> str:
-    """The chain's currency (what cost and price are in)."""
-    value: str = current_app.extensions.get("tillbox_hq_currency", "EUR")
-    return value
 
 
 def _editor() -> bool:

@@ -75,6 +75,11 @@ def settings() -> HqSettings:
     return value
 
 
+def currency() -> str:
+    """The chain's currency (TILLBOX_HQ_CURRENCY): what HQ's amounts are in."""
+    return settings().currency
+
+
 def passwords() -> accounts.Passwords:
     """The app's argon2id hasher."""
     value: accounts.Passwords = current_app.extensions["tillbox_hq_passwords"]

@@ -4,14 +4,14 @@ per vendor (edit, mark sent / received / cancelled, CSV, a printable page).
 
 The figures are cloud/reorder.py's (`load_items` then `plan`, as of today UTC) for the stores
 asked for (`?store=`, else every store); open purchase orders count as on order there, so an
-order drafted here is not suggested again. Money is in TILLBOX_CLOUD_CURRENCY (EUR), as
-`tillbox cloud reorder report` has it.
+order drafted here is not suggested again. Money is in HQ's currency (core.currency():
+TILLBOX_HQ_CURRENCY, else TILLBOX_CLOUD_CURRENCY as `tillbox cloud reorder report` reads it,
+else EUR).
 """
 
 from __future__ import annotations
 
 import io
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -21,7 +21,17 @@ from flask import Response, request
 from cloud import purchase_orders, stock_grid
 from cloud import reorder as engine
 from cloud.hq.accounts import HqRole
-from cloud.hq.core import audit, db, done, hq_route, me, page, requested_store, settings
+from cloud.hq.core import (
+    audit,
+    currency,
+    db,
+    done,
+    hq_route,
+    me,
+    page,
+    requested_store,
+    settings,
+)
 from protocol.money import Money
 from webui.errors import ApiError, Invalid, NotFound
 
@@ -29,11 +39,6 @@ REORDER_ROLES = frozenset({HqRole.ADMIN, HqRole.BUYER})
 GROUPS = ("vendor", "category")
 SHOWS = ("order", "low", "all")
 _ERRORS: dict[str, type[ApiError]] = {"unknown_order": NotFound}
-
-
-def currency() -> str:
-    """The chain's currency, as the reorder CLI reads it."""
-    return os.environ.get("TILLBOX_CLOUD_CURRENCY", "EUR")
 
 
 def money(amount: int | None) -> str:

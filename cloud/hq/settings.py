@@ -1,5 +1,5 @@
-"""HQ's settings: the database, sign-in limits, sessions, and how fresh a store's figures must
-be to count as live. From the environment (TILLBOX_HQ_*), like the cloud's other services."""
+"""HQ's settings: the database, sign-in limits, sessions, how fresh a store's figures must
+be to count as live, and the chain's currency. From the environment (TILLBOX_HQ_*), like the cloud's other services."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Literal
+
+from protocol.money import exponent
 
 ENV_PREFIX = "TILLBOX_HQ_"
 _BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
@@ -48,12 +50,21 @@ class HqSettings:
     broker_pid_file: str = ""
     # Enrolment attempts per minute per client address (then 429).
     enrol_attempts_per_minute: int = 10
+    # The chain's currency (ISO 4217, as protocol.money knows it): what the catalog's cost and
+    # price, reorder values and audit amounts are in on every HQ page.
+    currency: str = "EUR"
 
     def __post_init__(self) -> None:
         if not self.dsn:
             raise HqSettingsError("dsn: a PostgreSQL connection string is required")
         if self.cookie_secure not in ("auto", "always", "never"):
             raise HqSettingsError("cookie_secure: auto, always or never")
+        try:
+            exponent(self.currency)
+        except ValueError:
+            raise HqSettingsError(
+                f"currency: an ISO 4217 code such as EUR, not {self.currency!r}"
+            ) from None
         for name, low, high in (
             ("login_attempts_per_minute", 1, 1000),
             ("session_idle_minutes", 1, 24 * 60),
@@ -77,6 +88,8 @@ def from_env(environ: Mapping[str, str] | None = None, **given: object) -> HqSet
     values: dict[str, object] = {"dsn": env.get("TILLBOX_CLOUD_DSN", "")}
     if env.get("TILLBOX_CLOUD_MQTT_PASSWD"):
         values["broker_password_file"] = env["TILLBOX_CLOUD_MQTT_PASSWD"]
+    if env.get("TILLBOX_CLOUD_CURRENCY"):  # the cloud CLI's name; TILLBOX_HQ_CURRENCY wins
+        values["currency"] = env["TILLBOX_CLOUD_CURRENCY"]
     for item in fields(HqSettings):
         raw = env.get(ENV_PREFIX + item.name.upper())
         if raw is None:
