@@ -1,5 +1,6 @@
 """The fleet as HQ sees it: each store's appliance status (its retained status message and
-Last Will in appliance_status), when its last event arrived, and its open alerts."""
+Last Will in appliance_status), the catalog version it runs, when its last event arrived, and
+its open alerts."""
 
 from __future__ import annotations
 
@@ -40,6 +41,18 @@ class StoreStatus:
     last_event_at: datetime | None
     open_alerts: int
     stale: bool
+    # The cloud catalog version the appliance last said it runs (None: it has not said, an
+    # older appliance), when it applied it, and the version HQ is at (None: not asked).
+    catalog_version: int | None = None
+    catalog_applied_at: datetime | None = None
+    catalog_head: int | None = None
+
+    @property
+    def catalog_behind(self) -> int | None:
+        """Change numbers between HQ's catalog and the store's (0: up to date; None: unknown)."""
+        if self.catalog_version is None or self.catalog_head is None:
+            return None
+        return max(0, self.catalog_head - self.catalog_version)
 
     @property
     def printer_text(self) -> str:
@@ -88,14 +101,16 @@ def fleet(
     *,
     stale_after: timedelta,
     silent_after: timedelta = timedelta(minutes=3),
+    catalog_head: int | None = None,
 ) -> list[StoreStatus]:
-    """Each of `stores`, by id: status, version, outbox, printers, freshness, open alerts."""
+    """Each of `stores`, by id: status, version, outbox, printers, freshness, open alerts, and
+    the catalog version it runs (against `catalog_head`, HQ's, when given)."""
     rows = conn.execute(
         "SELECT s.id, COALESCE(s.name, 'Store ' || s.id), a.online, a.version, a.outbox_depth,"
         " a.oldest_unsynced_age_s, a.printer, a.received_at, a.last_online_at, e.received_at,"
         " (SELECT count(*) FROM alert x WHERE x.store = s.id AND x.resolved_at IS NULL),"
         " a.received_at < now() - %(silent)s, e.received_at IS NULL"
-        "   OR e.received_at < now() - %(stale)s"
+        "   OR e.received_at < now() - %(stale)s, a.catalog_version, a.catalog_applied_at"
         " FROM store s LEFT JOIN appliance_status a ON a.store = s.id"
         " LEFT JOIN LATERAL (SELECT received_at FROM event WHERE event.store = s.id"
         "   ORDER BY store_seq DESC LIMIT 1) e ON true"
@@ -128,6 +143,9 @@ def fleet(
                 last_event_at=row[9],
                 open_alerts=row[10],
                 stale=bool(row[12]),
+                catalog_version=row[13],
+                catalog_applied_at=row[14],
+                catalog_head=catalog_head,
             )
         )
     return result
