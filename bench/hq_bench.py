@@ -329,8 +329,9 @@ SELECT sale_no, store, n, day, tz, reg, at,
     store || '-c' || (1 + (bench.u(n * 100000 + (day - date '2000-01-01') * 10 + reg, 21) * 6)::int % 6) AS actor,
     md5('shift' || store || reg || day)::uuid AS shift,
     bench.uid7(at, 'sale', sale_no) AS id,
-    store || '-r' || lpad(reg::text, 2, '0') || '-'
-        || lpad(row_number() OVER (PARTITION BY store, reg ORDER BY at, sale_no)::text, 6, '0') AS receipt
+    -- Receipt numbers from the chain-wide sale number: unique per register and rising day by
+    -- day, though not dense (a register's own count would need a sort of every sale).
+    store || '-r' || lpad(reg::text, 2, '0') || '-' || lpad(sale_no::text, 7, '0') AS receipt
 FROM bench.sale0;
 DROP TABLE bench.sale0;
 CREATE UNIQUE INDEX ON bench.sale (sale_no);
@@ -715,7 +716,7 @@ FROM bench.count_ev c JOIN (SELECT id, jsonb_agg(jsonb_build_object('variant',
 """.replace("{variants}", str(s.variants)),
         ),
         (
-            "events, numbered per origin and store",
+            "event numbers",
             """
 -- seq per origin and store_seq per store in time order; prev links each origin's chain
 -- (the hashes are stand-ins: 64 hex digits, not the envelope's SHA-256).
@@ -726,6 +727,17 @@ SELECT id, origin, store, row_number() OVER (PARTITION BY origin ORDER BY at, id
 FROM bench.ev;
 CREATE FUNCTION bench.fakehash(id uuid) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$ SELECT md5(id::text) || md5(id::text || 'h') $$;
+UPDATE origin o SET last_seq = n.seq, last_hash = bench.fakehash(n.id)
+FROM (SELECT DISTINCT ON (origin) origin, id, seq FROM bench.num ORDER BY origin, seq DESC) n
+WHERE n.origin = o.id;
+UPDATE store_cursor c SET applied_through = n.last
+FROM (SELECT store, max(store_seq) AS last FROM bench.num GROUP BY store) n WHERE n.store = c.store;
+""",
+        ),
+        *[
+            (
+                f"events {half + 1} of 2",
+                f"""
 INSERT INTO event (id, store, origin, seq, store_seq, type, hlc, at, actor, envelope, received_at)
 SELECT e.id, e.store, e.origin, n.seq, n.store_seq, e.type,
     bench.wall(e.at) || '.0.' || e.origin, e.at, e.actor,
@@ -735,14 +747,12 @@ SELECT e.id, e.store, e.origin, n.seq, n.store_seq, e.type,
         'prev', CASE WHEN n.prev IS NULL THEN NULL ELSE bench.fakehash(n.prev) END,
         'hash', bench.fakehash(e.id)),
     e.at + interval '3 seconds'
-FROM bench.ev e JOIN bench.num n ON n.id = e.id;
-UPDATE origin o SET last_seq = n.seq, last_hash = bench.fakehash(n.id)
-FROM (SELECT DISTINCT ON (origin) origin, id, seq FROM bench.num ORDER BY origin, seq DESC) n
-WHERE n.origin = o.id;
-UPDATE store_cursor c SET applied_through = n.last
-FROM (SELECT store, max(store_seq) AS last FROM bench.num GROUP BY store) n WHERE n.store = c.store;
+FROM bench.ev e JOIN bench.num n ON n.id = e.id
+WHERE hashtext(e.store) & 1 = {half};
 """,
-        ),
+            )
+            for half in (0, 1)
+        ],
         (
             "on-hand (the fold), shifts and Z reports",
             """
@@ -897,14 +907,18 @@ def seed(
         restore = _load_indexes(conn, BULK_TABLES)
         together: list[tuple[str, str]] = []
         for what, sql in seed_steps(spec) + seed_events_steps(spec):
-            if what in PARALLEL_STEPS:
+            group = next((g for g in SIDE_BY_SIDE if what in g), None)
+            if group is not None:
                 together.append((what, sql))
-                if len(together) < len(PARALLEL_STEPS):
+                if len(together) < len(group):
                     continue
                 step(
                     " + ".join(w for w, _ in together) + " (side by side)",
-                    lambda: _side_by_side(dsn, together, verbose=verbose, small=small),
+                    lambda together=together: _side_by_side(
+                        dsn, together, verbose=verbose, small=small
+                    ),
                 )
+                together = []
             else:
                 step(what, lambda sql=sql: _statements(conn, sql, verbose=verbose))
         step("indexes and keys", lambda: _restore(dsn, restore, small=small))
@@ -947,9 +961,9 @@ def seed(
     }
 
 
-# These fill different tables from the staged rows: each in a session of its own, at once
-# (the box has two cores; one session uses one).
-PARALLEL_STEPS = ("event envelopes", "sale facts", "ledger")
+# Steps run each in a session of its own, at once (the box has two cores; one session uses
+# one): they fill different tables from the staged rows, or halves of one.
+SIDE_BY_SIDE = (("event envelopes", "sale facts", "ledger"), ("events 1 of 2", "events 2 of 2"))
 
 
 def _session(conn: psycopg.Connection[Any], *, small: bool) -> None:
@@ -1410,6 +1424,31 @@ def raw_sql(dsn: str, repeat: int) -> dict[str, float]:
 # ---- ingest with and without HQ's projections --------------------------------------------------
 
 
+def _known_store(conn: psycopg.Connection[Any], store: str, variants: list[str]) -> None:
+    """The store as HQ knows it before its backlog arrives: its name and time zone, the
+    catalog with costs and reorder points, and which SKU each of its variant ids is (so the
+    rollups find costs and the low-stock check finds reorder points, as in production)."""
+    for statement in (
+        "INSERT INTO store (id, name) VALUES (%(store)s, 'Drain bench')",
+        "INSERT INTO store_cursor (store) VALUES (%(store)s)",
+        "INSERT INTO store_directory (store, version, settings) VALUES (%(store)s, 1,"
+        """ '{"timezone": "Europe/Dublin", "currency": "EUR"}')""",
+        "INSERT INTO catalog_category (id, name) VALUES (1, 'Bench')",
+        "INSERT INTO catalog_vendor (id, name, lead_time_days) VALUES (1, 'Bench Ltd', 7)",
+        "INSERT INTO catalog_product (id, name, category_id, vendor_id)"
+        " SELECT n, 'Product ' || n, 1, 1 FROM generate_series(1, %(n)s) n",
+        "INSERT INTO catalog_variant (id, sku, product_id, cost, price, tax_class,"
+        " reorder_point, reorder_qty) SELECT n, 'D-' || lpad(n::text, 5, '0'), n, 500, 999,"
+        " 'standard', 5 + n %% 16, 24 FROM generate_series(1, %(n)s) n",
+    ):
+        conn.execute(statement, {"store": store, "n": len(variants)})
+    conn.execute(
+        "INSERT INTO store_variant (store, uid, sku, local_id) SELECT %s, v, 'D-' ||"
+        " lpad(n::text, 5, '0'), n FROM unnest(%s::uuid[]) WITH ORDINALITY AS u(v, n)",
+        (store, variants),
+    )
+
+
 def ingest_comparison(admin: str, events: int, rounds: int) -> dict[str, Any]:
     """events/s of ingest_batch with the projections and without, alternating, in fresh
     databases; and plain COPY of the same rows."""
@@ -1429,14 +1468,39 @@ def ingest_comparison(admin: str, events: int, rounds: int) -> dict[str, Any]:
         for start in range(0, len(envelopes), ingest.MAX_BATCH_EVENTS)
         for chunk in [envelopes[start : start + ingest.MAX_BATCH_EVENTS]]
     ]
+    variants = sorted(
+        {
+            line["variant"]
+            for e in envelopes
+            for line in envelope_dict(e)["body"].get("lines", [])
+            if "variant" in line
+        }
+    )
     projections = ingest._HQ_PROJECTIONS
     rates: dict[str, list[float]] = {"on": [], "off": []}
+    # Each projection's own time in the rounds with them on, to say which costs what.
+    spent: dict[str, float] = {f"{p.__module__}.{p.__name__}": 0.0 for p in projections}
+
+    def timed(project: Callable[..., None]) -> Callable[..., None]:
+        name = f"{project.__module__}.{project.__name__}"
+
+        def run(*args: Any) -> None:
+            started = time.perf_counter()
+            try:
+                project(*args)
+            finally:
+                spent[name] += time.perf_counter() - started
+
+        return run
+
+    measured = tuple(timed(p) for p in projections)
     for n in range(rounds):
         for mode in ("on", "off") if n % 2 == 0 else ("off", "on"):
             name = scratch_database(admin)
             try:
-                ingest._HQ_PROJECTIONS = projections if mode == "on" else ()
+                ingest._HQ_PROJECTIONS = measured if mode == "on" else ()
                 with connect(dsn_for(admin, name)) as conn:
+                    _known_store(conn, STORE, variants)
                     started = time.perf_counter()
                     for payload in payloads:
                         ack = ingest.ingest_batch(conn, STORE, payload)
@@ -1458,6 +1522,9 @@ def ingest_comparison(admin: str, events: int, rounds: int) -> dict[str, Any]:
         "drop": 1 - on / off,
         "copy": copy_rate,
         "projections": [f"{p.__module__}.{p.__name__}" for p in projections],
+        "projection_us_per_event": {
+            name: seconds / (events * len(rates["on"])) * 1e6 for name, seconds in spent.items()
+        },
     }
 
 
@@ -1691,6 +1758,13 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
             f" {', '.join(f'{r:,.0f}' for r in i['off'])} | |",
             f"| drop with the projections | {i['drop'] * 100:.1f} % | | ≤ 20 % |",
             f"| raw: COPY of the same event rows | {i['copy']:,.0f} rows/s | | |",
+            "",
+            "Time in each projection, with them on (µs per event): "
+            + ", ".join(
+                f"`{k.removeprefix('cloud.')}` {v:,.0f}"
+                for k, v in i.get("projection_us_per_event", {}).items()
+            )
+            + f"; ingest without them: {1e6 / i['median_off']:,.0f} µs per event.",
             "",
         ]
     lines.append(END)
