@@ -130,14 +130,25 @@ def register_unlock(register_id: str) -> Response:
 
 # ---- staff ---------------------------------------------------------------------------------
 
+# Head office's own people have ids it gave them (hq-1, hq-2 …; decisions.md §57); the store's
+# are `<store>-staff-<n>`.
+HQ_STAFF_PREFIX = "hq-"
+
+
+def from_head_office(member: StaffMember) -> bool:
+    """Whether head office added this person (and so manages them)."""
+    return member.id.startswith(HQ_STAFF_PREFIX)
+
 
 def _show_staff(forms: Forms | None = None, status: int = 200) -> Response:
     runtime = rt()
+    staff = directory.list_staff(runtime, include_inactive=True)
     return page(
         "admin/staff.html",
         status=status,
         forms=forms or Forms(),
-        staff=directory.list_staff(runtime, include_inactive=True),
+        staff=staff,
+        from_hq={m.id for m in staff if from_head_office(m)},
         now_ms=runtime.now_ms(),
         roles=list(ROLES),
         may_manage=admin().staff.role >= STAFF_ROLE,

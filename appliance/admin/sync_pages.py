@@ -1,6 +1,6 @@
 """The sync queue: what the appliance holds that the cloud has not applied, the link, the
-catalog, the gap a restore is filling, and what failed on the appliance's own queues (print
-jobs and digital receipts). Read-only, from appliance/sync/status.py as GET /sync/status."""
+catalog and HQ's staff (the change applied, a refused answer), the gap a restore is filling,
+and what failed on the appliance's own queues (print jobs and digital receipts). Read-only, from appliance/sync/status.py as GET /sync/status."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ FAILED_SHOWN = 20
 
 @admin_route("/sync", role=SYNC_ROLE)
 def sync() -> Response:
-    """Outbox depth, oldest unsynced age, last ack, link, catalog, restore gap, failures."""
+    """Outbox depth, oldest unsynced age, last ack, link, catalog, staff, restore gap,
+    failures."""
     runtime = rt()
     state = sync_state(runtime)
     now = runtime.now_ms()

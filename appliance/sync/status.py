@@ -25,8 +25,11 @@ STATE_QUERY = (
     " (SELECT json_group_object(o.origin, json_array(o.last_seq, COALESCE(k.seq, 0)))"
     "  FROM origin_cursor o LEFT JOIN cloud_origin k ON k.origin = o.origin) AS origins,"
     " g.version AS catalog_version, g.head AS catalog_head, g.applied_ms AS catalog_applied_ms,"
-    " g.problem AS catalog_problem, g.problem_ms AS catalog_problem_ms"
-    " FROM cloud_cursor c, cloud_catalog g WHERE c.id = 1 AND g.id = 1"
+    " g.problem AS catalog_problem, g.problem_ms AS catalog_problem_ms,"
+    " t.version AS staff_version, t.head AS staff_head, t.applied_ms AS staff_applied_ms,"
+    " t.problem AS staff_problem, t.problem_ms AS staff_problem_ms"
+    " FROM cloud_cursor c, cloud_catalog g, cloud_staff t"
+    " WHERE c.id = 1 AND g.id = 1 AND t.id = 1"
 )
 
 
@@ -52,6 +55,19 @@ class CatalogState:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StaffState:
+    """HQ's staff here (appliance/sync/staff_pull.py's `cloud_staff`): the HQ staff change
+    applied, the head last heard (None before the first), and why the last answer was refused
+    while it still is."""
+
+    version: int
+    head: int | None
+    applied_ms: int | None
+    problem: str | None
+    problem_ms: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SyncState:
     """The appliance's side of the sync with the cloud."""
 
@@ -63,6 +79,7 @@ class SyncState:
     oldest_received_ms: int | None
     origins: tuple[OriginState, ...]
     catalog: CatalogState
+    staff: StaffState
 
     @property
     def depth(self) -> int:
@@ -93,6 +110,13 @@ def sync_state(rt: Runtime) -> SyncState:
             applied_ms=row["catalog_applied_ms"],
             problem=row["catalog_problem"],
             problem_ms=row["catalog_problem_ms"],
+        ),
+        staff=StaffState(
+            version=int(row["staff_version"]),
+            head=row["staff_head"],
+            applied_ms=row["staff_applied_ms"],
+            problem=row["staff_problem"],
+            problem_ms=row["staff_problem_ms"],
         ),
     )
 
