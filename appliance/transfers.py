@@ -277,6 +277,33 @@ def listing(rt: Runtime, *, open_only: bool = True, limit: int = 200) -> list[Tr
     return found[:limit]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Waiting:
+    """This store's open transfers that wait on it: to approve and to ship (it sends them),
+    to receive (shipped here)."""
+
+    to_approve: int
+    to_ship: int
+    to_receive: int
+
+    @property
+    def total(self) -> int:
+        return self.to_approve + self.to_ship + self.to_receive
+
+
+def waiting(rt: Runtime) -> Waiting:
+    """What waits on this store, as its own actions stand (read as `listing` builds them)."""
+    # Open by the cloud's word is a superset of open here: this store's actions only advance.
+    rows = rt.db.query("SELECT * FROM transfer WHERE state NOT IN ('received', 'cancelled')")
+    own = _own(rt, [r["id"] for r in rows])
+    found = [_build(rt, r, own.get(r["id"], {})) for r in rows]
+    return Waiting(
+        to_approve=sum(t.may_approve for t in found),
+        to_ship=sum(t.may_ship for t in found),
+        to_receive=sum(t.may_receive for t in found),
+    )
+
+
 def inbound(rt: Runtime) -> list[Transfer]:
     """Shipments on their way to this store, not received here yet."""
     return [t for t in listing(rt, open_only=True) if t.may_receive]

@@ -557,6 +557,36 @@ def _list_where(f: ListFilter) -> tuple[str, dict[str, Any]]:
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Waiting:
+    """One store's open transfers by what they wait for: approval and shipping (the store
+    sends them; HQ may approve too), and arrival (shipped to it, in transit)."""
+
+    store: str
+    to_approve: int
+    to_ship: int
+    in_transit: int
+
+    @property
+    def total(self) -> int:
+        return self.to_approve + self.to_ship + self.in_transit
+
+
+def waiting(conn: Conn, stores: Sequence[str]) -> list[Waiting]:
+    """Each of `stores` (by id) with open transfers, and what they wait for."""
+    rows = conn.execute(
+        "SELECT store, count(*) FILTER (WHERE state = 'requested'),"
+        " count(*) FILTER (WHERE state = 'approved'), count(*) FILTER (WHERE state = 'shipped')"
+        " FROM (SELECT from_store AS store, state FROM transfer"
+        "   WHERE state IN ('requested', 'approved') AND from_store = ANY(%(stores)s)"
+        "  UNION ALL SELECT to_store, state FROM transfer"
+        "   WHERE state = 'shipped' AND to_store = ANY(%(stores)s)) w"
+        " GROUP BY store ORDER BY store",
+        {"stores": list(stores)},
+    ).fetchall()
+    return [Waiting(store=r[0], to_approve=r[1], to_ship=r[2], in_transit=r[3]) for r in rows]
+
+
 def list_transfers(
     conn: Conn, f: ListFilter, *, page: int, page_size: int | None
 ) -> tuple[list[Summary], int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response
 
+from appliance import transfers
 from appliance.admin.core import admin_route, page, rt
 from appliance.admin.people import register_views
 from appliance.admin.sessions import recent_audit
@@ -15,7 +16,8 @@ from protocol.permissions import Role
 
 @admin_route("/", role=Role.SUPERVISOR)
 def dashboard() -> Response:
-    """Store, catalog, registers, printers, sync and review flags at a glance."""
+    """Store, catalog, registers, printers, sync, transfers waiting and review flags at a
+    glance."""
     runtime = rt()
     views = register_views(runtime)
     paired = [v for v in views if v.register.revoked_at is None]
@@ -33,4 +35,5 @@ def dashboard() -> Response:
         else max(0, (runtime.now_ms() - state.oldest_received_ms) // 1000),
         open_flags=runtime.db.scalar("SELECT count(*) FROM review_flag WHERE resolved_ms IS NULL"),
         audit=recent_audit(runtime, limit=10),
+        transfers=transfers.waiting(runtime),
     )
