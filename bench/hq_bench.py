@@ -1540,6 +1540,8 @@ def run_set(admin: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
         first = conn.execute("SELECT min(id) FROM store").fetchone()
     first_store = str(first[0]) if first else ""
     results: dict[str, Any] = {"spec": asdict(spec), "seeding": seeding, "users": {}}
+    if args.seed_only:
+        return results
     for role, stores in (("admin", []), ("store_manager", [first_store])):
         print(f"{spec.database}: pages as {role} …", flush=True)
         timings = time_pages(
@@ -1585,6 +1587,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--limit", type=float, default=LIMIT_S, help="seconds before a page is given up on"
     )
     parser.add_argument("--reseed", action="store_true")
+    parser.add_argument("--seed-only", action="store_true", help="seed (or reuse), time nothing")
     parser.add_argument("--verbose", action="store_true", help="name slow seeding statements")
     parser.add_argument(
         "--rebuild",
@@ -1734,7 +1737,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
             lines.append(
                 f"| `{path}` | " + " | ".join(c for group in cells for c in group) + f" | {met} |"
             )
-        for label, ms in res["raw_sql"].items():
+        for label, ms in res.get("raw_sql", {}).items():
             lines.append(f"| {label} | | | {ms:,.0f} | | | | raw |")
         lines += [
             "",
