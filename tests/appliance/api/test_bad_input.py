@@ -16,7 +16,7 @@ from appliance.server import RunningServer
 from tests.conftest import PINS, FakeWall, Store
 
 # Columns that legitimately move on a rejected request: PIN lockout counters.
-VOLATILE = {"failed_pins", "last_failed_ms", "locked_until_ms", "last_seen_ms"}
+VOLATILE = {"failed_pins", "last_failed_ms", "locked_until_ms", "last_seen_ms", "lockouts"}
 
 
 def _snapshot(rt: Runtime, *, skip: tuple[str, ...] = ()) -> str:
