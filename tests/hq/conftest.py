@@ -143,11 +143,16 @@ def seed_users(dsn: str, hashes: accounts.Passwords) -> dict[str, int]:
         }
 
 
+def make_hq(dsn: str, **overrides: Any) -> Hq:
+    """HQ over `dsn` (test settings with `overrides`) with one user per role."""
+    app = create_app(fast_settings(dsn, **overrides))
+    users = seed_users(dsn, app.extensions["tillbox_hq_passwords"])
+    return Hq(app=app, dsn=dsn, users=users)
+
+
 @pytest.fixture
 def hq(cloud_dsn: str) -> Hq:  # noqa: F811  (the imported fixture)
-    app = create_app(fast_settings(cloud_dsn, page_size=10))
-    users = seed_users(cloud_dsn, app.extensions["tillbox_hq_passwords"])
-    return Hq(app=app, dsn=cloud_dsn, users=users)
+    return make_hq(cloud_dsn, page_size=10)
 
 
 @pytest.fixture

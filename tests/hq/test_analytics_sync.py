@@ -19,7 +19,6 @@ from appliance.runtime import Runtime
 from appliance.settings import Settings
 from appliance.sync.uplink import Uplink
 from cloud.catalog import import_csv
-from cloud.hq import create_app
 from cloud.store_rpc import StoreResponder
 from tests.appliance.selling.helpers import make_till
 from tests.appliance.selling.test_stock import cash_sale, return_body
@@ -28,7 +27,7 @@ from tests.appliance.sync.test_chain import broker, responder, synced, uid, upli
 from tests.appliance.till import Item
 from tests.cloud.test_worker import FAST
 from tests.conftest import SMALL_CATALOG, FakeWall, Store, make_settings
-from tests.hq.conftest import Hq, fast_settings, seed_users
+from tests.hq.conftest import make_hq
 
 __all__ = ["broker", "responder", "uplink", "worker"]  # fixtures, imported for this module's tests
 Conn = psycopg.Connection[Any]
@@ -79,9 +78,7 @@ def test_sales_through_real_sync_show_in_analytics(
     sold = rt.db.scalar("SELECT SUM(total - tax) FROM sale")
     refunded = rt.db.scalar("SELECT SUM(total - tax) FROM return_doc")
 
-    app = create_app(fast_settings(cloud_dsn))
-    seed_users(cloud_dsn, app.extensions["tillbox_hq_passwords"])
-    hq = Hq(app=app, dsn=cloud_dsn)
+    hq = make_hq(cloud_dsn)
     admin = hq.browser().sign_in("admin")
     day = datetime.fromtimestamp(wall.ms / 1000, UTC).date().isoformat()
     query = f"store=s01&from={day}&to={day}"

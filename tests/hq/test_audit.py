@@ -22,7 +22,6 @@ from appliance.runtime import Runtime
 from appliance.settings import Settings
 from appliance.sync.uplink import Uplink
 from cloud.catalog import import_csv
-from cloud.hq import create_app
 from cloud.ingest import ingest_batch
 from cloud.store_rpc import StoreResponder
 from protocol.envelope import Envelope, format_at
@@ -34,7 +33,13 @@ from tests.appliance.till import Till
 from tests.cloud.batches import batch, offline_till
 from tests.cloud.test_worker import FAST
 from tests.conftest import SMALL_CATALOG, FakeWall, Store, make_settings
-from tests.hq.conftest import Hq, HqBrowser, fast_settings, field_errors, seed_users, setup_grid
+from tests.hq.conftest import (
+    Hq,
+    HqBrowser,
+    field_errors,
+    make_hq,
+    setup_grid,
+)
 
 __all__ = ["broker", "responder", "uplink", "worker"]  # fixtures, imported for this module's tests
 Conn = psycopg.Connection[Any]
@@ -190,9 +195,7 @@ def test_appliance_adjustments_and_counts_reach_the_audit_pages_through_real_syn
         timeout=20,
         what="the count in the cloud",
     )
-    app = create_app(fast_settings(cloud_dsn))
-    seed_users(cloud_dsn, app.extensions["tillbox_hq_passwords"])
-    admin = Hq(app=app, dsn=cloud_dsn).browser().sign_in("admin")
+    admin = make_hq(cloud_dsn).browser().sign_in("admin")
     trail = rows(admin.get("/hq/audit/adjustments?store=s01&kind=adjust").text, "data-event")
     [line] = trail.values()
     who = store.staff["manager"]

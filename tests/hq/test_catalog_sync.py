@@ -17,7 +17,6 @@ from appliance.settings import Settings
 from appliance.sync.catalog_pull import read_state
 from appliance.sync.uplink import Uplink
 from cloud.catalog_rpc import CatalogResponder
-from cloud.hq import create_app
 from cloud.worker import BrokerSettings
 from tests.appliance.admin.conftest import AdminBrowser
 from tests.appliance.sync.mqtt_fakes import Broker, wait_for
@@ -25,7 +24,7 @@ from tests.appliance.sync.test_chain import broker, worker
 from tests.cloud.test_worker import FAST
 from tests.conftest import Store, make_settings
 from tests.hq.catalog_forms import form_fields, rows_by_sku
-from tests.hq.conftest import Hq, fast_settings, seed_users
+from tests.hq.conftest import Hq, make_hq
 
 __all__ = ["broker", "worker"]  # fixtures, imported for this module's tests
 Conn = psycopg.Connection[Any]
@@ -75,10 +74,7 @@ def test_an_hq_edit_reaches_the_store_and_hq_sees_the_store_run_it(
     catalog_responder: CatalogResponder,
     appliance: Uplink,
 ) -> None:
-    app = create_app(fast_settings(cloud_dsn))
-    hq = Hq(
-        app=app, dsn=cloud_dsn, users=seed_users(cloud_dsn, app.extensions["tillbox_hq_passwords"])
-    )
+    hq = make_hq(cloud_dsn)
     buyer = hq.browser().sign_in("buyer")
     rt = store.rt
 

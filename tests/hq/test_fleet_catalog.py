@@ -18,12 +18,11 @@ from appliance.sync.catalog_pull import read_state
 from appliance.sync.uplink import Uplink
 from cloud.catalog import head_version, import_csv
 from cloud.catalog_rpc import CatalogResponder
-from cloud.hq import create_app
 from tests.appliance.sync.mqtt_fakes import Broker, wait_for
 from tests.appliance.sync.test_chain import broker, worker
 from tests.cloud.test_worker import FAST
 from tests.conftest import Store, make_settings
-from tests.hq.conftest import Hq, fast_settings, seed_users
+from tests.hq.conftest import make_hq
 from tests.hq.test_catalog_sync import appliance, catalog_responder
 
 __all__ = ["appliance", "broker", "catalog_responder", "worker"]  # fixtures
@@ -61,10 +60,7 @@ def test_fleet_shows_each_stores_catalog_version_through_real_sync(
     catalog_responder: CatalogResponder,
     appliance: Uplink,
 ) -> None:
-    app = create_app(fast_settings(cloud_dsn))
-    hq = Hq(
-        app=app, dsn=cloud_dsn, users=seed_users(cloud_dsn, app.extensions["tillbox_hq_passwords"])
-    )
+    hq = make_hq(cloud_dsn)
     first = _import(
         cloud_dsn,
         "TEA-1,Green Tea,,,Food,Leaf,1.00,2.50,standard,2,10,1,1\r\n"

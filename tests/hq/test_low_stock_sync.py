@@ -17,7 +17,6 @@ from appliance.runtime import Runtime
 from appliance.settings import Settings
 from appliance.sync.uplink import Uplink
 from cloud.catalog import import_csv
-from cloud.hq import create_app
 from cloud.store_rpc import StoreResponder
 from tests.appliance.selling.helpers import make_till
 from tests.appliance.selling.test_stock import cash_sale
@@ -25,7 +24,7 @@ from tests.appliance.sync.mqtt_fakes import Broker, wait_for
 from tests.appliance.sync.test_chain import broker, responder, synced, uid, uplink, worker
 from tests.cloud.test_worker import FAST
 from tests.conftest import SMALL_CATALOG, FakeWall, Store, make_settings
-from tests.hq.conftest import Hq, fast_settings, seed_users
+from tests.hq.conftest import make_hq
 
 __all__ = ["broker", "responder", "uplink", "worker"]  # fixtures, imported for this module's tests
 Conn = psycopg.Connection[Any]
@@ -71,9 +70,7 @@ def test_a_sale_through_real_sync_raises_low_stock_and_a_delivery_clears_it(
     wait_for(lambda: open_alerts() == [("s01", "TEE-M-RED")], timeout=20, what="the alert")
     assert pg.execute("SELECT qty FROM on_hand WHERE store = 's01'").fetchall() == [(4,)]
 
-    app = create_app(fast_settings(cloud_dsn))
-    seed_users(cloud_dsn, app.extensions["tillbox_hq_passwords"])
-    hq = Hq(app=app, dsn=cloud_dsn)
+    hq = make_hq(cloud_dsn)
     buyer = hq.browser().sign_in("buyer")
     dashboard = buyer.get("/hq/")
     assert dashboard.status_code == 200, dashboard.text

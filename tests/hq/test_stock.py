@@ -17,7 +17,6 @@ from appliance.runtime import Runtime
 from appliance.settings import Settings
 from appliance.sync.uplink import Uplink
 from cloud.catalog import import_csv
-from cloud.hq import create_app
 from cloud.store_rpc import StoreResponder
 from tests.appliance.selling.helpers import make_till
 from tests.appliance.sync.mqtt_fakes import Broker, wait_for
@@ -32,7 +31,7 @@ from tests.appliance.sync.test_chain import (
 from tests.appliance.till import Item
 from tests.cloud.test_worker import FAST
 from tests.conftest import SMALL_CATALOG, FakeWall, Store, make_settings
-from tests.hq.conftest import Hq, fast_settings, seed_users, setup_grid
+from tests.hq.conftest import Hq, make_hq, setup_grid
 
 __all__ = ["broker", "responder", "uplink", "worker"]  # fixtures, imported for this module's tests
 Conn = psycopg.Connection[Any]
@@ -88,9 +87,7 @@ def test_appliance_to_hq_stock_and_fleet_through_real_sync(
         timeout=20,
         what="s01's status",
     )
-    app = create_app(fast_settings(cloud_dsn))
-    seed_users(cloud_dsn, app.extensions["tillbox_hq_passwords"])
-    hq = Hq(app=app, dsn=cloud_dsn)
+    hq = make_hq(cloud_dsn)
     admin = hq.browser().sign_in("admin")
     page = admin.get("/hq/stock?store=s01")
     assert page.status_code == 200, page.text

@@ -15,14 +15,13 @@ import psycopg
 import pytest
 
 from appliance.sync.staff_pull import read_state
-from cloud.hq import create_app
 from cloud.store_rpc import StoreResponder
 from tests.appliance.sync.mqtt_fakes import Broker, wait_for
 from tests.appliance.sync.test_catalog_pull import Appliance
 from tests.appliance.sync.test_chain import broker, responder
 from tests.cloud.conftest import cloud_dsn, pg, template_db  # noqa: F401  (fixtures)
 from tests.conftest import PINS, FakeWall, Store
-from tests.hq.conftest import Hq, HqBrowser, fast_settings, seed_users
+from tests.hq.conftest import HqBrowser, make_hq
 
 __all__ = ["broker", "responder"]  # fixtures, imported for this module's tests
 Conn = psycopg.Connection[Any]
@@ -38,9 +37,7 @@ def appliance(store: Store, broker: Broker, responder: StoreResponder) -> Iterat
 @pytest.fixture
 def admin(cloud_dsn: str) -> HqBrowser:  # noqa: F811
     """An HQ admin signed in on HQ over the same database."""
-    app = create_app(fast_settings(cloud_dsn))
-    seed_users(cloud_dsn, app.extensions["tillbox_hq_passwords"])
-    return Hq(app=app, dsn=cloud_dsn).browser().sign_in("admin")
+    return make_hq(cloud_dsn).browser().sign_in("admin")
 
 
 def _sign_in(store: Store, staff_id: str, pin: str) -> Any:
